@@ -1,0 +1,4 @@
+from h11dbg.cli import main
+
+if __name__ == "__main__":
+    main()
