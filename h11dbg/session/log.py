@@ -1,0 +1,37 @@
+"""The session's event log: what happened, in order, with the states before and after.
+
+The debugger's UI-free core appends a :class:`LogEntry` for everything that happens on a
+connection; the REPL, the batch runner and ``--json`` only render these entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EntryKind = Literal[
+    "event",      # an h11 event sent by us or parsed from the peer (``event`` is set)
+    "error",      # a LocalProtocolError / RemoteProtocolError (``error`` is set)
+    "sent",       # bytes written to the socket that bypassed the state machine (``raw``)
+    "received",   # bytes read from the socket (``recv``), before parsing
+    "eof",        # the peer closed its sending side
+    "state",      # a state change with no event of its own (start_next_cycle, keep-alive off ...)
+    "note",       # anything else worth showing (connected, TLS details, timeout ...)
+]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    time: float  # seconds since the session connected
+    conn: int
+    kind: EntryKind
+    direction: str | None = None  # "c2s" / "s2c" (None for notes)
+    actor: str | None = None  # whose engine produced it: "client" / "server"
+    event: Any = None
+    data: bytes = b""  # bytes the event produced (sent) or consumed (received)
+    states_before: dict[str, str] = field(default_factory=dict)  # {"client": "IDLE", "server": "IDLE"}
+    states_after: dict[str, str] = field(default_factory=dict)
+    error: BaseException | None = None
+    transitions: tuple[Any, ...] = ()  # h11dbg.protocol.Transition records, when the engine explains
+    text: str | None = None  # a note's text, or a one-sentence explanation

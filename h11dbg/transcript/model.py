@@ -1,0 +1,68 @@
+"""The transcript model: what was said on one or more TCP connections, byte for byte.
+
+A transcript is metadata plus a flat, time-ordered stream of records; each record names its
+connection, so connections may interleave (as they do in a proxy recording or a pcap) and a
+reader can stream a multi-GB file without holding it.  Every reader (our text format, pcap,
+curl --trace, HAR) yields these records; every writer and replay consumes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["c2s", "s2c"]  # client→server, server→client
+
+
+@dataclass(frozen=True)
+class Open:
+    """A connection starts.  ``time`` is seconds since the transcript's start."""
+
+    conn: int
+    time: float = 0.0
+    client: str | None = None  # "127.0.0.1:50312", "[::1]:50312"
+    server: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bytes that one side sent, as one read (chunk boundaries are kept: they decide NEED_DATA)."""
+
+    conn: int
+    direction: Direction
+    data: bytes
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class Close:
+    """``direction`` stopped sending (a FIN: half-close) or, with ``reset``, the connection was reset."""
+
+    conn: int
+    direction: Direction
+    time: float = 0.0
+    reset: bool = False
+
+
+Record = Open | Chunk | Close
+
+
+@dataclass
+class Meta:
+    version: int = 1
+    tool: str | None = None
+    recorded_at: str | None = None  # ISO 8601
+    description: str | None = None
+    source_format: str = "h11dbg"  # "h11dbg", "pcap", "pcapng", "curl-trace", "curl-trace-ascii", "har"
+    lossy: str | None = None  # why the bytes may not be exactly what crossed the wire
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Transcript:
+    meta: Meta
+    records: Iterable[Record]  # may be a one-shot iterator for streamed files
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
