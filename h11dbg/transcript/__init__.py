@@ -1,0 +1,127 @@
+"""Transcripts: what crossed one or more TCP connections, byte for byte.
+
+:func:`open_transcript` recognises a file by its content (our text format, and whatever the
+importers register: pcap, pcapng, curl --trace, HAR) and returns a lazily read
+:class:`~h11dbg.transcript.model.Transcript`; :func:`write_transcript` writes one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from h11dbg.transcript import formats, textformat
+from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record, Transcript
+
+__all__ = [
+    "Chunk",
+    "Close",
+    "Meta",
+    "Open",
+    "Record",
+    "Transcript",
+    "TranscriptError",
+    "open_transcript",
+    "write_transcript",
+]
+
+formats.register("h11dbg", textformat.sniff, textformat.read_text, "h11dbg's text transcript format")
+formats.register_writer("h11dbg", textformat.write_text)
+
+_importers_loaded = False
+
+
+def _load_importers() -> None:
+    global _importers_loaded
+    if _importers_loaded:
+        return
+    _importers_loaded = True
+    # The importers package registers pcap, curl --trace, HAR ...; without it only our format reads.
+    with contextlib.suppress(ImportError):
+        import h11dbg.transcript.importers  # noqa: F401
+
+
+def available_formats() -> list[str]:
+    _load_importers()
+    return list(formats.formats())
+
+
+def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
+    """Open ``path`` as a transcript; ``format`` forces a registered format instead of detecting it.
+
+    Raises :class:`TranscriptError` (also later, while its records are iterated) for unreadable input.
+    """
+    _load_importers()
+    path = Path(path)
+    known = formats.formats()
+    if format is not None:
+        fmt = known.get(format)
+        if fmt is None:
+            raise TranscriptError(path, f"unknown format {format!r}: choose one of {', '.join(known)}")
+    else:
+        try:
+            with open(path, "rb") as stream:
+                head = stream.read(formats.SNIFF_BYTES)
+        except OSError as exc:
+            raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
+        detected = formats.detect(head)
+        if detected is None:
+            shape = formats.guess_shape(head)
+            if shape is not None:
+                raise TranscriptError(path, f"looks like {shape}, but no {shape} importer is available")
+            raise TranscriptError(
+                path,
+                f"not a transcript: expected '{textformat.MAGIC.decode()} {textformat.VERSION}' as the "
+                "first line, a pcap or pcapng file, curl --trace/--trace-ascii output or a HAR file",
+                line=1,
+            )
+        fmt = detected
+    try:
+        transcript = fmt.read(path)
+    except TranscriptError:
+        raise
+    except Exception as exc:
+        raise TranscriptError(path, f"cannot read as {fmt.name}: {_describe(exc)}") from None
+    transcript.records = _guarded(path, fmt.name, transcript.records)
+    return transcript
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _guarded(path: Path, name: str, records: Iterable[Record]) -> Iterator[Record]:
+    # Importers read lazily too; whatever they raise mid-file still ends as one located line.
+    try:
+        yield from records
+    except TranscriptError:
+        raise
+    except Exception as exc:
+        raise TranscriptError(path, f"cannot read as {name}: {_describe(exc)}") from None
+
+
+def write_transcript(
+    records: Transcript | Iterable[Record],
+    path: str | Path,
+    meta: Meta | None = None,
+    *,
+    format: str = "h11dbg",
+    overwrite: bool = False,
+) -> None:
+    """Write ``records`` (a Transcript, or records plus ``meta``) to ``path``; refuses to replace an
+    existing file unless ``overwrite``."""
+    path = Path(path)
+    if isinstance(records, Transcript):
+        meta = meta or records.meta
+    writer = formats.writers().get(format)
+    if writer is None:
+        raise TranscriptError(
+            path, f"cannot write format {format!r}: choose one of {', '.join(formats.writers())}"
+        )
+    if path.exists() and not overwrite:
+        raise TranscriptError(path, "exists already; refusing to overwrite it (use --force)")
+    writer(records, path, meta or Meta())

@@ -57,6 +57,7 @@ class Meta:
     source_format: str = "h11dbg"  # "h11dbg", "pcap", "pcapng", "curl-trace", "curl-trace-ascii", "har"
     lossy: str | None = None  # why the bytes may not be exactly what crossed the wire
     extra: dict[str, str] = field(default_factory=dict)
+    peers: str | None = None  # "127.0.0.1:8080 -> 127.0.0.1:8000": what was recorded between
 
 
 @dataclass

@@ -1,0 +1,323 @@
+"""Our transcript text format (version 1): read it lazily, write it record by record.
+
+The format is specified in docs/transcript-format.md.  In short::
+
+    h11dbg-transcript 1
+    tool: h11dbg record 0.1.0
+    description: curl GET through the recording proxy
+
+    open 1 at 0.000000 client 127.0.0.1:50312 server 127.0.0.1:8000
+    c2s 1 at 0.000412 len 40
+    | GET / HTTP/1.1\\r\\n
+    | Host: localhost\\r\\n
+    | \\r\\n
+    close 1 c2s at 0.010210
+
+Payload lines (``| `` then escaped bytes) hold a chunk's bytes; the escaping is the one
+:mod:`h11dbg.escaping` uses everywhere (``\\r \\n \\t \\\\ \\xHH``), and the file itself is ASCII.
+Encoding and decoding go through the C ``unicode_escape`` codec, whose escapes for latin-1 text
+are exactly ours, so no Python loop runs per byte.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from h11dbg.escaping import UnescapeError, escape, unescape
+from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record, Transcript
+
+MAGIC = b"h11dbg-transcript"
+VERSION = 1
+EXTENSION = ".h11t"
+
+# A line never ends inside an escape, and one line holds at most this much escaped text before the
+# writer falls back to fixed slices of raw bytes (binary bodies would otherwise make one huge line).
+_MAX_LINE = 160
+_SLICE = 64
+
+_TIME = rb"(-?\d+(?:\.\d+)?)"
+_PEER = rb"(\S+)"
+_OPEN = re.compile(rb"open (\d+) at " + _TIME + rb" client " + _PEER + rb" server " + _PEER)
+_CHUNK = re.compile(rb"(c2s|s2c) (\d+) at " + _TIME + rb" len (\d+)")
+_CLOSE = re.compile(rb"(close|reset) (\d+) (c2s|s2c) at " + _TIME)
+_META = re.compile(rb"([a-z][a-z0-9_-]*): ?(.*)")
+# Payload lines joined with LF: a literal LF can only be the separator, so no escape spans two lines.
+_PAYLOAD = re.compile(rb"(?:[\x20-\x5b\x5d-\x7e\n]|\\(?:[rnt\\]|x[0-9a-fA-F]{2}))*")
+_ONE_PAYLOAD_ITEM = re.compile(rb"[\x20-\x5b\x5d-\x7e]|\\(?:[rnt\\]|x[0-9a-fA-F]{2})")
+
+_RECORD_SHAPES = (
+    "a record line: 'open CONN at TIME client HOST:PORT server HOST:PORT', "
+    "'c2s|s2c CONN at TIME len N' or 'close|reset CONN c2s|s2c at TIME'"
+)
+_KNOWN_META = ("tool", "peers", "recorded_at", "description", "source_format", "lossy")
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _escape_fast(data: bytes) -> bytes:
+    return data.decode("latin-1").encode("unicode_escape")
+
+
+def _guard_spaces(line: bytes) -> bytes:
+    # Editors trim trailing blanks and sometimes leading ones; an escaped space survives both.
+    if line[:1] == b" ":
+        line = b"\\x20" + line[1:]
+    if line[-1:] == b" ":
+        line = line[:-1] + b"\\x20"
+    return line
+
+
+def payload_lines(data: bytes) -> list[bytes]:
+    """The escaped payload lines for ``data`` (without the ``| `` prefix or line ends)."""
+    lines: list[bytes] = []
+    pieces = data.split(b"\n")
+    last = len(pieces) - 1
+    for index, piece in enumerate(pieces):
+        if index < last:
+            piece += b"\n"
+        elif not piece:
+            break
+        escaped = _escape_fast(piece)
+        if len(escaped) <= _MAX_LINE:
+            lines.append(_guard_spaces(escaped))
+        else:
+            for start in range(0, len(piece), _SLICE):
+                lines.append(_guard_spaces(_escape_fast(piece[start : start + _SLICE])))
+    return lines
+
+
+def _time(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def _meta_value(value: str) -> str:
+    text = _guard_spaces(escape(value.encode("utf-8")).encode("ascii")).decode("ascii")
+    return " " + text if text else ""
+
+
+def header_text(meta: Meta) -> bytes:
+    out = [f"h11dbg-transcript {VERSION}"]
+    fields = {
+        "tool": meta.tool,
+        "peers": getattr(meta, "peers", None),
+        "recorded_at": meta.recorded_at,
+        "description": meta.description,
+        "source_format": meta.source_format if meta.source_format != "h11dbg" else None,
+        "lossy": meta.lossy,
+    }
+    for key, value in list(fields.items()) + sorted(meta.extra.items()):
+        if value is not None:
+            out.append(f"{key}:{_meta_value(str(value))}")
+    out.append("")
+    return ("\n".join(out) + "\n").encode("ascii")
+
+
+def record_text(record: Record) -> bytes:
+    """One record as it appears in the file (record line and payload lines, each ending in LF)."""
+    if isinstance(record, Chunk):
+        head = f"{record.direction} {record.conn} at {_time(record.time)} len {len(record.data)}\n"
+        lines = payload_lines(record.data)
+        if not lines:
+            return head.encode("ascii")
+        return head.encode("ascii") + b"| " + b"\n| ".join(lines) + b"\n"
+    if isinstance(record, Open):
+        return (
+            f"open {record.conn} at {_time(record.time)} "
+            f"client {record.client or '-'} server {record.server or '-'}\n"
+        ).encode("ascii")
+    if isinstance(record, Close):
+        kind = "reset" if record.reset else "close"
+        return f"{kind} {record.conn} {record.direction} at {_time(record.time)}\n".encode("ascii")
+    raise TypeError(f"not a transcript record: {record!r}")
+
+
+class TextWriter:
+    """Writes a transcript to a binary stream; with ``flush=True`` every record reaches the OS at once
+    (the recording proxy uses that so a kill leaves a file that is valid up to the last chunk)."""
+
+    def __init__(self, stream: IO[bytes], meta: Meta, *, flush: bool = False) -> None:
+        self._stream = stream
+        self._flush = flush
+        stream.write(header_text(meta))
+        if flush:
+            stream.flush()
+
+    def write(self, record: Record) -> None:
+        self._stream.write(record_text(record))
+        if self._flush:
+            self._stream.flush()
+
+
+def write_text(records: Iterable[Record], path: Path, meta: Meta) -> None:
+    with open(path, "wb") as stream:
+        writer = TextWriter(stream, meta)
+        for record in records:
+            writer.write(record)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def sniff(head: bytes) -> bool:
+    return head.startswith(MAGIC + b" ")
+
+
+def _strip(raw: bytes) -> bytes:
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+        if raw.endswith(b"\r"):  # a file saved with CRLF line ends; real CRs are always escaped
+            raw = raw[:-1]
+    return raw
+
+
+def _peer(value: bytes) -> str | None:
+    return None if value == b"-" else value.decode("ascii")
+
+
+def read_text(path: Path) -> Transcript:
+    """Read the header now (so a wrong file fails at once) and the records lazily."""
+    path = Path(path)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115  (the record generator closes it)
+    except OSError as exc:
+        raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        lines = enumerate(stream, 1)
+        meta, pending = _read_header(path, lines)
+    except BaseException:
+        stream.close()
+        raise
+    return Transcript(meta, _records(path, stream, lines, pending))
+
+
+def _read_header(
+    path: Path, lines: Iterator[tuple[int, bytes]]
+) -> tuple[Meta, tuple[int, bytes] | None]:
+    first = next(lines, None)
+    if first is None:
+        raise TranscriptError(path, f"expected '{MAGIC.decode()} {VERSION}', the file is empty", line=1)
+    line = _strip(first[1])
+    match = re.fullmatch(rb"h11dbg-transcript (\d+)", line)
+    if not match:
+        raise TranscriptError(
+            path, f"expected '{MAGIC.decode()} {VERSION}' as the first line, got {_show(line)}", line=1
+        )
+    version = int(match.group(1))
+    if version != VERSION:
+        raise TranscriptError(
+            path, f"transcript version {version} is not supported (this h11dbg reads {VERSION})", line=1
+        )
+    meta = Meta(version=version)
+    for lineno, raw in lines:
+        line = _strip(raw)
+        if not line or line.startswith(b"#"):
+            continue
+        match = _META.fullmatch(line)
+        if match is None or line.startswith((b"open ", b"c2s ", b"s2c ", b"close ", b"reset ")):
+            return meta, (lineno, raw)
+        key = match.group(1).decode("ascii")
+        try:
+            value = unescape(match.group(2).decode("utf-8")).decode("utf-8", "replace")
+        except (UnicodeDecodeError, UnescapeError) as exc:
+            raise TranscriptError(path, f"metadata value of {key!r}: {exc}", line=lineno) from None
+        if key in _KNOWN_META:
+            setattr(meta, key, value)
+        else:
+            meta.extra[key] = value
+    return meta, None
+
+
+def _show(line: bytes, limit: int = 60) -> str:
+    text = escape(line[:limit])
+    return repr(text + ("..." if len(line) > limit else ""))
+
+
+def _records(
+    path: Path, stream: IO[bytes], lines: Iterator[tuple[int, bytes]], pending: tuple[int, bytes] | None
+) -> Iterator[Record]:
+    with stream:
+        while True:
+            if pending is None:
+                item = next(lines, None)
+                if item is None:
+                    return
+            else:
+                item, pending = pending, None
+            lineno, raw = item
+            line = _strip(raw)
+            if not line or line[:1] == b"#":
+                continue
+            match = _CHUNK.fullmatch(line)
+            if match is not None:
+                parts: list[bytes] = []
+                for item in lines:
+                    raw = item[1]
+                    if raw[:1] != b"|":
+                        pending = item
+                        break
+                    if raw[1:2] not in (b" ", b"\n", b"\r", b""):
+                        raise TranscriptError(
+                            path, "expected '| ' (a bar and a space) before the escaped bytes", line=item[0]
+                        )
+                    parts.append(_strip(raw[2:]))
+                data = _decode(path, lineno + 1, parts)
+                declared = int(match.group(4))
+                if len(data) != declared:
+                    hint = " (a trimmed trailing space? write it as \\x20)" if len(data) < declared else ""
+                    raise TranscriptError(
+                        path,
+                        f"the chunk declares len {declared} but its payload holds {len(data)} bytes{hint}",
+                        line=lineno,
+                    )
+                direction = "c2s" if match.group(1) == b"c2s" else "s2c"
+                yield Chunk(int(match.group(2)), direction, data, float(match.group(3)))
+                continue
+            match = _OPEN.fullmatch(line)
+            if match is not None:
+                yield Open(
+                    int(match.group(1)), float(match.group(2)), _peer(match.group(3)), _peer(match.group(4))
+                )
+                continue
+            match = _CLOSE.fullmatch(line)
+            if match is not None:
+                direction = "c2s" if match.group(3) == b"c2s" else "s2c"
+                yield Close(
+                    int(match.group(2)), direction, float(match.group(4)), reset=match.group(1) == b"reset"
+                )
+                continue
+            if line[:1] == b"|":
+                raise TranscriptError(
+                    path, "payload line outside a chunk: expected a 'c2s' or 's2c' record line before it",
+                    line=lineno,
+                )
+            if _META.fullmatch(line):
+                raise TranscriptError(path, "metadata lines belong before the first record", line=lineno)
+            raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=lineno)
+
+
+def _decode(path: Path, first_line: int, parts: list[bytes]) -> bytes:
+    joined = b"".join(parts)
+    if b"\\" not in joined and _PAYLOAD.fullmatch(joined):
+        return joined
+    if not _PAYLOAD.fullmatch(b"\n".join(parts)):
+        for index, part in enumerate(parts):
+            position = 0
+            while position < len(part):
+                item = _ONE_PAYLOAD_ITEM.match(part, position)
+                if item is None:
+                    raise TranscriptError(
+                        path,
+                        f"column {position + 3}: expected a printable ASCII character or one of "
+                        f"\\r \\n \\t \\\\ \\xHH, got {_show(part[position : position + 4])}",
+                        line=first_line + index,
+                    )
+                position = item.end()
+    return codecs.decode(joined, "unicode_escape").encode("latin-1")
