@@ -1,0 +1,296 @@
+"""Rich renderables for the session log: what happened on the wire, for a human.
+
+Pure functions from :class:`~h11dbg.session.log.LogEntry` (and plain values) to rich renderables; no
+printing, no session calls.  Bytes are always shown through :func:`h11dbg.escaping.escape`, one line
+per wire line, so ``\\r\\n`` endings, bare LFs and binary stay visible and exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from h11dbg.escaping import escape
+from h11dbg.session.log import LogEntry
+
+C2S_STYLE = "bold cyan"
+S2C_STYLE = "bold magenta"
+ERROR_STYLE = "bold red"
+CHANGED_STYLE = "bold yellow"
+DIM = "dim"
+ESCAPE_STYLE = "dim cyan"  # \r \n \t \\
+BINARY_STYLE = "yellow"  # \xHH
+
+BODY_LIMIT = 512
+WIRE_LIMIT = 256
+ROLES = ("client", "server")
+
+_ARROWS = {"c2s": ("client → server", C2S_STYLE), "s2c": ("server → client", S2C_STYLE)}
+# a run of bytes shown as themselves, or a run that escape() turns into backslash sequences
+_RUNS = re.compile(rb"[\x20-\x5b\x5d-\x7e]+|[\r\n\t\\]+|[^\x20-\x7e\r\n\t]+")
+
+
+def _style_for_run(run: bytes) -> str:
+    if run[0] in b"\r\n\t\\":
+        return ESCAPE_STYLE
+    if 0x20 <= run[0] < 0x7F:
+        return ""
+    return BINARY_STYLE
+
+
+def escaped(data: bytes, *, limit: int | None = None, indent: str = "  ") -> Text:
+    """``data`` escaped, broken into lines after each LF (which stays visible as ``\\n``)."""
+    shown = data if limit is None else data[:limit]
+    text = Text()
+    lines = re.split(rb"(?<=\n)", shown)
+    if lines and lines[-1] == b"" and len(lines) > 1:
+        lines.pop()
+    for number, line in enumerate(lines):
+        if number:
+            text.append("\n")
+        text.append(indent)
+        for match in _RUNS.finditer(line):
+            run = match.group()
+            text.append(escape(run), style=_style_for_run(run))
+    if limit is not None and len(data) > limit:
+        text.append(f" … {len(data) - limit} more bytes", style=DIM)
+    return text
+
+
+def hex_dump(data: bytes, *, width: int = 16, indent: str = "  ") -> Text:
+    """The classic offset / hex / ASCII dump, one row per ``width`` bytes."""
+    text = Text()
+    for row, start in enumerate(range(0, len(data), width)):
+        chunk = data[start : start + width]
+        if row:
+            text.append("\n")
+        text.append(f"{indent}{start:08x}  ", style=DIM)
+        hex_part = " ".join(f"{b:02x}" for b in chunk)
+        text.append(f"{hex_part:<{width * 3 - 1}}  ")
+        text.append("".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk), style=DIM)
+    return text
+
+
+def _header_lines(headers: Any, indent: str = "  ") -> Text:
+    # raw_items() keeps the order and the case as they were on the wire
+    items = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
+    text = Text()
+    for number, (name, value) in enumerate(items):
+        if number:
+            text.append("\n")
+        text.append(indent)
+        text.append(escape(bytes(name)), style="bold blue")
+        text.append(": ")
+        text.append(escape(bytes(value)))
+    return text
+
+
+def start_line(event: Any) -> Text | None:
+    """``GET / HTTP/1.1`` or ``HTTP/1.1 200 OK`` for a Request or a response; None otherwise."""
+    kind = type(event).__name__
+    if kind == "Request":
+        return Text.assemble(
+            (escape(bytes(event.method)), "bold green"),
+            " ",
+            (escape(bytes(event.target)), "underline"),
+            " ",
+            (f"HTTP/{escape(bytes(event.http_version))}", DIM),
+        )
+    if kind in ("Response", "InformationalResponse"):
+        status = int(event.status_code)
+        colour = "green" if status < 300 else "yellow" if status < 400 else "red"
+        if status < 200:
+            colour = "blue"
+        return Text.assemble(
+            (f"HTTP/{escape(bytes(event.http_version))} ", DIM),
+            (str(status), f"bold {colour}"),
+            " ",
+            (escape(bytes(event.reason)), colour),
+        )
+    return None
+
+
+def event_body(event: Any, *, body_limit: int = BODY_LIMIT) -> list[RenderableType]:
+    """What an h11 event says: start line and headers, a body preview, or trailers."""
+    kind = type(event).__name__
+    parts: list[RenderableType] = []
+    line = start_line(event)
+    if line is not None:
+        parts.append(Text("  ") + line)
+        if len(event.headers):
+            parts.append(_header_lines(event.headers))
+    elif kind == "Data":
+        data = bytes(event.data)
+        flags = [name for name in ("chunk_start", "chunk_end") if getattr(event, name, False)]
+        label = f"  body: {len(data)} bytes" + (f" ({', '.join(flags)})" if flags else "")
+        parts.append(Text(label, style=DIM))
+        if data:
+            parts.append(escaped(data, limit=body_limit, indent="    "))
+    elif kind == "EndOfMessage":
+        if len(event.headers):
+            parts.append(Text("  trailers:", style=DIM))
+            parts.append(_header_lines(event.headers, indent="    "))
+        else:
+            parts.append(Text("  end of message", style=DIM))
+    elif kind == "ConnectionClosed":
+        parts.append(Text("  the sender closed its side of the connection", style=DIM))
+    return parts
+
+
+def states_line(after: Mapping[str, str], before: Mapping[str, str] | None = None) -> Text:
+    """``client: IDLE → SEND_BODY   server: SEND_RESPONSE`` with the changed roles highlighted."""
+    text = Text()
+    text.append("  states: ", style=DIM)
+    for number, role in enumerate(ROLES):
+        if role not in after:
+            continue
+        if number:
+            text.append("   ")
+        new = str(after[role])
+        old = None if before is None else before.get(role)
+        text.append(f"{role} ", style=DIM)
+        style = ERROR_STYLE if new == "ERROR" else CHANGED_STYLE
+        if old is not None and str(old) != new:
+            text.append(str(old), style=DIM)
+            text.append(" → ", style=DIM)
+            text.append(new, style=style)
+        else:
+            text.append(new, style=ERROR_STYLE if new == "ERROR" else "")
+    return text
+
+
+def transition_lines(transitions: Iterable[Any]) -> list[Text]:
+    """One line per engine Transition record: who moved, why, and where the RFC says so."""
+    lines = []
+    for transition in transitions:
+        role = str(getattr(transition, "role", "?")).lower()
+        text = Text("    ")
+        text.append(f"{role} {transition.old_state} → {transition.new_state}", style=CHANGED_STYLE)
+        explanation = getattr(transition, "explanation", None)
+        cause = getattr(transition, "rule", None) or getattr(transition, "cause", None)
+        if explanation:
+            text.append(f": {explanation}")
+        elif cause:
+            text.append(f": {cause}")
+        section = getattr(transition, "section", None)
+        if section:
+            text.append(f" ({section})", style=DIM)
+        lines.append(text)
+    return lines
+
+
+def _heading(entry: LogEntry, label: str, style: str | None = None) -> Text:
+    arrow, arrow_style = _ARROWS.get(entry.direction or "", ("", DIM))
+    text = Text()
+    if arrow:
+        text.append(arrow, style=style or arrow_style)
+        text.append("  ")
+    text.append(label, style=style or "bold")
+    if entry.actor and entry.direction in _ARROWS:
+        sender = "client" if entry.direction == "c2s" else "server"
+        verb = "sent by" if entry.actor == sender else "received by"
+        text.append(f"  {verb} {entry.actor}", style=DIM)
+    text.append(f"  +{entry.time:.3f}s", style=DIM)
+    return text
+
+
+def _wire(entry: LogEntry, *, hexdump: bool, wire_limit: int, label: str = "wire") -> list[RenderableType]:
+    if not entry.data:
+        return []
+    parts: list[RenderableType] = [Text(f"  {label}: {len(entry.data)} bytes", style=DIM)]
+    if hexdump:
+        parts.append(hex_dump(entry.data, indent="    "))
+    else:
+        parts.append(escaped(entry.data, limit=wire_limit, indent="    "))
+    return parts
+
+
+def error_details(error: BaseException) -> list[Text]:
+    """The rule, RFC section, explanation, offset and offending bytes, when the error carries them."""
+    lines = [Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))]
+    rule = getattr(error, "rule", None)
+    section = getattr(error, "section", None)
+    if rule or section:
+        text = Text()
+        text.append("  rule: ", style=DIM)
+        text.append(str(rule or "?"), style="red")
+        if section:
+            text.append(f"  ({section})", style=DIM)
+        lines.append(text)
+    explanation = getattr(error, "explanation", None)
+    if explanation:
+        lines.append(Text(f"  {explanation}", style="italic"))
+    offset = getattr(error, "offset", None)
+    offending = getattr(error, "offending", None)
+    if offset is not None or offending is not None:
+        text = Text()
+        text.append("  at", style=DIM)
+        if offset is not None:
+            text.append(f" byte {offset}", style="red")
+        if offending is not None:
+            text.append(": ", style=DIM)
+            text.append(escape(bytes(offending)), style="bold red reverse")
+        lines.append(text)
+    hint = getattr(error, "error_status_hint", None)
+    if hint is not None and type(error).__name__ == "RemoteProtocolError":
+        lines.append(Text(f"  a server would answer {hint}", style=DIM))
+    return lines
+
+
+def render_entry(
+    entry: LogEntry,
+    *,
+    hexdump: bool = False,
+    body_limit: int = BODY_LIMIT,
+    wire_limit: int = WIRE_LIMIT,
+) -> RenderableType:
+    """One log entry, ready for ``console.print``."""
+    parts: list[RenderableType] = []
+    before = entry.states_before or None
+    if entry.kind == "event":
+        parts.append(_heading(entry, type(entry.event).__name__))
+        parts.extend(event_body(entry.event, body_limit=body_limit))
+        parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit))
+    elif entry.kind == "error":
+        error = entry.error
+        parts.append(_heading(entry, "✗ protocol error", ERROR_STYLE))
+        if error is not None:
+            parts.extend(error_details(error))
+        elif entry.text:
+            parts.append(Text(f"  {entry.text}", style="red"))
+        parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit, label="bytes"))
+    elif entry.kind == "sent":
+        parts.append(_heading(entry, "raw bytes (past the state machine)"))
+        parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit, label="sent"))
+    elif entry.kind == "received":
+        parts.append(_heading(entry, "bytes in"))
+        parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit, label="received"))
+    elif entry.kind == "eof":
+        parts.append(_heading(entry, "end of stream: the peer closed its sending side"))
+    elif entry.kind == "state":
+        parts.append(_heading(entry, "state change", CHANGED_STYLE))
+    else:  # note
+        text = Text()
+        text.append("· ", style=DIM)
+        text.append(entry.text or "", style="italic")
+        text.append(f"  +{entry.time:.3f}s", style=DIM)
+        return text
+    if entry.text and entry.kind != "error":
+        parts.append(Text(f"  {entry.text}", style="italic"))
+    parts.extend(transition_lines(entry.transitions))
+    if entry.states_after:
+        parts.append(states_line(entry.states_after, before))
+    return Group(*parts)
+
+
+def render_entries(entries: Iterable[LogEntry], **options: Any) -> RenderableType:
+    return Group(*(render_entry(entry, **options) for entry in entries))
+
+
+def error_line(message: str) -> Text:
+    """A command's error: one red line."""
+    return Text(f"error: {message}", style=ERROR_STYLE)
