@@ -1,7 +1,171 @@
-"""Live commands: connect, listen, loopback, demo (the debugger issue)."""
+"""Live commands: connect, listen, loopback (the debugger issue; ``demo`` is registered by h11dbg.ui).
+
+Heavy imports (the session layer, rich, prompt_toolkit) happen inside the command functions.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
 import click
 
-COMMANDS: list[click.Command] = []
+if TYPE_CHECKING:
+    from h11dbg.session.core import Session
+
+ENGINE_CHOICES = ("h11dbg", "h11")
+
+
+def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    decorators = [
+        click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="h11dbg", show_default=True,
+                     help="The HTTP/1.1 engine: h11dbg's own, or the h11 package for comparison."),
+        click.option("--script", type=click.Path(dir_okay=False), default=None,
+                     help="Run the commands in FILE (batch mode) instead of the interactive REPL."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Batch output as JSON Lines (see docs/json.md)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+                     show_default=True, help="Seconds to wait for connecting and for each read."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+# h11dbg.cli imports this module while it registers commands, so the exit codes are looked up late
+def _exit_code(name: str) -> int:
+    from h11dbg import cli
+
+    return int(getattr(cli, name))
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"h11dbg: {message}", err=True)
+    sys.exit(code)
+
+
+def _build(factory: Callable[[], Session]) -> Session:
+    from h11dbg.engines import EngineUnavailable
+    from h11dbg.transport import NetworkError
+
+    try:
+        return factory()
+    except EngineUnavailable as exc:
+        _fail(str(exc), _exit_code("EXIT_USAGE"))
+    except NetworkError as exc:
+        _fail(f"network error: {exc}", _exit_code("EXIT_NETWORK"))
+    raise AssertionError("unreachable")
+
+
+def _script_lines(script: str | None) -> tuple[Iterable[str], str]:
+    if script is None:
+        return sys.stdin, "<stdin>"
+    try:
+        with open(script, encoding="utf-8") as f:
+            return f.read().splitlines(), script
+    except OSError as exc:
+        _fail(f"cannot read script {script}: {exc.strerror or exc}", _exit_code("EXIT_USAGE"))
+    except UnicodeDecodeError as exc:
+        _fail(f"{script}: not UTF-8 text (byte offset {exc.start})", _exit_code("EXIT_USAGE"))
+    raise AssertionError("unreachable")
+
+
+def _interactive(script: str | None, as_json: bool, stdin: TextIO | None = None) -> bool:
+    stream = stdin or sys.stdin
+    return script is None and not as_json and stream.isatty()
+
+
+def run_session(
+    session: Session, script: str | None, as_json: bool, accept_timeout: float | None = None
+) -> None:
+    """Hand a built session to the REPL (a terminal, no --script) or the batch runner, then exit."""
+    if _interactive(script, as_json):
+        try:
+            from h11dbg.ui.repl import run_repl
+        except ImportError:
+            run_repl = None
+        if run_repl is not None:
+            code = run_repl(session)
+            sys.exit(code if isinstance(code, int) else 0)
+    from h11dbg.session.batch import run_batch
+
+    lines, source = _script_lines(script)
+    sys.exit(run_batch(session, lines, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr,
+                       accept_timeout=accept_timeout))
+
+
+@click.command()
+@click.argument("address", metavar="HOST:PORT")
+@click.option("--tls", is_flag=True, help="Speak TLS (SNI from HOST, ALPN http/1.1); port defaults to 443.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Trust the CA certificates in this PEM file (with --tls).")
+@click.option("--insecure", is_flag=True, help="Do not verify the server's certificate (with --tls).")
+@_common_options
+def connect(address: str, tls: bool, cafile: str | None, insecure: bool, engine: str, script: str | None,
+            as_json: bool, timeout: float) -> None:
+    """Be the CLIENT on a real connection to HOST:PORT ([::1]:8080 for IPv6).
+
+    Type requests event by event (request, data, eom), or raw bytes, and step
+    through the response (recv, next, run).  Commands come from the REPL, from
+    --script FILE, or from stdin when it is not a terminal.
+    """
+    from h11dbg.session.core import Session
+    from h11dbg.transport import AddressError, parse_connect_address
+
+    if (cafile or insecure) and not tls:
+        _fail("--cafile and --insecure only make sense with --tls", _exit_code("EXIT_USAGE"))
+    try:
+        host, port = parse_connect_address(address, 443 if tls else 80)
+    except AddressError as exc:
+        _fail(str(exc), _exit_code("EXIT_USAGE"))
+    session = _build(lambda: Session.connect(engine, host, port, tls=tls, cafile=cafile, insecure=insecure,
+                                             timeout=timeout))
+    run_session(session, script, as_json)
+
+
+@click.command()
+@click.argument("address", metavar="[HOST:]PORT")
+@_common_options
+@click.option("--accept-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="In batch mode, give up (exit 3) when no client connects within this many seconds.")
+def listen(address: str, engine: str, script: str | None, as_json: bool, timeout: float,
+           accept_timeout: float | None) -> None:
+    """Be the SERVER: listen on [HOST:]PORT (127.0.0.1 unless HOST is given; 0 picks a free port).
+
+    One connection at a time; in the REPL `accept` waits for the next.  In batch
+    mode the run ends once the connection the script served has closed.
+    """
+    from h11dbg.session.core import Session
+    from h11dbg.transport import AddressError, parse_listen_address
+
+    try:
+        host, port = parse_listen_address(address)
+    except AddressError as exc:
+        _fail(str(exc), _exit_code("EXIT_USAGE"))
+    session = _build(lambda: Session.listen(engine, host, port, timeout=timeout))
+    if _interactive(script, as_json):
+        # the REPL starts with a client to talk to
+        click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
+        try:
+            session.accept()
+        except KeyboardInterrupt:
+            session.close()
+            sys.exit(0)
+    run_session(session, script, as_json, accept_timeout=accept_timeout)
+
+
+@click.command()
+@_common_options
+def loopback(engine: str, script: str | None, as_json: bool, timeout: float) -> None:
+    """Play both sides in one process over a socket pair (`as client` / `as server`).
+
+    Reads wait at most 0.5 s (or --timeout, if smaller): the peer is this process.
+    """
+    from h11dbg.session.core import LOOPBACK_READ_TIMEOUT, Session
+
+    session = _build(lambda: Session.loopback(engine, timeout=min(timeout, LOOPBACK_READ_TIMEOUT)))
+    run_session(session, script, as_json)
+
+
+COMMANDS: list[click.Command] = [connect, listen, loopback]

@@ -1,0 +1,34 @@
+"""Real I/O: TCP and TLS client sockets, a one-at-a-time listener, loopback socket pairs."""
+
+from h11dbg.transport.address import (
+    AddressError,
+    format_address,
+    host_header,
+    parse_connect_address,
+    parse_listen_address,
+)
+from h11dbg.transport.errors import NetworkError, ReceiveTimeout
+from h11dbg.transport.sockets import (
+    Listener,
+    LoopbackPair,
+    SocketTransport,
+    connect_tcp,
+    connect_tls,
+    loopback_pair,
+)
+
+__all__ = [
+    "AddressError",
+    "Listener",
+    "LoopbackPair",
+    "NetworkError",
+    "ReceiveTimeout",
+    "SocketTransport",
+    "connect_tcp",
+    "connect_tls",
+    "format_address",
+    "host_header",
+    "loopback_pair",
+    "parse_connect_address",
+    "parse_listen_address",
+]

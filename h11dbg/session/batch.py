@@ -1,0 +1,99 @@
+"""Batch mode: run commands from a script or a pipe, print each log entry, exit with a status.
+
+A run ends by itself: ``connect`` and ``loopback`` after the last command; ``listen`` once the
+one connection the script served has closed (the peer's EOF, or the session timeout after the
+last command).  Exit status (constants in h11dbg.cli): 0 no protocol error, 1 a protocol error
+was logged, 2 a usage/input error in the script (reported as ``FILE:LINE: message``; the run
+stops there), 3 a network failure or a read that timed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from h11dbg.session.commands import execute
+from h11dbg.session.core import Session
+from h11dbg.session.render import dumps, render_entry
+from h11dbg.transport import NetworkError
+
+EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE, EXIT_NETWORK = 0, 1, 2, 3
+
+
+class _Printer:
+    """Prints the session log as it grows, each entry once."""
+
+    def __init__(self, session: Session, out: TextIO, as_json: bool) -> None:
+        self.session = session
+        self.out = out
+        self.as_json = as_json
+        self.printed = 0
+
+    def flush(self) -> None:
+        log = self.session.log
+        while self.printed < len(log):
+            entry = log[self.printed]
+            self.printed += 1
+            if self.as_json:
+                print(dumps(entry), file=self.out)
+            else:
+                for line in render_entry(entry):
+                    print(line, file=self.out)
+        self.out.flush()
+
+    def text(self, lines: list[str]) -> None:
+        # states/explain/help output is for people; in JSON mode it would break the line format
+        if not self.as_json:
+            for line in lines:
+                print(line, file=self.out)
+            self.out.flush()
+
+
+def run_batch(
+    session: Session,
+    lines: Iterable[str],
+    *,
+    source: str,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    accept_timeout: float | None = None,
+) -> int:
+    """Execute ``lines`` against ``session`` and close it; returns the exit status."""
+    printer = _Printer(session, out, as_json)
+    status = EXIT_OK
+    try:
+        printer.flush()
+        if session.mode == "listen":
+            session.accept(accept_timeout)
+            printer.flush()
+        for number, line in enumerate(lines, start=1):
+            result = execute(session, line)
+            printer.flush()
+            printer.text(result.output)
+            if result.error_kind == "network":
+                print(f"h11dbg: {result.error}", file=err)
+                return EXIT_NETWORK
+            if result.error:
+                print(f"{source}:{number}: {result.error}", file=err)
+                status = EXIT_USAGE
+                break
+            if result.quit:
+                break
+        if session.mode == "listen" and status == EXIT_OK and session.connected:
+            session.wait_closed()
+            printer.flush()
+    except NetworkError as exc:
+        printer.flush()
+        print(f"h11dbg: network error: {exc}", file=err)
+        return EXIT_NETWORK
+    finally:
+        session.close()
+    if status != EXIT_OK:
+        return status
+    if session.timeouts:
+        print(f"h11dbg: network error: {session.timeouts} read(s) timed out", file=err)
+        return EXIT_NETWORK
+    if any(entry.kind == "error" for entry in session.log):
+        return EXIT_PROTOCOL_ERROR
+    return EXIT_OK

@@ -1,0 +1,371 @@
+"""The command language shared by the REPL and scripts: ``execute(session, line)``.
+
+Headers are typed as ``Name: value`` pairs after the command's fixed arguments::
+
+    request GET / Accept: */* X-A: b c          -> Accept: */*   and   X-A: b c
+    request GET /path host:example.com          -> Host: example.com
+    response 302 Location: http://example.com/  -> one header (a ``scheme://`` word never starts one)
+    request GET / X-Q: "a: b"  'X-R: literal'   -> quotes keep text together and never start a header
+
+A new header starts at every unquoted word that begins with an HTTP token followed by ``:``;
+the words up to the next such word (joined by single spaces) are its value.  Names and values
+accept the escapes of :func:`h11dbg.escaping.unescape` (``\\r \\n \\t \\xHH``).  ``data`` and ``raw``
+take the rest of the line literally (only escapes are processed); ``data @FILE`` sends a file.
+
+:func:`execute` never raises for a user mistake: bad syntax comes back as ``CommandResult.error``
+(``error_kind="usage"``), a protocol error as an ``"error"`` log entry, and a network failure as
+``error_kind="network"`` with one line of text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from h11dbg.escaping import UnescapeError, unescape
+from h11dbg.session.core import ROLES, Session, SessionError
+from h11dbg.session.log import LogEntry
+from h11dbg.session.render import render_entry
+from h11dbg.transport import NetworkError
+
+
+@dataclass
+class CommandResult:
+    entries: list[LogEntry] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)  # plain text for states/explain/help/log
+    quit: bool = False
+    error: str | None = None  # one line, for a user mistake or a network failure
+    error_kind: str | None = None  # "usage" | "network"
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    name: str
+    syntax: str
+    help: str
+    modes: tuple[str, ...] = ("connect", "listen", "loopback")
+
+
+COMMANDS: dict[str, CommandInfo] = {
+    info.name: info
+    for info in (
+        CommandInfo("request", "request [--http 1.0] [--no-host] METHOD TARGET [Name: value ...]",
+                    "send a Request (Host is filled in from the address unless given or --no-host)"),
+        CommandInfo("response", "response [--http 1.0] [--reason TEXT] STATUS [Name: value ...]",
+                    "send a Response (the reason defaults to the standard phrase)"),
+        CommandInfo("info", "info [--reason TEXT] STATUS [Name: value ...]",
+                    "send an InformationalResponse (1xx), e.g. info 100"),
+        CommandInfo("data", "data TEXT | data @FILE",
+                    "send a Data event (escapes \\r \\n \\t \\xHH; @FILE sends a file's bytes)"),
+        CommandInfo("eom", "eom [Name: value ...]", "send EndOfMessage, optionally with trailers"),
+        CommandInfo("close", "close", "send ConnectionClosed (half-closes the socket)"),
+        CommandInfo("raw", "raw TEXT", "write bytes that bypass the state machine (escapes as in data)"),
+        CommandInfo("recv", "recv [SECONDS]", "one socket read; the bytes are shown exactly, escaped"),
+        CommandInfo("next", "next", "one next_event(): the event and the states before -> after"),
+        CommandInfo("run", "run [SECONDS]",
+                    "receive and process until the peer's message is complete, it closes, or timeout"),
+        CommandInfo("states", "states", "both roles' states"),
+        CommandInfo("explain", "explain", "why each side is where it is and what may come next"),
+        CommandInfo("log", "log", "everything that happened so far"),
+        CommandInfo("cycle", "cycle", "start_next_cycle(): reuse the connection once both sides are DONE"),
+        CommandInfo("accept", "accept", "wait for the next client (listen mode)", ("listen",)),
+        CommandInfo("as", "as client|server", "act as the client or the server (loopback mode)",
+                    ("loopback",)),
+        CommandInfo("help", "help [COMMAND]", "list the commands, or explain one"),
+        CommandInfo("quit", "quit", "end the session"),
+    )
+}
+ALIASES = {"exit": "quit", "?": "help", "send": "data"}
+
+
+class CommandError(Exception):
+    """A user mistake in a command line (reported as a one-line usage error)."""
+
+
+# ------------------------------------------------------------------------- parsing
+_HEADER_START = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):")
+
+
+@dataclass
+class Word:
+    text: str
+    plain_prefix: int  # how many leading characters were outside quotes
+
+
+def split_words(text: str) -> list[Word]:
+    """Split on whitespace; '...' and "..." keep text together (no other quoting rules)."""
+    words: list[Word] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        chars: list[str] = []
+        plain_prefix: int | None = None
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            if ch in "'\"":
+                if plain_prefix is None:
+                    plain_prefix = len(chars)
+                end = text.find(ch, i + 1)
+                if end < 0:
+                    raise CommandError(f"unclosed {ch} quote at column {i + 1}")
+                chars.append(text[i + 1 : end])
+                i = end + 1
+            else:
+                chars.append(ch)
+                i += 1
+        word = "".join(chars)
+        words.append(Word(word, len(word) if plain_prefix is None else plain_prefix))
+    return words
+
+
+def _header_start(word: Word) -> tuple[str, str] | None:
+    m = _HEADER_START.match(word.text)
+    if not m or m.end() > word.plain_prefix:
+        return None
+    rest = word.text[m.end() :]
+    if rest.startswith("//") and m.end() + 2 <= word.plain_prefix:
+        return None  # "http://..." is a value, not a header called "http"
+    return m.group(1), rest
+
+
+def _unescape(text: str, what: str) -> bytes:
+    try:
+        return unescape(text)
+    except UnescapeError as exc:
+        raise CommandError(f"{what}: {exc} (at character {exc.position + 1})") from None
+
+
+def parse_headers(words: list[Word]) -> list[tuple[bytes, bytes]]:
+    pending: list[tuple[str, list[str]]] = []
+    for word in words:
+        start = _header_start(word)
+        if start is not None:
+            name, value = start
+            pending.append((name, [value] if value else []))
+        elif not pending:
+            raise CommandError(f"expected a header like 'Name: value', got {word.text!r}")
+        else:
+            pending[-1][1].append(word.text)
+    return [(_unescape(name, "header name"), _unescape(" ".join(parts), f"header {name}"))
+            for name, parts in pending]
+
+
+def _take_options(words: list[Word], allowed: dict[str, bool], npositional: int
+                  ) -> tuple[dict[str, str | bool], list[str], list[Word]]:
+    """Options (``--name [value]``) mixed with ``npositional`` arguments; the rest are headers."""
+    options: dict[str, str | bool] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(words):
+        text = words[i].text
+        if text.startswith("--") and words[i].plain_prefix > 2:
+            if text not in allowed:
+                raise CommandError(f"unknown option {text} (allowed: {', '.join(allowed) or 'none'})")
+            if allowed[text]:
+                if i + 1 >= len(words):
+                    raise CommandError(f"{text} needs a value")
+                options[text] = words[i + 1].text
+                i += 2
+            else:
+                options[text] = True
+                i += 1
+            continue
+        if len(positional) < npositional:
+            positional.append(text)
+            i += 1
+            continue
+        break
+    return options, positional, words[i:]
+
+
+def _http_version(options: dict[str, str | bool]) -> str:
+    version = str(options.get("--http", "1.1"))
+    if version not in ("1.0", "1.1"):
+        raise CommandError(f"--http must be 1.0 or 1.1, not {version!r}")
+    return version
+
+
+def _status(text: str) -> int:
+    if not text.isdigit() or len(text) != 3:
+        raise CommandError(f"STATUS must be a three-digit number, not {text!r}")
+    return int(text)
+
+
+def _reason(status: int, options: dict[str, str | bool]) -> bytes:
+    if "--reason" in options:
+        return _unescape(str(options["--reason"]), "reason")
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+# ------------------------------------------------------------------------- commands
+def _build(session: Session, factory: Any, **kwargs: Any) -> Any:
+    """Build an engine event; a LocalProtocolError here is the user's and becomes an error entry."""
+    try:
+        return factory(**kwargs), None
+    except session.engine.LocalProtocolError as exc:
+        return None, [session.error_entry(exc)]
+
+
+def _cmd_request(session: Session, rest: str) -> CommandResult:
+    options, positional, header_words = _take_options(
+        split_words(rest), {"--http": True, "--no-host": False}, 2)
+    if len(positional) < 2:
+        raise CommandError("usage: " + COMMANDS["request"].syntax)
+    headers = parse_headers(header_words)
+    if not options.get("--no-host") and not any(name.lower() == b"host" for name, _ in headers):
+        headers.insert(0, (b"Host", session.host.encode("ascii", "replace")))
+    event, errors = _build(session, session.engine.Request, method=_unescape(positional[0], "method"),
+                           target=_unescape(positional[1], "target"), headers=headers,
+                           http_version=_http_version(options))
+    return CommandResult(entries=errors or session.send_event(event))
+
+
+def _cmd_response(session: Session, rest: str, informational: bool = False) -> CommandResult:
+    allowed = {"--reason": True} if informational else {"--http": True, "--reason": True}
+    options, positional, header_words = _take_options(split_words(rest), allowed, 1)
+    if not positional:
+        raise CommandError("usage: " + COMMANDS["info" if informational else "response"].syntax)
+    status = _status(positional[0])
+    factory = session.engine.InformationalResponse if informational else session.engine.Response
+    event, errors = _build(session, factory, status_code=status, headers=parse_headers(header_words),
+                           reason=_reason(status, options), http_version=_http_version(options))
+    return CommandResult(entries=errors or session.send_event(event))
+
+
+def _cmd_data(session: Session, rest: str) -> CommandResult:
+    if not rest:
+        raise CommandError("usage: " + COMMANDS["data"].syntax)
+    if rest.startswith("@"):
+        path = rest[1:].strip()
+        try:
+            with open(path, "rb") as f:
+                payload = f.read()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    else:
+        payload = _unescape(rest, "data")
+    event, errors = _build(session, session.engine.Data, data=payload)
+    return CommandResult(entries=errors or session.send_event(event))
+
+
+def _cmd_eom(session: Session, rest: str) -> CommandResult:
+    event, errors = _build(session, session.engine.EndOfMessage, headers=parse_headers(split_words(rest)))
+    return CommandResult(entries=errors or session.send_event(event))
+
+
+def _seconds(rest: str) -> float | None:
+    if not rest.strip():
+        return None
+    try:
+        value = float(rest)
+    except ValueError:
+        raise CommandError(f"SECONDS must be a number, not {rest.strip()!r}") from None
+    if value <= 0:
+        raise CommandError("SECONDS must be positive")
+    return value
+
+
+def _no_args(name: str, rest: str) -> None:
+    if rest.strip():
+        raise CommandError(f"{name} takes no arguments (usage: {COMMANDS[name].syntax})")
+
+
+def _states_output(session: Session) -> list[str]:
+    roles = ROLES if session.mode == "loopback" else (session.actor,)
+    lines = []
+    for role in roles:
+        states = session.states(role)
+        view = f"{role}'s connection: " if session.mode == "loopback" else ""
+        marker = {r: " (us)" if r == role else "" for r in ROLES}
+        lines.append(f"{view}client{marker['client']} {states['client']}, "
+                     f"server{marker['server']} {states['server']}")
+    return lines
+
+
+def help_lines(name: str | None = None) -> list[str]:
+    if name:
+        info = COMMANDS.get(ALIASES.get(name, name))
+        if info is None:
+            raise CommandError(f"no command {name!r}; `help` lists them")
+        return [info.syntax, f"  {info.help}"]
+    width = max(len(i.syntax) for i in COMMANDS.values())
+    return [f"{i.syntax.ljust(width)}  {i.help}" for i in COMMANDS.values()]
+
+
+def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
+    info = COMMANDS[name]
+    if session.mode not in info.modes:
+        raise CommandError(f"{name} only works in {' / '.join(info.modes)} mode")
+    if name == "request":
+        return _cmd_request(session, rest)
+    if name == "response":
+        return _cmd_response(session, rest)
+    if name == "info":
+        return _cmd_response(session, rest, informational=True)
+    if name == "data":
+        return _cmd_data(session, rest)
+    if name == "eom":
+        return _cmd_eom(session, rest)
+    if name == "raw":
+        if not rest:
+            raise CommandError("usage: " + info.syntax)
+        return CommandResult(entries=session.send_raw(_unescape(rest, "raw")))
+    if name == "recv":
+        return CommandResult(entries=session.recv(timeout=_seconds(rest)))
+    if name == "run":
+        return CommandResult(entries=session.run(timeout=_seconds(rest)))
+    if name == "help":
+        return CommandResult(output=help_lines(rest.strip() or None))
+    if name == "as":
+        role = rest.strip()
+        if role not in ROLES:
+            raise CommandError("usage: as client|server")
+        session.actor = role
+        return CommandResult(output=[f"acting as the {role}"])
+    _no_args(name, rest)
+    if name == "close":
+        return CommandResult(entries=session.send_close())
+    if name == "next":
+        return CommandResult(entries=session.next())
+    if name == "states":
+        return CommandResult(output=_states_output(session))
+    if name == "explain":
+        return CommandResult(output=session.explain())
+    if name == "log":
+        return CommandResult(output=[line for e in session.log for line in render_entry(e)])
+    if name == "cycle":
+        return CommandResult(entries=session.cycle())
+    if name == "accept":
+        return CommandResult(entries=session.accept())
+    assert name == "quit"
+    return CommandResult(quit=True)
+
+
+def execute(session: Session, line: str) -> CommandResult:
+    """Run one command line.  Blank lines and ``# comments`` do nothing."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return CommandResult()
+    name, _, rest = stripped.partition(" ")
+    # data/raw keep their text exactly: only the one separating space is dropped
+    verbatim = name in ("data", "raw", "send")
+    rest = line.lstrip().partition(" ")[2].rstrip("\r\n") if verbatim else rest.strip()
+    name = ALIASES.get(name, name)
+    if name not in COMMANDS:
+        return CommandResult(error=f"unknown command {name!r} (`help` lists the commands)",
+                             error_kind="usage")
+    try:
+        return _dispatch(session, name, rest)
+    except CommandError as exc:
+        return CommandResult(error=str(exc), error_kind="usage")
+    except SessionError as exc:
+        return CommandResult(error=str(exc), error_kind="usage")
+    except NetworkError as exc:
+        return CommandResult(error=f"network error: {exc}", error_kind="network")

@@ -1,0 +1,476 @@
+"""The debugger's UI-free core: a :class:`Session` drives engine Connection(s) over a real transport.
+
+Build one in a single call::
+
+    session = Session.connect("h11dbg", "example.com", 443, tls=True, timeout=10.0)
+    session = Session.listen("h11dbg", "127.0.0.1", 8080)   # then session.accept()
+    session = Session.loopback("h11")                        # client and server in this process
+
+``engine`` is an engine name (``"h11dbg"``, ``"h11"``) or an already imported engine module.
+Network failures raise :class:`h11dbg.transport.NetworkError` (one line of text, no traceback);
+protocol errors never raise: they become ``"error"`` entries in :attr:`Session.log` and the session
+keeps going.  Every stepping method returns the :class:`~h11dbg.session.log.LogEntry` objects it
+appended to ``session.log``.
+
+Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Session.actor`):
+
+* ``send_event(event, actor=None)`` — ``conn.send(event)``, then write the bytes.
+* ``send_raw(data, actor=None)`` — write bytes that bypass the state machine.
+* ``recv(actor=None, timeout=None)`` — one socket read fed to ``receive_data`` (exact bytes logged).
+* ``next(actor=None)`` — one ``next_event()`` with the states before and after.
+* ``run(timeout=None, actor=None)`` — recv + next until the peer's current message is complete,
+  the connection closes, an error, or the timeout.
+* ``send_close(actor=None)`` — send ``ConnectionClosed`` (half-closes the socket).
+* ``cycle()`` — ``start_next_cycle()`` (both connections in loopback).
+* ``accept(timeout=None)`` — listen mode: wait for the next client (one connection at a time).
+* ``close()`` — release sockets and the listener (idempotent; call it when the session ends).
+* ``states()``, ``explain()``, ``toolbar()`` — read-only views for the REPL and scripts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from h11dbg.engines import is_explainable, load_engine
+from h11dbg.session.explain import describe_state, explain_lines
+from h11dbg.session.log import EntryKind, LogEntry
+from h11dbg.transport import (
+    Listener,
+    NetworkError,
+    ReceiveTimeout,
+    SocketTransport,
+    connect_tcp,
+    connect_tls,
+    format_address,
+    host_header,
+    loopback_pair,
+)
+
+ROLES = ("client", "server")
+# A loopback peer is in this process: whatever it wrote is already readable, so waiting long
+# for more only makes the user wait.
+LOOPBACK_READ_TIMEOUT = 0.5
+# Events after which the peer's current message is complete (``run`` stops there).
+_MESSAGE_ENDS = ("EndOfMessage", "InformationalResponse", "ConnectionClosed")
+
+
+class SessionError(Exception):
+    """A command cannot run in the session's current situation (a user mistake, not a protocol error)."""
+
+
+@dataclass
+class Side:
+    """One engine Connection (one role) and the socket it speaks through."""
+
+    role: str
+    conn: Any = None
+    transport: SocketTransport | None = None
+    pending: list[Any] = field(default_factory=list)  # Transition records not yet attached to an entry
+
+    @property
+    def out_direction(self) -> str:
+        return "c2s" if self.role == "client" else "s2c"
+
+    @property
+    def in_direction(self) -> str:
+        return "s2c" if self.role == "client" else "c2s"
+
+
+class Session:
+    """Owns the engine, the Connection(s), the transport and the event log."""
+
+    def __init__(
+        self,
+        engine: str | ModuleType,
+        mode: str,
+        *,
+        timeout: float | None = 10.0,
+        address: str = "",
+        host: str = "localhost",
+    ) -> None:
+        self.engine: ModuleType = load_engine(engine) if isinstance(engine, str) else engine
+        self.engine_name = engine if isinstance(engine, str) else engine.__name__.split(".")[0]
+        self.explainable = is_explainable(self.engine)
+        self.mode = mode  # "connect" | "listen" | "loopback"
+        self.timeout = timeout
+        self.address = address  # the peer (connect), our listening address (listen), "loopback"
+        self.host = host  # the Host header value `request` fills in
+        self.log: list[LogEntry] = []
+        self.conn_id = 0
+        self.started = time.monotonic()
+        self.sides: dict[str, Side] = {}
+        self.actor = "client"
+        self.listener: Listener | None = None
+        self.timeouts = 0  # reads that found nothing in time (batch mode turns these into exit 3)
+        self.closed = False
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def connect(
+        cls,
+        engine: str | ModuleType,
+        host: str,
+        port: int,
+        *,
+        tls: bool = False,
+        cafile: str | None = None,
+        insecure: bool = False,
+        server_hostname: str | None = None,
+        timeout: float | None = 10.0,
+    ) -> Session:
+        """A CLIENT over TCP (or TLS with SNI and ALPN http/1.1) to ``host:port``."""
+        session = cls(engine, "connect", timeout=timeout, address=format_address(host, port),
+                      host=host_header(host, port, tls))
+        if tls:
+            transport = connect_tls(host, port, timeout=timeout, cafile=cafile, insecure=insecure,
+                                    server_hostname=server_hostname)
+        else:
+            transport = connect_tcp(host, port, timeout=timeout)
+        session.started = time.monotonic()
+        session._open_side("client", transport)
+        session._note(f"connected to {transport.peer} from {transport.local} (engine {session.engine_name})")
+        summary = transport.tls_summary()
+        if summary:
+            session._note(summary)
+        return session
+
+    @classmethod
+    def listen(
+        cls, engine: str | ModuleType, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0
+    ) -> Session:
+        """A SERVER listening on ``host:port`` (port 0: any free port); call :meth:`accept` next."""
+        session = cls(engine, "listen", timeout=timeout)
+        session.listener = Listener(host, port, timeout=timeout)
+        session.address = session.listener.address
+        session.host = session.listener.address
+        session.actor = "server"
+        session.sides["server"] = Side("server")
+        session._note(f"listening on {session.listener.address} (engine {session.engine_name})")
+        return session
+
+    @classmethod
+    def loopback(cls, engine: str | ModuleType, *, timeout: float | None = LOOPBACK_READ_TIMEOUT) -> Session:
+        """CLIENT and SERVER in this process over a socket pair; switch sides with :attr:`actor`."""
+        session = cls(engine, "loopback", timeout=timeout, address="loopback", host="localhost")
+        pair = loopback_pair(timeout=timeout)
+        session.conn_id = 1
+        session.sides["client"] = session._new_side("client", pair.client)
+        session.sides["server"] = session._new_side("server", pair.server)
+        session._note(f"loopback: client and server in one process (engine {session.engine_name}); "
+                      "`as server` / `as client` switches sides")
+        return session
+
+    def _new_side(self, role: str, transport: SocketTransport) -> Side:
+        side = Side(role, transport=transport)
+        side.conn = self.engine.Connection(self._role(role))
+        if self.explainable and hasattr(side.conn, "add_observer"):
+            side.conn.add_observer(side.pending.append)
+        return side
+
+    def _open_side(self, role: str, transport: SocketTransport) -> Side:
+        self.conn_id += 1
+        side = self._new_side(role, transport)
+        self.sides[role] = side
+        return side
+
+    def accept(self, timeout: float | None = None) -> list[LogEntry]:
+        """Listen mode: wait for the next client (``timeout`` None waits forever)."""
+        if self.listener is None:
+            raise SessionError("accept only works in listen mode")
+        current = self.sides["server"].transport
+        if current is not None and not current.closed:
+            raise SessionError("a connection is still open: close it first (one connection at a time)")
+        mark = len(self.log)
+        transport = self.listener.accept(timeout)
+        self.started = time.monotonic()
+        self._open_side("server", transport)
+        self._note(f"connection {self.conn_id} from {transport.peer}")
+        return self.log[mark:]
+
+    # ----------------------------------------------------------------- helpers
+    def _role(self, role: str) -> Any:
+        return self.engine.CLIENT if role == "client" else self.engine.SERVER
+
+    def side(self, actor: str | None = None) -> Side:
+        role = actor or self.actor
+        if role not in self.sides:
+            raise SessionError(f"there is no {role} side in {self.mode} mode")
+        side = self.sides[role]
+        if side.conn is None or side.transport is None:
+            raise SessionError("no connection yet: waiting for a client (use `accept`)")
+        return side
+
+    def _states(self, side: Side) -> dict[str, str]:
+        states = side.conn.states
+        return {"client": str(states[self.engine.CLIENT]), "server": str(states[self.engine.SERVER])}
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _append(self, kind: EntryKind, side: Side | None = None, **fields: Any) -> LogEntry:
+        transitions: tuple[Any, ...] = ()
+        if side is not None and side.pending:
+            transitions = tuple(side.pending)
+            side.pending.clear()
+        if side is not None:
+            fields.setdefault("actor", side.role)
+            if "states_after" not in fields and side.conn is not None:
+                fields["states_after"] = self._states(side)
+        entry = LogEntry(seq=len(self.log) + 1, time=round(self.elapsed(), 6), conn=self.conn_id,
+                         kind=kind, transitions=transitions, **fields)
+        self.log.append(entry)
+        return entry
+
+    def _note(self, text: str, side: Side | None = None, **fields: Any) -> LogEntry:
+        return self._append("note", side, text=text, **fields)
+
+    def _error(self, side: Side, exc: BaseException, direction: str, before: dict[str, str]) -> LogEntry:
+        explanation = getattr(exc, "explanation", None) or str(exc)
+        return self._append("error", side, direction=direction, error=exc, states_before=before,
+                            text=explanation)
+
+    def error_entry(self, exc: BaseException, actor: str | None = None) -> LogEntry:
+        """Log a LocalProtocolError raised while *building* an event (states are unchanged)."""
+        side = self.side(actor)
+        return self._error(side, exc, side.out_direction, self._states(side))
+
+    # ----------------------------------------------------------------- sending
+    def send_event(self, event: Any, actor: str | None = None) -> list[LogEntry]:
+        """``conn.send(event)``; the bytes go on the wire; a LocalProtocolError becomes an error entry."""
+        side = self.side(actor)
+        before = self._states(side)
+        mark = len(self.log)
+        try:
+            data = side.conn.send(event)
+        except self.engine.LocalProtocolError as exc:
+            self._error(side, exc, side.out_direction, before)
+            return self.log[mark:]
+        assert side.transport is not None
+        if data:
+            self._wire_send(side, data)
+        self._append("event", side, direction=side.out_direction, event=event, data=data or b"",
+                     states_before=before)
+        if type(event).__name__ == "ConnectionClosed":
+            if not side.transport.shutdown_write():
+                self._note("TLS has no half-close: the socket closes when the session ends", side)
+            if side.transport.eof:
+                side.transport.close()
+        return self.log[mark:]
+
+    def _wire_send(self, side: Side, data: bytes) -> None:
+        assert side.transport is not None
+        try:
+            side.transport.send(data)
+        except NetworkError as exc:
+            self._note(f"network error: {exc}", side, direction=side.out_direction)
+            raise
+
+    def send_raw(self, data: bytes, actor: str | None = None) -> list[LogEntry]:
+        """Write bytes that bypass the state machine (the engine does not see them)."""
+        side = self.side(actor)
+        self._wire_send(side, data)
+        return [self._append("sent", side, direction=side.out_direction, data=data,
+                             states_before=self._states(side),
+                             text="raw bytes: the state machine did not see them")]
+
+    def send_close(self, actor: str | None = None) -> list[LogEntry]:
+        return self.send_event(self.engine.ConnectionClosed(), actor)
+
+    # ----------------------------------------------------------------- receiving
+    def recv(self, actor: str | None = None, timeout: float | None = None) -> list[LogEntry]:
+        """One socket read, fed to ``receive_data`` (b"" at EOF); logs the exact bytes."""
+        side = self.side(actor)
+        assert side.transport is not None
+        if side.transport.eof:
+            return [self._note("the peer already closed its side: nothing more to read", side)]
+        try:
+            data = side.transport.recv(timeout)
+        except ReceiveTimeout as exc:
+            self.timeouts += 1
+            return [self._note(f"timeout: {exc}", side)]
+        except NetworkError as exc:
+            self._note(f"network error: {exc}", side, direction=side.in_direction)
+            raise
+        before = self._states(side)
+        side.conn.receive_data(data)
+        if data:
+            entry = self._append("received", side, direction=side.in_direction, data=data,
+                                 states_before=before)
+        else:
+            entry = self._append("eof", side, direction=side.in_direction, states_before=before,
+                                 text="the peer closed its sending side (EOF)")
+            if side.transport.write_closed:
+                side.transport.close()
+        return [entry]
+
+    def buffered(self, actor: str | None = None) -> int:
+        """Bytes received but not yet parsed into events."""
+        try:
+            side = self.side(actor)
+        except SessionError:
+            return 0
+        return len(side.conn.trailing_data[0])
+
+    def next(self, actor: str | None = None) -> list[LogEntry]:
+        """One ``next_event()``: the event (or NEED_DATA / PAUSED) with the states before and after."""
+        return [self._next(self.side(actor), quiet_need_data=False)]
+
+    def _next(self, side: Side, quiet_need_data: bool) -> LogEntry:
+        before = self._states(side)
+        buffer_before = side.conn.trailing_data[0]
+        try:
+            event = side.conn.next_event()
+        except self.engine.RemoteProtocolError as exc:
+            return self._error(side, exc, side.in_direction, before)
+        if event is self.engine.NEED_DATA or event is self.engine.PAUSED:
+            name = "NEED_DATA" if event is self.engine.NEED_DATA else "PAUSED"
+            if name == "NEED_DATA":
+                text = (f"NEED_DATA: {len(buffer_before)} bytes buffered are not a whole event yet; "
+                        "`recv` reads more")
+            else:
+                text = "PAUSED: the peer's message is complete; `cycle` starts the next request/response"
+            if quiet_need_data and name == "NEED_DATA":
+                # run() reads on by itself; a note per partial read would only be noise
+                return LogEntry(seq=0, time=0.0, conn=self.conn_id, kind="note", event=event, text=text)
+            return self._note(text, side, event=event, states_before=before)
+        consumed = len(buffer_before) - len(side.conn.trailing_data[0])
+        entry = self._append("event", side, direction=side.in_direction, event=event,
+                             data=buffer_before[:consumed], states_before=before)
+        if type(event).__name__ == "ConnectionClosed" and side.transport is not None \
+                and side.transport.write_closed:
+            side.transport.close()
+        return entry
+
+    def run(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:
+        """Receive and process until the peer's current message is complete, it closes, or timeout."""
+        side = self.side(actor)
+        assert side.transport is not None
+        mark = len(self.log)
+        their = self._states(side)["server" if side.role == "client" else "client"]
+        if their in ("DONE", "CLOSED", "ERROR", "MIGHT_SWITCH_PROTOCOL", "SWITCHED_PROTOCOL") \
+                and not side.conn.trailing_data[0]:
+            hint = " (`cycle` starts the next request/response)" if their == "DONE" else ""
+            self._note(f"nothing to run: the peer is {their}{hint}", side)
+            return self.log[mark:]
+        limit = self.timeout if timeout is None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            entry = self._next(side, quiet_need_data=True)
+            if entry.kind == "error":
+                break
+            if entry.event is self.engine.PAUSED:
+                break
+            if entry.event is self.engine.NEED_DATA:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self.timeouts += 1
+                    self._note(f"timeout: the peer's message was not complete within {limit:g} s", side)
+                    break
+                got = self.recv(side.role, timeout=remaining)
+                if got[-1].kind == "note":  # timeout or already closed
+                    break
+                continue
+            if type(entry.event).__name__ in _MESSAGE_ENDS:
+                break
+        return self.log[mark:]
+
+    def wait_closed(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:
+        """Keep reading and parsing until the peer closes (or the timeout); used at a batch's end."""
+        side = self.side(actor)
+        assert side.transport is not None
+        mark = len(self.log)
+        limit = self.timeout if timeout is None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while not side.transport.eof and not side.transport.closed:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                data = side.transport.recv(remaining)
+            except ReceiveTimeout:
+                break
+            before = self._states(side)
+            side.conn.receive_data(data)
+            if data:
+                self._append("received", side, direction=side.in_direction, data=data, states_before=before)
+            else:
+                self._append("eof", side, direction=side.in_direction, states_before=before,
+                             text="the peer closed its sending side (EOF)")
+            while True:
+                entry = self._next(side, quiet_need_data=True)
+                if entry.kind == "error" or entry.event in (self.engine.NEED_DATA, self.engine.PAUSED):
+                    break
+                if type(entry.event).__name__ == "ConnectionClosed":
+                    break
+        return self.log[mark:]
+
+    # ----------------------------------------------------------------- cycle / close
+    def cycle(self) -> list[LogEntry]:
+        """``start_next_cycle()``: both roles DONE -> IDLE (on both connections in loopback)."""
+        mark = len(self.log)
+        roles = ROLES if self.mode == "loopback" else (self.actor,)
+        for role in roles:
+            side = self.side(role)
+            before = self._states(side)
+            try:
+                side.conn.start_next_cycle()
+            except self.engine.LocalProtocolError as exc:
+                self._error(side, exc, side.out_direction, before)
+                continue
+            self._append("state", side, states_before=before,
+                         text=f"start_next_cycle() on the {role}'s connection: both sides back to IDLE")
+        return self.log[mark:]
+
+    def close(self) -> None:
+        """Release every socket and the listener.  Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for side in self.sides.values():
+            if side.transport is not None:
+                side.transport.close()
+        if self.listener is not None:
+            self.listener.close()
+
+    @property
+    def connected(self) -> bool:
+        """True while the current connection's socket is open (listen: a client is being served)."""
+        return any(s.transport is not None and not s.transport.closed for s in self.sides.values())
+
+    # ----------------------------------------------------------------- views
+    def states(self, actor: str | None = None) -> dict[str, str]:
+        """``{"client": ..., "server": ...}`` as the acting side's engine sees them."""
+        try:
+            return self._states(self.side(actor))
+        except SessionError:
+            return {"client": "-", "server": "-"}
+
+    def their_role(self, actor: str | None = None) -> str:
+        return "server" if (actor or self.actor) == "client" else "client"
+
+    def explain(self, actor: str | None = None) -> list[str]:
+        """Why each side is where it is, what may legally come next, and the last rule applied."""
+        try:
+            side = self.side(actor)
+        except SessionError as exc:
+            return [str(exc)]
+        return explain_lines(self.engine, side.conn, side.role, self.log, self.explainable,
+                             self.mode, self.buffered(side.role))
+
+    def describe(self, role: str, state: str) -> str:
+        return describe_state(self.engine, role, state, self.explainable)
+
+    def toolbar(self) -> dict[str, Any]:
+        states = self.states()
+        return {
+            "role": self.actor,
+            "peer": self.address,
+            "our_state": states[self.actor],
+            "their_state": states[self.their_role()],
+            "buffered": self.buffered(),
+            "engine": self.engine_name,
+            "elapsed": round(self.elapsed(), 3),
+        }

@@ -1,0 +1,53 @@
+"""Parsing ``HOST:PORT`` / ``[v6]:PORT`` / ``[HOST:]PORT`` as typed on the command line."""
+
+from __future__ import annotations
+
+
+class AddressError(ValueError):
+    """The address a user typed cannot be understood."""
+
+
+def _port(text: str, original: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise AddressError(f"bad port {text!r} in {original!r} (expected 0-65535)")
+    return int(text)
+
+
+def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
+    """``example.com:8080``, ``127.0.0.1``, ``[::1]:8080`` -> (host, port)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise AddressError(f"missing ']' in {text!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if not rest:
+            return host, default_port
+        if not rest.startswith(":"):
+            raise AddressError(f"expected ':PORT' after ']' in {text!r}")
+        return host, _port(rest[1:], text)
+    if text.count(":") > 1:
+        raise AddressError(f"write IPv6 addresses in brackets, like [::1]:8080 (got {text!r})")
+    host, sep, port = text.partition(":")
+    if not host:
+        raise AddressError(f"missing host in {text!r}")
+    return host, (_port(port, text) if sep else default_port)
+
+
+def parse_listen_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``8080``, ``0.0.0.0:8080``, ``[::1]:0`` -> (host, port)."""
+    if text.isdigit():
+        return default_host, _port(text, text)
+    host, port = parse_connect_address(text, -1)
+    if port < 0:
+        raise AddressError(f"missing port in {text!r}")
+    return host, port
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def host_header(host: str, port: int, tls: bool) -> str:
+    """The Host header value a client should send for this address (RFC 9110 §7.2)."""
+    name = f"[{host}]" if ":" in host else host
+    return name if port == (443 if tls else 80) else f"{name}:{port}"

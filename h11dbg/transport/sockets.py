@@ -1,0 +1,183 @@
+"""Blocking sockets with timeouts: TCP and TLS clients, a one-at-a-time listener, loopback pairs.
+
+Every OSError is turned into :class:`NetworkError` with one line of text, so the layers above
+never show a traceback for a network failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from h11dbg.transport.address import format_address
+from h11dbg.transport.errors import NetworkError, ReceiveTimeout, describe_os_error
+
+RECV_SIZE = 65536
+
+
+def _sockname(sock: socket.socket, peer: bool) -> str:
+    try:
+        addr = sock.getpeername() if peer else sock.getsockname()
+    except OSError:
+        return "?"
+    if isinstance(addr, tuple):
+        return format_address(str(addr[0]), int(addr[1]))
+    return str(addr) or "socketpair"
+
+
+class SocketTransport:
+    """One connected socket.  ``recv`` returns b"" at EOF and raises ReceiveTimeout when idle."""
+
+    def __init__(self, sock: socket.socket, *, peer: str | None = None, timeout: float | None = 10.0) -> None:
+        self.sock = sock
+        self.timeout = timeout
+        self.peer = peer if peer is not None else _sockname(sock, peer=True)
+        self.local = _sockname(sock, peer=False)
+        self.closed = False
+        self.write_closed = False
+        self.eof = False
+        self.tls = isinstance(sock, ssl.SSLSocket)
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise NetworkError(describe_os_error(exc, f"sending to {self.peer}")) from None
+
+    def recv(self, timeout: float | None = None, max_bytes: int = RECV_SIZE) -> bytes:
+        try:
+            self.sock.settimeout(self.timeout if timeout is None else timeout)
+            data = self.sock.recv(max_bytes)
+        except TimeoutError:
+            waited = self._seconds(timeout)
+            raise ReceiveTimeout(f"nothing received from {self.peer} within {waited}") from None
+        except OSError as exc:
+            raise NetworkError(describe_os_error(exc, f"receiving from {self.peer}")) from None
+        if not data:
+            self.eof = True
+        return data
+
+    def _seconds(self, timeout: float | None) -> str:
+        value = self.timeout if timeout is None else timeout
+        return "the timeout" if value is None else f"{value:g} s"
+
+    def shutdown_write(self) -> bool:
+        """Half-close (send FIN).  TLS has no portable half-close, so it returns False there."""
+        if self.write_closed or self.closed:
+            return True
+        if self.tls:
+            return False
+        # if the peer already went away, closing is what we wanted anyway
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+        self.write_closed = True
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.close()
+
+    def tls_summary(self) -> str | None:
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return None
+        cipher = self.sock.cipher()
+        alpn = self.sock.selected_alpn_protocol()
+        return (
+            f"TLS {self.sock.version()}, cipher {cipher[0] if cipher else '?'}, "
+            f"ALPN {alpn or '(none)'}"
+        )
+
+
+def connect_tcp(host: str, port: int, *, timeout: float | None = 10.0) -> SocketTransport:
+    where = f"connecting to {format_address(host, port)}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise NetworkError(describe_os_error(exc, where)) from None
+    return SocketTransport(sock, timeout=timeout)
+
+
+def connect_tls(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None = 10.0,
+    cafile: str | None = None,
+    insecure: bool = False,
+    server_hostname: str | None = None,
+) -> SocketTransport:
+    """TLS with SNI (the host name, or ``server_hostname``) and ALPN offering only http/1.1."""
+    where = f"connecting to {format_address(host, port)}"
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise NetworkError(describe_os_error(exc, f"loading CA file {cafile}")) from None
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise NetworkError(describe_os_error(exc, where)) from None
+    try:
+        sock = context.wrap_socket(raw, server_hostname=server_hostname or host)
+    except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+        raw.close()
+        where = f"TLS handshake with {format_address(host, port)}"
+        raise NetworkError(describe_os_error(exc, where)) from None
+    return SocketTransport(sock, timeout=timeout)
+
+
+class Listener:
+    """A listening socket that hands out one accepted connection at a time."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self.sock = socket.create_server((host, port), family=family, backlog=1)
+        except OSError as exc:
+            raise NetworkError(describe_os_error(exc, f"listening on {format_address(host, port)}")) from None
+        self.timeout = timeout
+        self.address = _sockname(self.sock, peer=False)
+        self.closed = False
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def accept(self, timeout: float | None = None) -> SocketTransport:
+        """Wait for the next client (``timeout`` None: forever)."""
+        try:
+            self.sock.settimeout(timeout)
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            raise ReceiveTimeout(f"no client connected to {self.address} within {timeout:g} s") from None
+        except OSError as exc:
+            raise NetworkError(describe_os_error(exc, f"accepting on {self.address}")) from None
+        return SocketTransport(conn, timeout=self.timeout)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+
+@dataclass
+class LoopbackPair:
+    client: SocketTransport
+    server: SocketTransport
+
+
+def loopback_pair(*, timeout: float | None = 10.0) -> LoopbackPair:
+    """Two connected sockets in this process: what the client writes, the server reads, and back."""
+    a, b = socket.socketpair()
+    return LoopbackPair(
+        client=SocketTransport(a, peer="loopback server", timeout=timeout),
+        server=SocketTransport(b, peer="loopback client", timeout=timeout),
+    )
