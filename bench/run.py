@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +60,7 @@ CHUNKS_PER_PIECE = READ_SIZE // CHUNK_SIZE
 # would, rather than landing politely on chunk boundaries.
 CHUNKED_READ_OFFSET = 40_000
 SMALL_HEADER_BLOCK = 1 * KIB
+MIN_REPS = 2  # repetitions per engine, even when a row runs over its time budget
 
 
 class BenchError(Exception):
@@ -75,12 +76,15 @@ class Sizes:
     reps: int
     stream_reps: int  # subprocesses per engine for the streaming rows
     stream_reads: int  # body reads per subprocess
+    # A slow engine gets fewer repetitions (never below MIN_REPS) rather than
+    # stretching the full run past a few minutes.
+    row_budget_seconds: float
 
 
 FULL = Sizes(body_mib=100, pipelined=1000, big_header_block=64 * KIB, sample_seconds=0.08, reps=11,
-             stream_reps=5, stream_reads=3)
+             stream_reps=5, stream_reads=3, row_budget_seconds=20)
 QUICK = Sizes(body_mib=4, pipelined=100, big_header_block=8 * KIB, sample_seconds=0.005, reps=3,
-              stream_reps=2, stream_reads=1)
+              stream_reps=2, stream_reads=1, row_budget_seconds=2)
 
 # A builder prepares everything n iterations need (connections, buffers) and
 # returns the callable that is timed.
@@ -403,7 +407,10 @@ def measure_in_process(row: Row, engines: list[tuple[str, ModuleType]], sizes: S
         single.append(min(_time_once(row.build, engine, sizes, 1) for _ in range(2)))
     n = max(1, min(100_000, int(sizes.sample_seconds / max(single))))
     results = [EngineResult(iterations=n) for _ in engines]
+    started = time.perf_counter()
     for rep in range(sizes.reps):
+        if rep >= MIN_REPS and time.perf_counter() - started > sizes.row_budget_seconds:
+            break
         order = range(len(engines)) if rep % 2 == 0 else reversed(range(len(engines)))
         for index in order:
             results[index].samples.append(_time_once(row.build, engines[index][1], sizes, n) / n)
@@ -433,7 +440,7 @@ def stream_worker(row_id: str, engine_name: str, quick: bool) -> dict[str, Any]:
     row = ROW_BY_ID[row_id]
     sizes = QUICK if quick else FULL
     engine = _load(engine_name)
-    warm = Sizes(**{**sizes.__dict__, "body_mib": 1})
+    warm = replace(sizes, body_mib=1)
     row.build(engine, warm, 1)()
     run = row.build(engine, sizes, 1)
     gc.collect()
@@ -451,7 +458,9 @@ def stream_worker(row_id: str, engine_name: str, quick: bool) -> dict[str, Any]:
         growth = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss_before) * KIB
     # One body read lasts tens of milliseconds, short enough for a neighbour's
     # burst to skew it; a few more reads per process steady the median.
-    timings = [elapsed] + [_time_once(row.build, engine, sizes, 1) for _ in range(sizes.stream_reads - 1)]
+    timings = [elapsed]
+    while len(timings) < sizes.stream_reads and sum(timings) < sizes.row_budget_seconds / 10:
+        timings.append(_time_once(row.build, engine, sizes, 1))
     return {"elapsed": timings, "rss_growth": growth, "exact_rss": exact}
 
 
@@ -459,7 +468,10 @@ def measure_in_subprocesses(
     row: Row, engine_names: list[str], sizes: Sizes, quick: bool
 ) -> list[EngineResult]:
     results = [EngineResult() for _ in engine_names]
+    started = time.perf_counter()
     for rep in range(sizes.stream_reps):
+        if rep >= MIN_REPS and time.perf_counter() - started > sizes.row_budget_seconds:
+            break
         order = range(len(engine_names)) if rep % 2 == 0 else reversed(range(len(engine_names)))
         for index in order:
             command = [sys.executable, str(Path(__file__).resolve()), "--worker", row.id,
