@@ -403,8 +403,11 @@ def measure_in_process(row: Row, engines: list[tuple[str, ModuleType]], sizes: S
     # cost of one iteration, so both engines run the same number per sample.
     single = []
     for _, engine in engines:
-        _time_once(row.build, engine, sizes, 1)
-        single.append(min(_time_once(row.build, engine, sizes, 1) for _ in range(2)))
+        first = _time_once(row.build, engine, sizes, 1)
+        if first > sizes.sample_seconds:  # slow enough that more calibration is wasted time
+            single.append(first)
+        else:
+            single.append(min(_time_once(row.build, engine, sizes, 1) for _ in range(2)))
     n = max(1, min(100_000, int(sizes.sample_seconds / max(single))))
     results = [EngineResult(iterations=n) for _ in engines]
     started = time.perf_counter()
