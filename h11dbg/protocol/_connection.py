@@ -1,0 +1,424 @@
+"""The Connection: one side of an HTTP/1.1 connection, bytes in and bytes out, no I/O.
+
+It ties the state machine (``_state``) to the readers (``_receive``) and
+writers (``_send``): after every state change it picks the reader for the
+peer's new state and the writer for ours, using the message framing rules of
+RFC 9112 §6.3 when a body starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+from ._events import (
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    InformationalResponse,
+    Request,
+    Response,
+)
+from ._headers import Headers, get_comma_header, has_expect_100_continue, set_comma_header
+from ._receive import (
+    Reader,
+    ReceiveBuffer,
+    chunked_reader,
+    content_length_reader,
+    head_reader,
+    nothing_reader,
+    until_close_reader,
+)
+from ._send import ChunkedWriter, ContentLengthWriter, UntilCloseWriter, write_request, write_response
+from ._state import (
+    _SWITCH_CONNECT,
+    _SWITCH_UPGRADE,
+    CLIENT,
+    CLOSED,
+    DONE,
+    ERROR,
+    IDLE,
+    MIGHT_SWITCH_PROTOCOL,
+    MUST_CLOSE,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SERVER,
+    SWITCHED_PROTOCOL,
+    ConnectionState,
+    Transition,
+)
+from ._util import LocalProtocolError, RemoteProtocolError, Sentinel
+
+__all__ = ["DEFAULT_MAX_INCOMPLETE_EVENT_SIZE", "Connection", "NEED_DATA", "PAUSED"]
+
+# The largest head (or chunk-size line, or trailer section) we buffer before refusing: 16 KiB, as h11.
+DEFAULT_MAX_INCOMPLETE_EVENT_SIZE = 16 * 1024
+
+
+class NEED_DATA(Sentinel, metaclass=Sentinel):
+    """next_event(): no complete event yet; call receive_data() with more bytes."""
+
+
+class PAUSED(Sentinel, metaclass=Sentinel):
+    """next_event(): the peer sent more than this cycle allows; start_next_cycle() or switch protocol."""
+
+
+Observer = Callable[[Transition], Any]
+Writer = Callable[[Event, Callable[[Any], Any]], None]
+_Framing = Union[tuple[str, int], tuple[str, None]]
+
+
+def _framing(request_method: bytes | None, event: Request | Response) -> _Framing:
+    """How the body of ``event`` is delimited (RFC 9112 §6.3), in the order the RFC gives."""
+    if type(event) is Response:
+        status = event.status_code
+        if (
+            status in (204, 304)
+            or request_method == b"HEAD"
+            or (request_method == b"CONNECT" and 200 <= status < 300)
+        ):
+            return ("content-length", 0)
+    if get_comma_header(event.headers, b"transfer-encoding"):
+        return ("chunked", None)
+    lengths = get_comma_header(event.headers, b"content-length")
+    if lengths:
+        return ("content-length", int(lengths[0]))
+    if type(event) is Request:
+        return ("content-length", 0)
+    return ("http/1.0", None)
+
+
+class Connection:
+    """One side (``our_role``: CLIENT or SERVER) of an HTTP/1.1 connection.
+
+    The API is h11's.  Additions, all optional: ``keep_alive_http10`` (let an
+    HTTP/1.0 message with ``Connection: keep-alive`` keep the connection, as real
+    HTTP/1.0 peers do), and :meth:`add_observer` to be told of every state change
+    as a :class:`Transition`.
+    """
+
+    def __init__(
+        self,
+        our_role: type[Sentinel],
+        max_incomplete_event_size: int = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE,
+        *,
+        keep_alive_http10: bool = False,
+    ) -> None:
+        if our_role not in (CLIENT, SERVER):
+            raise ValueError(f"expected CLIENT or SERVER, not {our_role!r}")
+        self._max_incomplete_event_size = max_incomplete_event_size
+        self._keep_alive_http10 = keep_alive_http10
+        self.our_role = our_role
+        self.their_role: type[Sentinel] = SERVER if our_role is CLIENT else CLIENT
+        self._cstate = ConnectionState()
+        self._observers: list[Observer] = []
+        self._receive_buffer = ReceiveBuffer()
+        self._receive_buffer_closed = False
+        self.their_http_version: bytes | None = None
+        self._request_method: bytes | None = None
+        self.client_is_waiting_for_100_continue = False
+        self._writer: Writer | None = self._writer_for(None)
+        self._reader: Reader | None = self._reader_for(None)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def states(self) -> dict[type[Sentinel], type[Sentinel]]:
+        return dict(self._cstate.states)
+
+    @property
+    def our_state(self) -> type[Sentinel]:
+        return self._cstate.states[self.our_role]
+
+    @property
+    def their_state(self) -> type[Sentinel]:
+        return self._cstate.states[self.their_role]
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool:
+        return self.their_role is CLIENT and self.client_is_waiting_for_100_continue
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """Bytes received but not consumed, and whether the peer has closed (EOF seen)."""
+        return (bytes(self._receive_buffer), self._receive_buffer_closed)
+
+    @property
+    def bytes_consumed(self) -> int:
+        """How many of the peer's bytes have been turned into events so far."""
+        return self._receive_buffer.offset
+
+    def start_next_cycle(self) -> None:
+        """Both sides are DONE on a keep-alive connection: reset both to IDLE for the next request."""
+        self._cstate.start_next_cycle()
+        self._request_method = None
+        self.client_is_waiting_for_100_continue = False
+        self._after_change("start_next_cycle", None)
+
+    # -- explain -----------------------------------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call ``observer(transition)`` for every state change of either role from now on."""
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        self._observers.remove(observer)
+
+    def _after_change(self, cause: str, event: Event | None) -> None:
+        """Pick new readers/writers for changed states, then tell observers why things moved."""
+        changes = self._cstate.changes
+        if not changes:
+            return
+        our_role = self.our_role
+        moved_us = moved_them = False
+        for role, old, new, _rule in changes:
+            if old is not new:
+                if role is our_role:
+                    moved_us = True
+                else:
+                    moved_them = True
+        if moved_us:
+            self._writer = self._writer_for(event)
+        if moved_them:
+            self._reader = self._reader_for(event)
+        if self._observers:
+            records = [Transition.build(role, old, new, rule, cause, event)
+                       for role, old, new, rule in changes]
+            changes.clear()
+            for record in records:
+                for observer in list(self._observers):
+                    observer(record)
+        else:
+            changes.clear()
+
+    # -- readers and writers -----------------------------------------------------------------
+
+    def _reader_for(self, event: Event | None) -> Reader | None:
+        role = self.their_role
+        state = self._cstate.states[role]
+        if state is SEND_BODY:
+            assert type(event) is Request or type(event) is Response
+            kind, length = _framing(self._request_method, event)
+            if kind == "chunked":
+                return chunked_reader(self._max_incomplete_event_size)
+            if kind == "content-length":
+                assert length is not None
+                return content_length_reader(length)
+            return until_close_reader()
+        if role is CLIENT:
+            if state is IDLE:
+                return head_reader(True, self._max_incomplete_event_size)
+        elif state is IDLE or state is SEND_RESPONSE:
+            return head_reader(False, self._max_incomplete_event_size)
+        if state is DONE or state is MUST_CLOSE or state is CLOSED:
+            return nothing_reader()
+        return None
+
+    def _writer_for(self, event: Event | None) -> Writer | None:
+        role = self.our_role
+        state = self._cstate.states[role]
+        if state is SEND_BODY:
+            assert type(event) is Request or type(event) is Response
+            kind, length = _framing(self._request_method, event)
+            if kind == "chunked":
+                return ChunkedWriter()
+            if kind == "content-length":
+                assert length is not None
+                return ContentLengthWriter(length)
+            return UntilCloseWriter()
+        if role is CLIENT:
+            if state is IDLE:
+                return _write_head
+        elif state is IDLE or state is SEND_RESPONSE:
+            return _write_head
+        return None
+
+    # -- the core: every event, sent or received, goes through here --------------------------
+
+    def _process_event(self, role: type[Sentinel], event: Event) -> None:
+        cstate = self._cstate
+        event_type = type(event)
+        if role is CLIENT and event_type is Request:
+            assert isinstance(event, Request)
+            if event.method == b"CONNECT":
+                cstate.process_client_switch_proposal(_SWITCH_CONNECT)
+            if get_comma_header(event.headers, b"upgrade"):
+                cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
+        switch: type[Sentinel] | None = None
+        if role is SERVER:
+            if event_type is InformationalResponse:
+                assert isinstance(event, InformationalResponse)
+                if event.status_code == 101:
+                    switch = _SWITCH_UPGRADE
+            elif event_type is Response:
+                assert isinstance(event, Response)
+                if _SWITCH_CONNECT in cstate.pending_switch_proposals and 200 <= event.status_code < 300:
+                    switch = _SWITCH_CONNECT
+        cstate.process_event(role, event_type, switch)
+
+        if event_type is Request:
+            assert isinstance(event, Request)
+            self._request_method = event.method
+        if role is self.their_role and (
+            event_type is Request or event_type is Response or event_type is InformationalResponse
+        ):
+            self.their_http_version = event.http_version  # type: ignore[attr-defined]
+        if (event_type is Request or event_type is Response) and not self._keep_alive(event):
+            cstate.process_keep_alive_disabled()
+        if event_type is Request:
+            assert isinstance(event, Request)
+            if has_expect_100_continue(event.http_version, event.headers):
+                self.client_is_waiting_for_100_continue = True
+        if event_type is InformationalResponse or event_type is Response:
+            self.client_is_waiting_for_100_continue = False
+        if role is CLIENT and (event_type is Data or event_type is EndOfMessage):
+            self.client_is_waiting_for_100_continue = False
+        self._after_change(event_type.__name__, event)
+
+    def _keep_alive(self, event: Any) -> bool:
+        tokens = get_comma_header(event.headers, b"connection")
+        if b"close" in tokens:
+            return False
+        if event.http_version < b"1.1":
+            return self._keep_alive_http10 and b"keep-alive" in tokens
+        return True
+
+    def _process_error(self, role: type[Sentinel]) -> None:
+        self._cstate.process_error(role)
+        self._after_change("protocol error", None)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
+        if data:
+            if self._receive_buffer_closed:
+                raise RuntimeError("received close, then received more data?")
+            self._receive_buffer.append(data)
+        else:
+            self._receive_buffer_closed = True
+
+    def _extract_next_receive_event(self) -> Any:
+        state = self.their_state
+        buf = self._receive_buffer
+        # The peer finished this cycle's message but sent more (pipelining): wait for our side.
+        if state is DONE and buf:
+            return PAUSED
+        if state is MIGHT_SWITCH_PROTOCOL or state is SWITCHED_PROTOCOL:
+            return PAUSED
+        reader = self._reader
+        assert reader is not None
+        event = reader(buf)
+        if event is None and not buf and self._receive_buffer_closed:
+            read_eof = getattr(reader, "read_eof", None)
+            event = read_eof() if read_eof is not None else ConnectionClosed()
+        return NEED_DATA if event is None else event
+
+    def next_event(self) -> Any:
+        """The next event from the peer, or NEED_DATA, or PAUSED."""
+        if self.their_state is ERROR:
+            raise RemoteProtocolError("Can't receive data when peer state is ERROR",
+                                      rule="peer-in-error", section="RFC 9112 §2.2")
+        try:
+            event = self._extract_next_receive_event()
+            if event is not NEED_DATA and event is not PAUSED:
+                self._process_event(self.their_role, event)
+            elif event is NEED_DATA:
+                buf = self._receive_buffer
+                if len(buf) > self._max_incomplete_event_size:
+                    raise LocalProtocolError(
+                        "Receive buffer too long", 431, rule="max-incomplete-event-size",
+                        section="RFC 9112 §2.3", offset=buf.offset,
+                        explanation="an incomplete event grew past max_incomplete_event_size="
+                        f"{self._max_incomplete_event_size} bytes",
+                    )
+                if self._receive_buffer_closed:
+                    # closed in the middle of an event (a head, a chunk-size line ...)
+                    raise LocalProtocolError(
+                        "peer unexpectedly closed connection", rule="incomplete-message",
+                        section="RFC 9112 §8", offset=buf.offset + len(buf),
+                        offending=bytes(buf)[-32:] or None,
+                        explanation="the connection closed in the middle of a message",
+                    )
+            return event
+        except BaseException as exc:
+            self._process_error(self.their_role)
+            if isinstance(exc, LocalProtocolError):
+                exc._reraise_as_remote_protocol_error()
+            raise
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, event: Event) -> bytes | None:
+        """The bytes to send for ``event`` (None for ConnectionClosed: close the socket instead)."""
+        data_list = self.send_with_data_passthrough(event)
+        if data_list is None:
+            return None
+        return b"".join(data_list)
+
+    def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
+        """Like send(), but a Data event's payload object is passed through without copying."""
+        if self.our_state is ERROR:
+            raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
+                                     section="RFC 9112 §2.2")
+        try:
+            if type(event) is Response:
+                event = self._clean_up_response_headers_for_sending(event)
+            writer = self._writer
+            self._process_event(self.our_role, event)
+            if type(event) is ConnectionClosed:
+                return None
+            assert writer is not None
+            data_list: list[Any] = []
+            writer(event, data_list.append)
+            return data_list
+        except BaseException:
+            self._process_error(self.our_role)
+            raise
+
+    def send_failed(self) -> None:
+        """Tell the connection that sending failed (the socket broke): our state becomes ERROR."""
+        self._process_error(self.our_role)
+
+    def _clean_up_response_headers_for_sending(self, response: Response) -> Response:
+        """Make the framing headers agree with what the client can read (RFC 9112 §6, §9.3)."""
+        headers: Headers = response.headers
+        need_close = False
+        # A HEAD response must carry the headers a GET response would (RFC 9110 §9.3.2).
+        method = b"GET" if self._request_method == b"HEAD" else self._request_method
+        kind, _ = _framing(method, response)
+        if kind in ("chunked", "http/1.0"):
+            # Delimit the body ourselves: chunked for HTTP/1.1 clients, else by closing.
+            headers = set_comma_header(headers, b"content-length", [])
+            if self.their_http_version is None or self.their_http_version < b"1.1":
+                headers = set_comma_header(headers, b"transfer-encoding", [])
+                if self._request_method != b"HEAD":
+                    need_close = True
+            else:
+                headers = set_comma_header(headers, b"transfer-encoding", [b"chunked"])
+        if not self._cstate.keep_alive or need_close:
+            tokens = set(get_comma_header(headers, b"connection"))
+            tokens.discard(b"keep-alive")
+            tokens.add(b"close")
+            headers = set_comma_header(headers, b"connection", sorted(tokens))
+        elif self._keep_alive_http10 and self.their_http_version == b"1.0":
+            # an HTTP/1.0 client keeps the connection only when told so explicitly
+            tokens = set(get_comma_header(headers, b"connection"))
+            if b"keep-alive" not in tokens:
+                tokens.add(b"keep-alive")
+                headers = set_comma_header(headers, b"connection", sorted(tokens))
+        if headers is response.headers:
+            return response
+        return Response(headers=headers, status_code=response.status_code,
+                        http_version=response.http_version, reason=response.reason, _parsed=True)
+
+
+def _write_head(event: Event, write: Callable[[Any], Any]) -> None:
+    if type(event) is Request:
+        write_request(event, write)
+    elif type(event) is Response or type(event) is InformationalResponse:
+        write_response(event, write)  # type: ignore[arg-type]
+    else:  # pragma: no cover - the state machine allows only heads here
+        raise LocalProtocolError(f"can't send {type(event).__name__} now")
+

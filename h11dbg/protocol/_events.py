@@ -1,0 +1,194 @@
+"""Events: the immutable, validated messages that HTTP/1.1 is made of.
+
+Each event validates and normalises its fields when it is built, so an event
+that exists is one that may be sent.  ``_parsed=True`` is for the receive
+side, whose bytes were already checked against the grammar.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass
+from typing import Any
+
+from ._abnf import request_target_re, token_re
+from ._headers import HeaderInput, Headers, bytesify, normalize_and_validate
+from ._util import LocalProtocolError
+
+__all__ = [
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "InformationalResponse",
+    "Request",
+    "Response",
+]
+
+class Event(ABC):
+    """Base class of every event; its subclasses are frozen dataclasses."""
+
+    __slots__ = ()
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _check_target(target: bytes) -> None:
+    if request_target_re.fullmatch(target) is None:
+        raise LocalProtocolError(
+            f"illegal request target {target!r}: it must be visible ASCII with no spaces",
+            rule="request-target-chars", section="RFC 9112 §3.2", offending=target,
+        )
+
+
+@dataclass(init=False, frozen=True)
+class Request(Event):
+    """A request head: method, target, headers and HTTP version."""
+
+    __slots__ = ("method", "headers", "target", "http_version")
+
+    method: bytes
+    headers: Headers
+    target: bytes
+    http_version: bytes
+
+    def __init__(
+        self,
+        *,
+        method: bytes | str,
+        headers: HeaderInput = (),
+        target: bytes | str,
+        http_version: bytes | str = b"1.1",
+        _parsed: bool = False,
+    ) -> None:
+        _set(self, "method", bytesify(method))
+        _set(self, "target", bytesify(target))
+        _set(self, "http_version", bytesify(http_version))
+        _set(self, "headers", headers if _parsed and isinstance(headers, Headers)
+             else normalize_and_validate(headers, _parsed=_parsed))
+        if not _parsed:
+            if token_re.fullmatch(self.method) is None:
+                raise LocalProtocolError(
+                    f"illegal method {self.method!r}: a method is a token", rule="method-token",
+                    section="RFC 9110 §9.1", offending=self.method,
+                )
+            _check_target(self.target)
+        # RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host.
+        host_count = 0
+        for name, _ in self.headers:
+            if name == b"host":
+                host_count += 1
+        if self.http_version == b"1.1" and host_count == 0:
+            raise LocalProtocolError(
+                "Missing mandatory Host: header", rule="host-missing", section="RFC 9112 §3.2",
+            )
+        if host_count > 1:
+            raise LocalProtocolError(
+                "Found multiple Host: headers", rule="host-duplicate", section="RFC 9112 §3.2",
+            )
+
+
+@dataclass(init=False, frozen=True)
+class _ResponseBase(Event):
+    __slots__ = ("headers", "http_version", "reason", "status_code")
+
+    headers: Headers
+    http_version: bytes
+    reason: bytes
+    status_code: int
+
+    def __init__(
+        self,
+        *,
+        headers: HeaderInput = (),
+        status_code: int,
+        http_version: bytes | str = b"1.1",
+        reason: bytes | str = b"",
+        _parsed: bool = False,
+    ) -> None:
+        _set(self, "headers", headers if _parsed and isinstance(headers, Headers)
+             else normalize_and_validate(headers, _parsed=_parsed))
+        if not _parsed:
+            # int() also turns an IntEnum such as http.HTTPStatus.OK into a plain int.
+            reason = bytesify(reason)
+            if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
+                raise LocalProtocolError(
+                    f"illegal reason phrase {reason!r}", rule="reason-phrase-chars",
+                    section="RFC 9112 §4", offending=reason,
+                )
+        _set(self, "status_code", int(status_code))
+        _set(self, "reason", bytesify(reason))
+        _set(self, "http_version", bytesify(http_version))
+        self._check_status()
+
+    def _check_status(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@dataclass(init=False, frozen=True)
+class InformationalResponse(_ResponseBase):
+    """A 1xx interim response: there is more to come before the final response."""
+
+    __slots__ = ()
+
+    def _check_status(self) -> None:
+        if not 100 <= self.status_code < 200:
+            raise LocalProtocolError(
+                f"InformationalResponse status_code should be in range [100, 200), not {self.status_code}",
+                rule="status-code-range", section="RFC 9110 §15.2",
+            )
+
+
+@dataclass(init=False, frozen=True)
+class Response(_ResponseBase):
+    """The final response head (status 200 to 999)."""
+
+    __slots__ = ()
+
+    def _check_status(self) -> None:
+        if not 200 <= self.status_code < 1000:
+            raise LocalProtocolError(
+                f"Response status_code should be in range [200, 1000), not {self.status_code}",
+                rule="status-code-range", section="RFC 9110 §15",
+            )
+
+
+@dataclass(init=False, frozen=True)
+class Data(Event):
+    """Part of a message body.  ``chunk_start``/``chunk_end`` mark chunked-encoding boundaries."""
+
+    __slots__ = ("data", "chunk_start", "chunk_end")
+
+    data: bytes
+    chunk_start: bool
+    chunk_end: bool
+
+    def __init__(self, data: bytes, chunk_start: bool = False, chunk_end: bool = False) -> None:
+        _set(self, "data", data)
+        _set(self, "chunk_start", chunk_start)
+        _set(self, "chunk_end", chunk_end)
+
+
+@dataclass(init=False, frozen=True)
+class EndOfMessage(Event):
+    """The end of a message, with the trailer fields of a chunked body (if any)."""
+
+    __slots__ = ("headers",)
+
+    headers: Headers
+
+    def __init__(self, *, headers: HeaderInput | None = None, _parsed: bool = False) -> None:
+        if headers is None:
+            headers = Headers([])
+        elif not (_parsed and isinstance(headers, Headers)):
+            headers = normalize_and_validate(headers, _parsed=_parsed)
+        _set(self, "headers", headers)
+
+
+@dataclass(frozen=True)
+class ConnectionClosed(Event):
+    """The sender closed its side of the connection (EOF)."""
+
+    __slots__ = ()

@@ -1,0 +1,186 @@
+"""Header lists: validation, normalisation and the comma-list helpers.
+
+:class:`Headers` looks like h11's: a read-only sequence of ``(name, value)``
+pairs with lower-cased names, plus :meth:`Headers.raw_items` for the names in
+the case they were given or received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, SupportsIndex, Union, overload
+
+from ._abnf import content_length_re, field_value_re, token_re
+from ._util import LocalProtocolError
+
+__all__ = [
+    "Headers",
+    "HeaderInput",
+    "bytesify",
+    "get_comma_header",
+    "has_expect_100_continue",
+    "normalize_and_validate",
+    "set_comma_header",
+]
+
+# Content-Length values past this many digits are refused: no real body is 10**19 bytes long and
+# an unbounded integer is an easy way to make two parsers disagree.
+MAX_CONTENT_LENGTH_DIGITS = 19
+
+BytesLike = Union[bytes, bytearray, memoryview, str]
+HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]
+
+
+def bytesify(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("ascii")
+    if isinstance(value, int):
+        raise TypeError("expected a bytes-like object, not int")
+    return bytes(value)
+
+
+class Headers(Sequence[tuple[bytes, bytes]]):
+    """``(lower-cased name, value)`` pairs in order; ``raw_items()`` keeps the original case."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
+        # (raw name, lower-cased name, value)
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> tuple[bytes, bytes]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[bytes, bytes]]: ...
+    def __getitem__(
+        self, index: SupportsIndex | slice
+    ) -> tuple[bytes, bytes] | list[tuple[bytes, bytes]]:
+        if isinstance(index, slice):
+            return [(name, value) for _, name, value in self._items[index]]
+        _, name, value = self._items[index]
+        return (name, value)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        for _, name, value in self._items:
+            yield (name, value)
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return list(self) == list(other)  # type: ignore[call-overload]
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Headers({list(self)!r})>"
+
+    def raw_items(self) -> list[tuple[bytes, bytes]]:
+        return [(raw, value) for raw, _, value in self._items]
+
+
+def _refuse(msg: str, rule: str, section: str, offending: bytes | None = None, hint: int = 400) -> LocalProtocolError:
+    return LocalProtocolError(msg, hint, rule=rule, section=section, offending=offending)
+
+
+def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Headers:
+    """Check every field and apply the framing-field rules (RFC 9112 §6).
+
+    ``_parsed`` means the bytes already passed the receive-side grammar, so the
+    per-field regex checks are skipped (they are the expensive part).
+    """
+    items: list[tuple[bytes, bytes, bytes]] = []
+    seen_content_length: bytes | None = None
+    seen_transfer_encoding = False
+    for raw_name, raw_value in headers.raw_items() if isinstance(headers, Headers) else headers:
+        name = bytesify(raw_name)
+        value = bytesify(raw_value)
+        if not _parsed:
+            if token_re.fullmatch(name) is None:
+                raise _refuse(
+                    f"illegal header name {name!r}", "field-name-token", "RFC 9110 §5.1", name
+                )
+            if field_value_re.fullmatch(value) is None:
+                raise _refuse(
+                    f"illegal header value {value!r}", "field-value-chars", "RFC 9110 §5.5", value
+                )
+        lower = name.lower()
+        if lower == b"content-length":
+            # A list of identical values ("5, 5") is one length (RFC 9110 §8.6).
+            lengths = {length.strip(b" \t") for length in value.split(b",")}
+            if len(lengths) != 1:
+                raise _refuse(
+                    "conflicting Content-Length headers", "content-length-conflict", "RFC 9112 §6.3",
+                    value,
+                )
+            value = lengths.pop()
+            if content_length_re.fullmatch(value) is None:
+                raise _refuse(
+                    f"bad Content-Length {value!r}: only digits are allowed", "content-length-digits",
+                    "RFC 9110 §8.6", value,
+                )
+            if len(value.lstrip(b"0")) > MAX_CONTENT_LENGTH_DIGITS:
+                raise _refuse(
+                    "Content-Length too large", "content-length-overflow", "RFC 9110 §8.6", value
+                )
+            if seen_content_length is None:
+                seen_content_length = value
+                items.append((name, lower, value))
+            elif seen_content_length != value:
+                raise _refuse(
+                    "conflicting Content-Length headers", "content-length-conflict", "RFC 9112 §6.3",
+                    value,
+                )
+            # an identical repeat carries no information: keep only the first
+        elif lower == b"transfer-encoding":
+            # Only "chunked" is implemented; anything else would leave us unable to find the
+            # end of the body, which RFC 9112 §6.1 says must be answered with 501.
+            if seen_transfer_encoding:
+                raise _refuse(
+                    "multiple Transfer-Encoding headers", "transfer-encoding-unsupported",
+                    "RFC 9112 §6.1", value, 501,
+                )
+            value = value.lower()
+            if value != b"chunked":
+                raise _refuse(
+                    f"only Transfer-Encoding: chunked is supported, got {value!r}",
+                    "transfer-encoding-unsupported", "RFC 9112 §6.1", value, 501,
+                )
+            seen_transfer_encoding = True
+            items.append((name, lower, value))
+        else:
+            items.append((name, lower, value))
+    return Headers(items)
+
+
+def get_comma_header(headers: Headers, name: bytes) -> list[bytes]:
+    """All comma-separated, lower-cased tokens of every ``name`` field, in order."""
+    out: list[bytes] = []
+    for _, found, value in headers._items:
+        if found == name:
+            for part in value.lower().split(b","):
+                part = part.strip(b" \t")
+                if part:
+                    out.append(part)
+    return out
+
+
+def set_comma_header(headers: Headers, name: bytes, new_values: list[bytes]) -> Headers:
+    """Drop every ``name`` field, then append one ``Name: value`` field per new value."""
+    kept = [(raw, value) for raw, found, value in headers._items if found != name]
+    title = name.title()
+    kept.extend((title, value) for value in new_values)
+    # every field here was validated when its event was built
+    return normalize_and_validate(kept, _parsed=True)
+
+
+def has_expect_100_continue(http_version: bytes, headers: Headers) -> bool:
+    # RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request MUST ignore it.
+    if http_version < b"1.1":
+        return False
+    return b"100-continue" in get_comma_header(headers, b"expect")

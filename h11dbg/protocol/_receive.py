@@ -1,0 +1,621 @@
+"""The receive side: a buffer that is never rescanned from its start, and the readers.
+
+A reader turns buffered bytes into the next event (or ``None`` when more bytes
+are needed).  Which reader runs depends on the peer's state and, for bodies, on
+the message framing (RFC 9112 §6.3).  Every reader keeps its scan position, so
+feeding a message one byte at a time costs the same per byte as feeding it
+whole.
+
+Readers raise :class:`LocalProtocolError`; the connection re-raises it as
+:class:`RemoteProtocolError`, since the bytes came from the peer.  Each error
+names the rule, the RFC section, the absolute byte offset in the peer's stream
+and the offending bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from ._abnf import (
+    chunk_header_re,
+    field_line_re,
+    header_block_re,
+    header_line_iter_re,
+    host_re,
+    request_line_re,
+    status_line_re,
+    token_re,
+)
+from ._events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
+from ._headers import Headers, normalize_and_validate
+from ._util import LocalProtocolError
+
+_head_end_re = re.compile(rb"\n\r?\n")
+_crlf_crlf = b"\r\n\r\n"
+_bare_lf_re = re.compile(rb"(?<!\r)\n")
+_trailer_block_re = re.compile(rb"(?:" + field_line_re.pattern + rb"\r\n)*")
+_trailer_line_iter_re = re.compile(field_line_re.pattern + rb"\r\n")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+# more significant hex digits than this cannot be a real chunk: refuse before int() sees them
+MAX_CHUNK_SIZE_DIGITS = 16
+
+
+class ReceiveBuffer:
+    """Bytes received and not yet consumed.
+
+    ``base`` is the absolute offset (in the peer's stream) of ``data[0]`` and
+    ``pos`` the first unconsumed index, so ``base + pos`` is where the next
+    event starts: error offsets are computed from it.
+    """
+
+    __slots__ = ("data", "pos", "base")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.pos = 0
+        self.base = 0
+
+    def __len__(self) -> int:
+        return len(self.data) - self.pos
+
+    def __bool__(self) -> bool:
+        return len(self.data) > self.pos
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.data[self.pos :])
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def append(self, more: bytes) -> None:
+        data = self.data
+        pos = self.pos
+        if pos:
+            if pos == len(data):
+                self.base += pos
+                data.clear()
+                self.pos = 0
+            elif pos > 65536 and pos * 2 > len(data):
+                # drop consumed bytes now and then, so memory stays bounded for any stream
+                del data[:pos]
+                self.base += pos
+                self.pos = 0
+        data += more
+
+    def take(self, end: int) -> bytes:
+        """Consume and return ``data[pos:end]``."""
+        out = bytes(self.data[self.pos : end])
+        self.pos = end
+        return out
+
+    def take_at_most(self, count: int) -> bytes | None:
+        data = self.data
+        pos = self.pos
+        available = len(data) - pos
+        if available <= 0:
+            return None
+        if pos == 0 and available <= count:
+            out = bytes(data)
+            data.clear()
+            self.base += available
+            return out
+        end = pos + min(count, available)
+        out = bytes(data[pos:end])
+        self.pos = end
+        return out
+
+
+def _fail(
+    message: str,
+    rule: str,
+    section: str,
+    offset: int | None = None,
+    offending: bytes | None = None,
+    explanation: str | None = None,
+    hint: int = 400,
+) -> LocalProtocolError:
+    return LocalProtocolError(
+        message, hint, rule=rule, section=section, explanation=explanation, offset=offset,
+        offending=offending,
+    )
+
+
+def _too_big(limit: int, offset: int) -> LocalProtocolError:
+    return _fail(
+        "Receive buffer too long", "max-incomplete-event-size", "RFC 9112 §2.3", offset,
+        explanation=f"an incomplete event (head, chunk-size line or trailers) grew past "
+        f"max_incomplete_event_size={limit} bytes",
+        hint=431,
+    )
+
+
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostics: where exactly a start line or field line goes wrong.  Only run on the error path.
+
+def _diagnose_request_line(line: bytes) -> tuple[int, str, str, str]:
+    """(index of the first bad byte, message, rule, section) for an invalid request-line."""
+    method = token_re.match(line)
+    i = method.end() if method else 0
+    if i == 0:
+        return 0, "illegal request line: the method must be a token", "method-token", "RFC 9112 §3.1"
+    if line[i : i + 1] != b" ":
+        return i, "illegal request line: expected one SP after the method", "request-line-syntax", "RFC 9112 §3"
+    i += 1
+    j = i
+    while j < len(line) and 0x21 <= line[j] <= 0x7E:
+        j += 1
+    if j == i:
+        return i, "illegal request line: expected the request-target", "request-target-chars", "RFC 9112 §3.2"
+    if j < len(line) and line[j] != 0x20:
+        return j, "illegal request line: the request-target must be visible ASCII", "request-target-chars", "RFC 9112 §3.2"
+    if line[j : j + 1] != b" ":
+        return j, "illegal request line: no HTTP version", "request-line-syntax", "RFC 9112 §3"
+    rest = line[j + 1 :]
+    if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", rest) is None:
+        return j + 1, "illegal request line: expected HTTP/<digit>.<digit> after one SP", "http-version", "RFC 9112 §2.3"
+    return 0, "illegal request line", "request-line-syntax", "RFC 9112 §3"  # pragma: no cover
+
+
+def _diagnose_status_line(line: bytes) -> tuple[int, str, str, str]:
+    m = re.match(rb"HTTP/[0-9]\.[0-9]", line)
+    if m is None:
+        return 0, "illegal status line: expected HTTP/<digit>.<digit>", "http-version", "RFC 9112 §2.3"
+    i = m.end()
+    if line[i : i + 1] != b" ":
+        return i, "illegal status line: expected one SP after the version", "status-line-syntax", "RFC 9112 §4"
+    if re.match(rb"[0-9]{3}(?: |$)", line[i + 1 :]) is None:
+        return i + 1, "illegal status line: the status code is three digits", "status-code-syntax", "RFC 9112 §4"
+    k = i + 5
+    for n, byte in enumerate(line[k:]):
+        if byte < 0x20 and byte != 0x09 or byte == 0x7F:
+            return k + n, "illegal status line: control byte in the reason phrase", "reason-phrase-chars", "RFC 9112 §4"
+    return 0, "illegal status line", "status-line-syntax", "RFC 9112 §4"  # pragma: no cover
+
+
+def _diagnose_field_line(line: bytes) -> tuple[int, str, str, str]:
+    name = token_re.match(line)
+    i = name.end() if name else 0
+    if i == 0:
+        if line[:1] in (b" ", b"\t"):
+            return 0, "illegal header line: a line may not start with whitespace here", "obs-fold", "RFC 9112 §5.2"
+        return 0, "illegal header line: the field name must be a token", "field-name-token", "RFC 9110 §5.1"
+    if i == len(line):
+        return i, "illegal header line: no colon after the field name", "field-line-syntax", "RFC 9112 §5"
+    if line[i] in (0x20, 0x09):
+        return i, "illegal header line: whitespace between the field name and the colon", "field-name-whitespace", "RFC 9112 §5.1"
+    if line[i] != 0x3A:
+        return i, "illegal header line: the field name must be a token", "field-name-token", "RFC 9110 §5.1"
+    for n, byte in enumerate(line[i + 1 :]):
+        if byte == 0x0D:
+            return i + 1 + n, "illegal header value: bare CR", "bare-cr", "RFC 9112 §2.2"
+        if (byte < 0x20 and byte != 0x09) or byte == 0x7F:
+            return i + 1 + n, "illegal header value: control byte", "field-value-chars", "RFC 9110 §5.5"
+    return i, "illegal header line", "field-line-syntax", "RFC 9112 §5"  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# Head parsing
+
+
+def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes, bytes]]:
+    """Field lines of a header section (each ending in LF).  ``base``: offset of ``block[0]``."""
+    if header_block_re.fullmatch(block) is not None:
+        return header_line_iter_re.findall(block)
+    # The slow path: walk the lines to apply obs-fold rules and to point at the bad byte.
+    fields: list[list[bytes]] = []
+    start = 0
+    while start < len(block):
+        nl = block.index(b"\n", start)
+        line = _strip_cr(block[start:nl])
+        if line[:1] in (b" ", b"\t"):
+            if not fields:
+                raise _fail(
+                    "whitespace before the first header line", "whitespace-after-start-line",
+                    "RFC 9112 §2.2", base + start, line,
+                    "a line that starts with whitespace right after the start line could hide a "
+                    "header from some parsers; it is refused",
+                )
+            if is_request:
+                raise _fail(
+                    "obsolete line folding (obs-fold) in a request", "obs-fold", "RFC 9112 §5.2",
+                    base + start, line,
+                    "a header value continued on a line starting with whitespace is refused in "
+                    "requests",
+                )
+            folded = line.strip(b" \t")
+            if field_line_re.fullmatch(b"x:" + folded) is None:
+                index, message, rule, section = _diagnose_field_line(b"x: " + folded)
+                raise _fail(message, rule, section, base + start, line)
+            # RFC 9112 §5.2: a user agent replaces each obs-fold with SP
+            if folded:
+                fields[-1][1] = (fields[-1][1] + b" " + folded) if fields[-1][1] else folded
+        else:
+            match = field_line_re.fullmatch(line)
+            if match is None:
+                index, message, rule, section = _diagnose_field_line(line)
+                raise _fail(message, rule, section, base + start + index, line)
+            fields.append([match.group(1), match.group(2)])
+        start = nl + 1
+    return [(name, value) for name, value in fields]
+
+
+class _HeadReader:
+    """Reads a request head (CLIENT in IDLE) or a response head (SERVER's replies)."""
+
+    __slots__ = ("is_request", "limit", "scan", "first_line_checked")
+
+    def __init__(self, is_request: bool, limit: int) -> None:
+        self.is_request = is_request
+        self.limit = limit
+        self.scan = 0  # index in buf.data from which the end-of-head search resumes
+        self.first_line_checked = False
+
+    def __call__(self, buf: ReceiveBuffer) -> Event | None:
+        data = buf.data
+        if self.is_request and not self.first_line_checked:
+            # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request line
+            # (clients send one after a body, between pipelined requests).
+            pos = buf.pos
+            while True:
+                if data.startswith(b"\r\n", pos):
+                    pos += 2
+                elif data.startswith(b"\n", pos):
+                    pos += 1
+                else:
+                    break
+            buf.pos = pos
+        start = buf.pos
+        # scan positions are absolute stream offsets: the buffer may compact between calls
+        match = _head_end_re.search(data, max(start, self.scan - buf.base))
+        if match is None:
+            self.scan = buf.base + max(start, len(data) - 2)
+            if not self.first_line_checked:
+                newline = data.find(b"\n", start)
+                if newline >= 0:
+                    self._check_start_line(_strip_cr(bytes(data[start:newline])), buf.base + start)
+                    self.first_line_checked = True
+                elif data.startswith(b"\r", start) and len(data) > start + 1:
+                    self._check_start_line(b"\r", buf.base + start)
+            return None
+        end = match.end()
+        base = buf.base + start
+        if end - start > self.limit:
+            raise _too_big(self.limit, base)
+        head = buf.take(end)
+        self.scan = 0
+        self.first_line_checked = False
+        return self._parse(head, base)
+
+    def _check_start_line(self, line: bytes, offset: int) -> None:
+        regex = request_line_re if self.is_request else status_line_re
+        if regex.fullmatch(line) is None:
+            self._start_line_error(line, offset)
+
+    def _start_line_error(self, line: bytes, offset: int) -> None:
+        if self.is_request:
+            index, message, rule, section = _diagnose_request_line(line)
+        else:
+            index, message, rule, section = _diagnose_status_line(line)
+        bad = line[index : index + 1]
+        if bad == b"\r":
+            message, rule, section = message + " (bare CR)", "bare-cr", "RFC 9112 §2.2"
+        raise _fail(message, rule, section, offset + index, line)
+
+    def _parse(self, head: bytes, base: int) -> Event:
+        first_end = head.index(b"\n")
+        line = _strip_cr(head[:first_end])
+        # the head ends with an empty line (CRLF, or LF): drop it from the field block
+        block = head[first_end + 1 : -2 if head.endswith(b"\r\n") and len(head) - first_end > 2 else -1]
+        if self.is_request:
+            match = request_line_re.fullmatch(line)
+            if match is None:
+                self._start_line_error(line, base)
+                raise AssertionError("unreachable")  # pragma: no cover
+            method, target, version = match.groups()
+            fields = _split_fields(block, base + first_end + 1, True)
+            headers = normalize_and_validate(fields, _parsed=True)
+            _check_received_framing(headers, version, base)
+            _check_host(headers, version, base)
+            return Request(method=method, target=target, headers=headers, http_version=version,
+                           _parsed=True)
+        match = status_line_re.fullmatch(line)
+        if match is None:
+            self._start_line_error(line, base)
+            raise AssertionError("unreachable")  # pragma: no cover
+        version, status, reason = match.groups()
+        fields = _split_fields(block, base + first_end + 1, False)
+        headers = normalize_and_validate(fields, _parsed=True)
+        _check_received_framing(headers, version, base)
+        status_code = int(status)
+        if status_code < 100:
+            raise _fail(
+                f"status code {status_code} is out of range", "status-code-range", "RFC 9110 §15",
+                base + 9, status,
+            )
+        cls = InformationalResponse if status_code < 200 else Response
+        return cls(headers=headers, status_code=status_code, http_version=version,
+                   reason=reason or b"", _parsed=True)
+
+
+def _check_received_framing(headers: Headers, version: bytes, offset: int) -> None:
+    """Refuse the framing shapes that request smuggling is made of (RFC 9112 §6)."""
+    has_te = has_cl = False
+    for name, _ in headers:
+        if name == b"transfer-encoding":
+            has_te = True
+        elif name == b"content-length":
+            has_cl = True
+    if has_te and has_cl:
+        raise _fail(
+            "both Content-Length and Transfer-Encoding", "content-length-and-transfer-encoding",
+            "RFC 9112 §6.3", offset,
+            explanation="a message with both framing headers may be read differently by two "
+            "parsers (request smuggling); it is refused",
+        )
+    if has_te and version < b"1.1":
+        raise _fail(
+            "Transfer-Encoding in an HTTP/1.0 message", "transfer-encoding-http10", "RFC 9112 §6.1",
+            offset, explanation="HTTP/1.0 has no chunked coding, so such framing is faulty",
+        )
+
+
+def _check_host(headers: Headers, version: bytes, offset: int) -> None:
+    for name, value in headers:
+        if name == b"host" and host_re.fullmatch(value) is None:
+            raise _fail(
+                f"invalid Host header {value!r}", "host-invalid", "RFC 9112 §3.2", offset, value,
+                "Host must be uri-host [ \":\" port ]",
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Body readers
+
+
+class _ContentLengthReader:
+    __slots__ = ("remaining", "length")
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.remaining = length
+
+    def __call__(self, buf: ReceiveBuffer) -> Event | None:
+        if self.remaining == 0:
+            return EndOfMessage()
+        data = buf.take_at_most(self.remaining)
+        if data is None:
+            return None
+        self.remaining -= len(data)
+        return Data(data)
+
+    def read_eof(self) -> Event:
+        raise _fail(
+            "peer closed connection without sending complete message body: received "
+            f"{self.length - self.remaining} bytes, expected {self.length}",
+            "incomplete-body", "RFC 9112 §8",
+            explanation="the connection closed before Content-Length bytes arrived",
+        )
+
+
+_SIZE, _DATA, _DATA_END, _TRAILER = range(4)
+
+
+class _ChunkedReader:
+    """RFC 9112 §7.1, strictly: CRLF and only CRLF around chunk sizes and after chunk data."""
+
+    __slots__ = ("limit", "phase", "remaining", "chunk_start", "scan")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.phase = _SIZE
+        self.remaining = 0
+        self.chunk_start = False
+        self.scan = 0
+
+    def __call__(self, buf: ReceiveBuffer) -> Event | None:
+        data = buf.data
+        while True:
+            phase = self.phase
+            if phase == _DATA:
+                got = buf.take_at_most(self.remaining)
+                if got is None:
+                    return None
+                self.remaining -= len(got)
+                start = self.chunk_start
+                self.chunk_start = False
+                if self.remaining == 0:
+                    self.phase = _DATA_END
+                    return Data(got, start, True)
+                return Data(got, start, False)
+            pos = buf.pos
+            if phase == _DATA_END:
+                if len(data) - pos < 2:
+                    if len(data) > pos and data[pos] != 0x0D:
+                        raise self._bad_data_end(buf)
+                    return None
+                if data[pos] != 0x0D or data[pos + 1] != 0x0A:
+                    raise self._bad_data_end(buf)
+                buf.pos = pos + 2
+                self.phase = _SIZE
+                continue
+            if phase == _SIZE:
+                newline = data.find(b"\n", max(pos, self.scan - buf.base))
+                if newline < 0:
+                    self.scan = buf.base + len(data)
+                    if len(data) - pos > self.limit:
+                        raise _too_big(self.limit, buf.offset)
+                    return None
+                self.scan = 0
+                self._read_size(buf, bytes(data[pos:newline]))
+                buf.pos = newline + 1
+                continue
+            return self._read_trailer(buf)
+
+    def _bad_data_end(self, buf: ReceiveBuffer) -> LocalProtocolError:
+        found = bytes(buf.data[buf.pos : buf.pos + 2])
+        return _fail(
+            "chunk data not followed by CRLF", "chunk-data-crlf", "RFC 9112 §7.1", buf.offset, found,
+            "after the chunk-size bytes of data the next two bytes must be CR LF; anything else "
+            "means the two ends disagree on where the chunk ends (request smuggling)",
+        )
+
+    def _read_size(self, buf: ReceiveBuffer, line: bytes) -> None:
+        offset = buf.offset
+        if not line.endswith(b"\r"):
+            raise _fail(
+                "chunk-size line ends in a bare LF", "chunk-line-crlf", "RFC 9112 §7.1",
+                offset + len(line), line + b"\n",
+                "lines of the chunked framing must end in CR LF",
+            )
+        line = line[:-1]
+        match = chunk_header_re.fullmatch(line)
+        if match is None:
+            raise self._bad_size_line(line, offset)
+        digits = match.group(1).lstrip(b"0")
+        if len(digits) > MAX_CHUNK_SIZE_DIGITS:
+            raise _fail(
+                "chunk size too large", "chunk-size-overflow", "RFC 9112 §7.1", offset, line,
+                f"more than {MAX_CHUNK_SIZE_DIGITS} significant hex digits cannot be a real chunk",
+            )
+        size = int(digits or b"0", 16)
+        if size:
+            self.remaining = size
+            self.chunk_start = True
+            self.phase = _DATA
+        else:
+            self.phase = _TRAILER
+
+    def _bad_size_line(self, line: bytes, offset: int) -> LocalProtocolError:
+        i = 0
+        while i < len(line) and line[i] in _HEX:
+            i += 1
+        if i == 0:
+            return _fail(
+                "illegal chunk size: expected hex digits", "chunk-size-hex", "RFC 9112 §7.1",
+                offset, line, "a chunk-size is 1*HEXDIG: no 0x, sign, underscore or whitespace first",
+            )
+        rest = line[i:]
+        if b"\r" in rest:
+            return _fail("bare CR in the chunk-size line", "bare-cr", "RFC 9112 §2.2",
+                         offset + i + rest.index(b"\r"), line)
+        if rest.strip(b" \t") == b"" or (rest[:1] not in (b";", b" ", b"\t")):
+            return _fail(
+                "illegal chunk size: unexpected bytes after the hex digits", "chunk-size-hex",
+                "RFC 9112 §7.1", offset + i, line,
+                "only `;` chunk extensions may follow the chunk size",
+            )
+        return _fail(
+            "illegal chunk extension", "chunk-extension-syntax", "RFC 9112 §7.1.1", offset + i, line,
+            "chunk-ext = *( BWS \";\" BWS name [ BWS \"=\" BWS ( token / quoted-string ) ] )",
+        )
+
+    def _read_trailer(self, buf: ReceiveBuffer) -> Event | None:
+        data = buf.data
+        pos = buf.pos
+        if len(data) - pos < 2:
+            if len(data) > pos and data[pos] == 0x0A:
+                raise self._bad_trailer_line(buf, b"\n", 0)
+            return None
+        if data[pos] == 0x0D and data[pos + 1] == 0x0A:
+            buf.pos = pos + 2
+            return EndOfMessage()
+        resume = max(pos, self.scan - buf.base)
+        end = data.find(_crlf_crlf, resume)
+        if end < 0:
+            bare = _bare_lf_re.search(data, max(pos + 1, resume - 1))
+            if bare is not None:
+                raise self._bad_trailer_line(buf, bytes(data[pos : bare.end()]), 0)
+            self.scan = buf.base + max(pos, len(data) - 3)
+            if len(data) - pos > self.limit:
+                raise _too_big(self.limit, buf.offset)
+            return None
+        if end + 4 - pos > self.limit:
+            raise _too_big(self.limit, buf.offset)
+        block = bytes(data[pos : end + 2])
+        if _trailer_block_re.fullmatch(block) is None:
+            start = 0
+            while True:
+                crlf = block.find(b"\r\n", start)
+                line = block[start:crlf]
+                if b"\n" in line or _trailer_line_iter_re.fullmatch(line + b"\r\n") is None:
+                    raise self._bad_trailer_line(buf, line, start)
+                start = crlf + 2
+        fields = _trailer_line_iter_re.findall(block)
+        buf.pos = end + 4
+        self.scan = 0
+        return EndOfMessage(headers=normalize_and_validate(fields, _parsed=True), _parsed=True)
+
+    def _bad_trailer_line(self, buf: ReceiveBuffer, line: bytes, start: int) -> LocalProtocolError:
+        if b"\n" in line:
+            return _fail("bare LF in the trailer section", "chunk-line-crlf", "RFC 9112 §7.1.2",
+                         buf.offset + start + line.index(b"\n"), line)
+        index, message, rule, section = _diagnose_field_line(line)
+        return _fail(message.replace("header", "trailer"), rule, section,
+                     buf.offset + start + index, line)
+
+    def read_eof(self) -> Event:
+        raise _fail(
+            "peer closed connection without sending complete message body: incomplete chunked read",
+            "incomplete-body", "RFC 9112 §8",
+            explanation="the connection closed before the last chunk (size 0) and the trailer "
+            "section arrived",
+        )
+
+
+class _UntilCloseReader:
+    """RFC 9112 §6.3 rule 8: a response without framing ends when the connection closes."""
+
+    __slots__ = ()
+
+    def __call__(self, buf: ReceiveBuffer) -> Event | None:
+        data = buf.take_at_most(len(buf))
+        return None if data is None else Data(data)
+
+    def read_eof(self) -> Event:
+        return EndOfMessage()
+
+
+class _NothingReader:
+    """The peer's message is complete and the connection cannot carry another: only EOF may come."""
+
+    __slots__ = ()
+
+    def __call__(self, buf: ReceiveBuffer) -> Event | None:
+        if buf:
+            raise _fail(
+                "Got data when expecting EOF", "data-after-close", "RFC 9112 §9.6", buf.offset,
+                bytes(buf.data[buf.pos : buf.pos + 16]),
+                "this side's message is complete and the connection will not be reused, so "
+                "nothing but the close may follow",
+            )
+        return None
+
+
+class Reader(Protocol):
+    def __call__(self, buf: ReceiveBuffer) -> Event | None: ...
+
+
+def head_reader(is_request: bool, limit: int) -> Reader:
+    return _HeadReader(is_request, limit)
+
+
+def content_length_reader(length: int) -> Reader:
+    return _ContentLengthReader(length)
+
+
+def chunked_reader(limit: int) -> Reader:
+    return _ChunkedReader(limit)
+
+
+def until_close_reader() -> Reader:
+    return _UntilCloseReader()
+
+
+def nothing_reader() -> Reader:
+    return _NothingReader()

@@ -1,0 +1,114 @@
+"""The send side: events to bytes.
+
+Heads are written in one piece; body writers enforce the framing that the
+head announced (no more and no less than Content-Length, chunk-size lines for
+chunked, nothing to mark the end for read-until-close).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
+from ._headers import Headers
+from ._util import LocalProtocolError
+
+Write = Callable[[Any], Any]
+
+
+def _head_fields(headers: Headers, out: list[bytes]) -> None:
+    # RFC 9110 §7.2: a user agent SHOULD generate Host as the first field line.
+    items = headers._items
+    for raw, name, value in items:
+        if name == b"host":
+            out.append(raw + b": " + value + b"\r\n")
+    for raw, name, value in items:
+        if name != b"host":
+            out.append(raw + b": " + value + b"\r\n")
+    out.append(b"\r\n")
+
+
+def write_request(event: Request, write: Write) -> None:
+    if event.http_version not in (b"1.1", b"1.0"):
+        raise LocalProtocolError(
+            "I only send HTTP/1.1 (and HTTP/1.0 requests)", rule="send-version",
+            section="RFC 9112 §2.3",
+        )
+    out = [event.method + b" " + event.target + b" HTTP/" + event.http_version + b"\r\n"]
+    _head_fields(event.headers, out)
+    write(b"".join(out))
+
+
+def write_response(event: InformationalResponse | Response, write: Write) -> None:
+    if event.http_version != b"1.1":
+        raise LocalProtocolError("I only send HTTP/1.1", rule="send-version", section="RFC 9112 §2.3")
+    out = [b"HTTP/1.1 %d %s\r\n" % (event.status_code, event.reason)]
+    _head_fields(event.headers, out)
+    write(b"".join(out))
+
+
+class ContentLengthWriter:
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    def __call__(self, event: Event, write: Write) -> None:
+        if type(event) is Data:
+            self.remaining -= len(event.data)
+            if self.remaining < 0:
+                raise LocalProtocolError(
+                    "Too much data for declared Content-Length", rule="content-length-exceeded",
+                    section="RFC 9112 §6.2",
+                )
+            write(event.data)
+        elif type(event) is EndOfMessage:
+            if self.remaining:
+                raise LocalProtocolError(
+                    "Too little data for declared Content-Length", rule="content-length-short",
+                    section="RFC 9112 §6.2",
+                )
+            if event.headers:
+                raise LocalProtocolError(
+                    "Content-Length and trailers don't mix", rule="trailers-need-chunked",
+                    section="RFC 9112 §7.1.2",
+                )
+        else:  # pragma: no cover - the state machine only lets Data/EndOfMessage through
+            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
+
+
+class ChunkedWriter:
+    __slots__ = ()
+
+    def __call__(self, event: Event, write: Write) -> None:
+        if type(event) is Data:
+            # an empty chunk would be the last-chunk: send nothing for empty data
+            if event.data:
+                write(b"%x\r\n" % len(event.data))
+                write(event.data)
+                write(b"\r\n")
+        elif type(event) is EndOfMessage:
+            out = [b"0\r\n"]
+            _head_fields(event.headers, out)
+            write(b"".join(out))
+        else:  # pragma: no cover
+            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
+
+
+class UntilCloseWriter:
+    """HTTP/1.0-style body: the end is marked by closing the connection."""
+
+    __slots__ = ()
+
+    def __call__(self, event: Event, write: Write) -> None:
+        if type(event) is Data:
+            write(event.data)
+        elif type(event) is EndOfMessage:
+            if event.headers:
+                raise LocalProtocolError(
+                    "can't send trailers to HTTP/1.0 client", rule="trailers-need-chunked",
+                    section="RFC 9112 §7.1.2",
+                )
+        else:  # pragma: no cover
+            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
