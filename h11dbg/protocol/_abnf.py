@@ -40,11 +40,14 @@ status_line_re = re.compile(HTTP_VERSION + rb" ([0-9]{3})(?: ([\t\x20-\x7e\x80-\
 # RFC 9112 §7.1: chunk-size = 1*HEXDIG, then chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
 # where ext-val = token / quoted-string.
 QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-CHUNK_EXT = rb"(?:" + OWS + rb";" + OWS + TOKEN + rb"(?:" + OWS + rb"=" + OWS + rb"(?:" + TOKEN + rb"|" + QUOTED_STRING + rb"))?)*"
+CHUNK_EXT_VAL = rb"(?:" + TOKEN + rb"|" + QUOTED_STRING + rb")"
+CHUNK_EXT = rb"(?:" + OWS + rb";" + OWS + TOKEN + rb"(?:" + OWS + rb"=" + OWS + CHUNK_EXT_VAL + rb")?)*"
 chunk_header_re = re.compile(rb"([0-9A-Fa-f]+)(" + CHUNK_EXT + rb")")
 
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]
-HOST = rb"(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?"
+IP_LITERAL = rb"\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]"
+REG_NAME = rb"[-A-Za-z0-9._~%!$&'()*+,;=]*"
+HOST = rb"(?:" + IP_LITERAL + rb"|" + REG_NAME + rb")(?::[0-9]*)?"
 host_re = re.compile(HOST)
 
 content_length_re = re.compile(rb"[0-9]+")

@@ -9,7 +9,7 @@ RFC 9112 §6.3 when a body starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from ._events import (
     ConnectionClosed,
@@ -66,7 +66,7 @@ class PAUSED(Sentinel, metaclass=Sentinel):
 
 Observer = Callable[[Transition], Any]
 Writer = Callable[[Event, Callable[[Any], Any]], None]
-_Framing = Union[tuple[str, int], tuple[str, None]]
+_Framing = tuple[str, int] | tuple[str, None]
 
 
 def _framing(request_method: bytes | None, event: Request | Response) -> _Framing:
@@ -418,7 +418,7 @@ def _write_head(event: Event, write: Callable[[Any], Any]) -> None:
     if type(event) is Request:
         write_request(event, write)
     elif type(event) is Response or type(event) is InformationalResponse:
-        write_response(event, write)  # type: ignore[arg-type]
+        write_response(event, write)
     else:  # pragma: no cover - the state machine allows only heads here
         raise LocalProtocolError(f"can't send {type(event).__name__} now")
 

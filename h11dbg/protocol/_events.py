@@ -7,7 +7,6 @@ side, whose bytes were already checked against the grammar.
 
 from __future__ import annotations
 
-from abc import ABC
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ __all__ = [
     "Response",
 ]
 
-class Event(ABC):
+class Event:
     """Base class of every event; its subclasses are frozen dataclasses."""
 
     __slots__ = ()

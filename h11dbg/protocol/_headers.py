@@ -27,8 +27,8 @@ __all__ = [
 # an unbounded integer is an easy way to make two parsers disagree.
 MAX_CONTENT_LENGTH_DIGITS = 19
 
-BytesLike = Union[bytes, bytearray, memoryview, str]
-HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]
+BytesLike = bytes | bytearray | memoryview | str
+HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]  # noqa: UP007 (forward ref)
 
 
 def bytesify(value: Any) -> bytes:
@@ -70,8 +70,10 @@ class Headers(Sequence[tuple[bytes, bytes]]):
             yield (name, value)
 
     def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Iterable):
+            return NotImplemented
         try:
-            return list(self) == list(other)  # type: ignore[call-overload]
+            return list(self) == list(other)
         except TypeError:
             return NotImplemented
 

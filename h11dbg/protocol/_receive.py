@@ -153,12 +153,14 @@ def _diagnose_request_line(line: bytes) -> tuple[int, str, str, str]:
     if j == i:
         return i, "illegal request line: expected the request-target", "request-target-chars", "RFC 9112 §3.2"
     if j < len(line) and line[j] != 0x20:
-        return j, "illegal request line: the request-target must be visible ASCII", "request-target-chars", "RFC 9112 §3.2"
+        message = "illegal request line: the request-target must be visible ASCII"
+        return j, message, "request-target-chars", "RFC 9112 §3.2"
     if line[j : j + 1] != b" ":
         return j, "illegal request line: no HTTP version", "request-line-syntax", "RFC 9112 §3"
     rest = line[j + 1 :]
     if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", rest) is None:
-        return j + 1, "illegal request line: expected HTTP/<digit>.<digit> after one SP", "http-version", "RFC 9112 §2.3"
+        message = "illegal request line: expected HTTP/<digit>.<digit> after one SP"
+        return j + 1, message, "http-version", "RFC 9112 §2.3"
     return 0, "illegal request line", "request-line-syntax", "RFC 9112 §3"  # pragma: no cover
 
 
@@ -188,7 +190,8 @@ def _diagnose_field_line(line: bytes) -> tuple[int, str, str, str]:
     if i == len(line):
         return i, "illegal header line: no colon after the field name", "field-line-syntax", "RFC 9112 §5"
     if line[i] in (0x20, 0x09):
-        return i, "illegal header line: whitespace between the field name and the colon", "field-name-whitespace", "RFC 9112 §5.1"
+        message = "illegal header line: whitespace between the field name and the colon"
+        return i, message, "field-name-whitespace", "RFC 9112 §5.1"
     if line[i] != 0x3A:
         return i, "illegal header line: the field name must be a token", "field-name-token", "RFC 9110 §5.1"
     for n, byte in enumerate(line[i + 1 :]):

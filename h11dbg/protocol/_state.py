@@ -13,7 +13,7 @@ nobody listens, the only cost is appending a tuple to a short list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ._events import ConnectionClosed, Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from ._util import LocalProtocolError, Sentinel
@@ -58,7 +58,7 @@ class _SWITCH_CONNECT(Sentinel, metaclass=Sentinel): pass         # noqa: E701
 
 Role = type[Sentinel]
 State = type[Sentinel]
-EventType = Union[type[Event], tuple[type[Event], Any]]
+EventType = type[Event] | tuple[type[Event], Any]
 
 
 @dataclass(frozen=True)

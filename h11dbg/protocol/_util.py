@@ -30,7 +30,7 @@ class Sentinel(type):
         if bases != (Sentinel,):
             raise TypeError("a sentinel must be declared as `class NAME(Sentinel, metaclass=Sentinel)`")
         made = super().__new__(mcls, name, bases, namespace, **kwds)
-        made.__class__ = made
+        made.__class__ = made  # type: ignore[assignment]
         return made
 
     def __repr__(cls) -> str:
