@@ -1,0 +1,122 @@
+"""``h11dbg demo``: start the embedded demo server, connect a debugging session to it, and either open
+the REPL (a terminal) or run a script (``--script``, or lines piped on stdin; an empty stdin runs a
+short built-in tour so ``make demo`` shows a real exchange anywhere).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+ENGINES = ("h11dbg", "h11")
+
+TOUR = (
+    "# a short tour of the demo server: one connection, two requests",
+    "request GET /",
+    "eom",
+    "run",
+    "cycle",
+    "request GET /chunked",
+    "eom",
+    "run",
+    "states",
+)
+"""What an empty, non-interactive stdin runs: keep-alive, then a chunked body, on one connection."""
+
+
+def _hint(url: str, engine: str) -> str:
+    return "\n".join(
+        [
+            f"demo server on {url}/ (engine {engine}); you are the client, connected to it.",
+            "try:  request GET /chunked   then  eom   then  run   (then  cycle  to reuse the connection)",
+            "routes: / /chunked /trailers /upload /nocontent /cached /close /upgrade /slow"
+            "   ·   help lists the commands, Tab completes, Ctrl-D quits",
+        ]
+    )
+
+
+def _script_lines(script: str | None) -> tuple[list[str], str] | None:
+    """The lines to run in batch mode and where they came from; None means interactive."""
+    if script is not None:
+        with open(script, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read().splitlines(), script
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        return None
+    text = stdin.read() if stdin is not None else ""
+    if not text.strip():
+        return list(TOUR), "<tour>"
+    return text.splitlines(), "<stdin>"
+
+
+@click.command()
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="h11dbg",
+    show_default=True,
+    help="The engine both the demo server and your session run on.",
+)
+@click.option(
+    "--script",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Run the commands in FILE instead of opening the REPL.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per log entry (batch mode).")
+def demo(engine: str, script: str | None, as_json: bool) -> None:
+    """Start a teaching HTTP/1.1 server on 127.0.0.1 and debug a connection to it.
+
+    At a terminal this opens the REPL.  With --script, or commands piped on stdin, it runs them and
+    exits; with nothing on a non-interactive stdin it runs a short built-in tour.
+    """
+    from h11dbg.cli import EXIT_NETWORK, EXIT_USAGE
+    from h11dbg.demo.server import DemoServer
+    from h11dbg.engines import EngineUnavailable, load_engine
+    from h11dbg.session.core import Session
+    from h11dbg.transport import NetworkError
+
+    try:
+        module = load_engine(engine)
+        if not hasattr(module, "Connection"):
+            # an engine package that is present but not (yet) complete must fail here, in one line
+            raise EngineUnavailable(f"engine {engine!r} does not offer h11's API (no Connection)")
+    except EngineUnavailable as exc:
+        click.echo(f"h11dbg: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        lines = _script_lines(script)
+    except OSError as exc:
+        click.echo(f"h11dbg: cannot read {script}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if as_json and lines is None:
+        lines = list(TOUR), "<tour>"  # JSON is for programs: never open the REPL for it
+    with DemoServer(module) as server:
+        try:
+            session = Session.connect(module, server.host, server.port, timeout=10.0)
+        except NetworkError as exc:
+            click.echo(f"h11dbg: network error: {exc}", err=True)
+            sys.exit(EXIT_NETWORK)
+        try:
+            if lines is None:
+                from h11dbg.ui.repl import run_repl
+
+                status = run_repl(session, hint=_hint(server.url, engine))
+            else:
+                from h11dbg.session.batch import run_batch
+
+                commands, source = lines
+                if not as_json:
+                    click.echo(f"demo server on {server.url}/ (engine {engine}); running {source}")
+                status = run_batch(
+                    session, commands, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr
+                )
+        finally:
+            session.close()
+    sys.exit(status)
+
+
+COMMANDS: list[click.Command] = [demo]
+
+if __name__ == "__main__":
+    demo(prog_name="h11dbg demo")

@@ -1,0 +1,248 @@
+"""The interactive debugger: a prompt_toolkit REPL over :func:`h11dbg.session.commands.execute`.
+
+Keystrokes become command lines, command lines go to the session layer, and what comes back (log
+entries, output lines, an error) is drawn by :mod:`h11dbg.ui.render`.  Nothing here decides anything
+about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from rich.console import Console
+from rich.text import Text
+
+from h11dbg.session import commands
+from h11dbg.transport import NetworkError
+from h11dbg.ui.render import error_line, render_entries, render_entry
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
+HEADER_NAMES = (
+    "Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Connection",
+    "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date", "ETag", "Expect", "Host",
+    "If-Modified-Since", "If-None-Match", "Keep-Alive", "Last-Modified", "Location", "Range", "Referer",
+    "Retry-After", "Server", "Set-Cookie", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent",
+    "Vary", "WWW-Authenticate",
+)  # fmt: skip
+STATUS_CODES = tuple(status for status in HTTPStatus if status.value >= 100)
+# commands whose first argument is a status code, and those whose words after it are headers
+_STATUS_COMMANDS = {"response": 1, "info": 1}
+_HEADER_COMMANDS = {"request": 2, "response": 1, "info": 1, "eom": 0}
+# REPL-only commands: they change how things are shown, not what happens on the wire
+LOCAL_COMMANDS = {
+    "hex": ("hex [on|off]", "show the bytes of each entry as a hex dump (toggles without an argument)"),
+}
+
+
+def history_path() -> Path:
+    """Where the REPL keeps its history: the user's data directory (created on first use)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("h11dbg")) / "history"
+
+
+def _command_infos() -> list[tuple[str, str]]:
+    infos = [(name, info.help) for name, info in commands.COMMANDS.items()]
+    return infos + [(name, text) for name, (_, text) in LOCAL_COMMANDS.items()]
+
+
+class CommandCompleter(Completer):
+    """Completes command names, then what each command takes: methods, status codes, header names."""
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        before = document.text_before_cursor
+        words = before.split()
+        current = "" if before.endswith((" ", "\t")) or not words else words[-1]
+        done = words if not current else words[:-1]
+        if not done:
+            for name, text in _command_infos():
+                if name.startswith(current):
+                    yield Completion(name + " ", -len(current), display=name, display_meta=text)
+            return
+        command = commands.ALIASES.get(done[0], done[0])
+        arguments = [w for w in done[1:] if not w.startswith("--")]
+        position = len(arguments)
+        if command == "request" and position == 0:
+            yield from self._from(METHODS, current.upper(), current, suffix=" ")
+        elif command == "request" and position == 1 and not current:
+            yield Completion("/", 0, display_meta="the request target")
+        elif command in _STATUS_COMMANDS and position == 0:
+            wanted = [s for s in STATUS_CODES if (s.value < 200) == (command == "info")]
+            for status in wanted:
+                if str(status.value).startswith(current):
+                    yield Completion(
+                        f"{status.value} ",
+                        -len(current),
+                        display=str(status.value),
+                        display_meta=status.phrase,
+                    )
+        elif command == "as" and position == 0:
+            yield from self._from(("client", "server"), current, current, suffix="")
+        elif command == "help" and position == 0:
+            yield from self._from([name for name, _ in _command_infos()], current, current, suffix="")
+        elif command == "hex" and position == 0:
+            yield from self._from(("on", "off"), current, current, suffix="")
+        elif command in _HEADER_COMMANDS and position >= _HEADER_COMMANDS[command] and ":" not in current:
+            # a header value may follow; only offer names at a word that can start a header
+            for name in HEADER_NAMES:
+                if name.lower().startswith(current.lower()):
+                    yield Completion(f"{name}: ", -len(current), display=f"{name}:")
+
+    @staticmethod
+    def _from(choices: Iterable[str], match: str, current: str, *, suffix: str) -> Iterable[Completion]:
+        for choice in choices:
+            if choice.startswith(match):
+                yield Completion(choice + suffix, -len(current), display=choice)
+
+
+def prompt_text(session: Any) -> FormattedText:
+    """``client IDLE/IDLE> ``, or ``loopback:server ...`` so you always know which side you act as."""
+    bar = session.toolbar()
+    role = str(bar.get("role", "?"))
+    label = f"loopback:{role}" if getattr(session, "mode", None) == "loopback" else role
+    colour = "ansicyan" if role == "client" else "ansimagenta"
+    return FormattedText(
+        [
+            (f"bold {colour}", label),
+            ("", " "),
+            ("ansigray", f"{bar.get('our_state', '-')}/{bar.get('their_state', '-')}"),
+            ("bold", "> "),
+        ]
+    )
+
+
+def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
+    """The bottom toolbar: who we are, the peer, both states, what is buffered, the engine, the clock."""
+    parts: list[tuple[str, str]] = []
+
+    def field(label: str, value: Any, style: str = "") -> None:
+        if parts:
+            parts.append(("", "  "))
+        parts.append(("", f"{label} "))
+        parts.append((style or "bold", str(value)))
+
+    our, their = str(bar.get("our_state", "-")), str(bar.get("their_state", "-"))
+    field("as", bar.get("role", "?"))
+    field("peer", bar.get("peer") or "-")
+    field("ours", our, "bold fg:ansired" if our == "ERROR" else "")
+    field("theirs", their, "bold fg:ansired" if their == "ERROR" else "")
+    field("buffered", f"{bar.get('buffered', 0)} B")
+    field("engine", bar.get("engine", "?"))
+    field("t", f"{float(bar.get('elapsed', 0.0)):.1f}s")
+    return FormattedText(parts)
+
+
+class Repl:
+    """One interactive run: reads lines, executes them, renders what happened."""
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        console: Console | None = None,
+        history: History | None = None,
+    ) -> None:
+        self.session = session
+        self.console = console or Console(highlight=False)
+        self.hexdump = False
+        self.protocol_error = False
+        self.prompt: PromptSession[str] = PromptSession(
+            history=history if history is not None else self._file_history(),
+            completer=CommandCompleter(),
+            complete_while_typing=False,
+            bottom_toolbar=lambda: toolbar_text(self.session.toolbar()),
+        )
+
+    def _file_history(self) -> History:
+        path = history_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=True)
+        except OSError as exc:
+            # a read-only home must not stop the debugger: keep this run's history in memory
+            self.console.print(Text(f"note: history not saved ({path}: {exc.strerror or exc})", style="dim"))
+            return InMemoryHistory()
+        return FileHistory(os.fspath(path))
+
+    def show(self, result: Any) -> None:
+        for entry in result.entries:
+            if entry.kind == "error":
+                self.protocol_error = True
+            self.console.print(render_entry(entry, hexdump=self.hexdump))
+        for line in result.output:
+            self.console.print(line, markup=False, highlight=False)
+        if result.error:
+            self.console.print(error_line(result.error))
+
+    def _local(self, line: str) -> bool:
+        """REPL-only commands; True when ``line`` was one of them."""
+        name, _, rest = line.strip().partition(" ")
+        if name == "hex":
+            arg = rest.strip().lower()
+            if arg not in ("", "on", "off"):
+                self.console.print(error_line("usage: " + LOCAL_COMMANDS["hex"][0]))
+                return True
+            self.hexdump = (not self.hexdump) if not arg else arg == "on"
+            self.console.print(f"hex dumps {'on' if self.hexdump else 'off'}", highlight=False)
+            return True
+        if name == "log" and not rest.strip():
+            # the REPL draws the log with colours; execute() gives scripts the plain-text form
+            self.console.print(render_entries(self.session.log, hexdump=self.hexdump))
+            return True
+        if name in ("help", "?") and not rest.strip():
+            result = commands.execute(self.session, line)
+            self.show(result)
+            for usage, text in LOCAL_COMMANDS.values():
+                self.console.print(f"{usage}  {text}", markup=False, highlight=False)
+            return True
+        return False
+
+    def execute(self, line: str) -> bool:
+        """Run one line; False when the session should end."""
+        if self._local(line):
+            return True
+        try:
+            result = commands.execute(self.session, line)
+        except NetworkError as exc:  # execute() reports these itself; this is a last guard
+            self.console.print(error_line(f"network error: {exc}"))
+            return True
+        self.show(result)
+        return not result.quit
+
+    def run(self, hint: str | None = None) -> int:
+        if hint:
+            self.console.print(Text(hint, style="dim"))
+        while True:
+            try:
+                line = self.prompt.prompt(lambda: prompt_text(self.session))
+            except KeyboardInterrupt:
+                continue  # Ctrl-C abandons the line being typed, not the session
+            except EOFError:
+                break  # Ctrl-D
+            if not self.execute(line):
+                break
+        return 1 if self.protocol_error or _any_error(self.session) else 0
+
+
+def _any_error(session: Any) -> bool:
+    return any(entry.kind == "error" for entry in getattr(session, "log", ()))
+
+
+def run_repl(
+    session: Any,
+    *,
+    hint: str | None = None,
+    console: Console | None = None,
+    history: History | None = None,
+) -> int:
+    """Run the REPL until ``quit`` or Ctrl-D; the exit code is 1 if a protocol error happened, else 0."""
+    return Repl(session, console=console, history=history).run(hint)

@@ -1,0 +1,162 @@
+"""The REPL driven in-process: keystrokes through prompt_toolkit's pipe input, a real session.
+
+Sessions are real: loopback socket pairs, or a TCP connection to the demo server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from h11dbg.demo.server import DemoServer
+from h11dbg.session.core import Session
+from h11dbg.ui.repl import CommandCompleter, history_path, prompt_text, run_repl, toolbar_text
+
+
+def drive(session: Session, keys: str, *, hint: str | None = None, history: bool = False) -> tuple[int, str]:
+    """Type ``keys`` into the REPL; returns the exit code and everything it printed."""
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=False, highlight=False)
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        with create_app_session(input=pipe, output=DummyOutput()):
+            code = run_repl(
+                session, hint=hint, console=console, history=None if history else InMemoryHistory()
+            )
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Session]:
+    session = Session.loopback("h11")
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def demo_session() -> Iterator[Session]:
+    with DemoServer("h11") as server:
+        session = Session.connect("h11", server.host, server.port, timeout=5.0)
+        yield session
+        session.close()
+
+
+def test_a_request_to_the_demo_server_is_rendered(demo_session: Session) -> None:
+    code, out = drive(demo_session, "request GET /chunked\reom\rrun\rquit\r", hint="try: request GET /")
+    assert code == 0
+    assert out.startswith("try: request GET /\n")
+    assert "client → server  Request  sent by client" in out
+    assert "  GET /chunked HTTP/1.1\n" in out
+    assert "server → client  Response  received by client" in out
+    assert "  Transfer-Encoding: chunked\n" in out
+    assert "    in pieces\\n\n" in out
+    assert "states: client DONE   server SEND_BODY → DONE" in out
+
+
+def test_loopback_plays_both_sides_and_output_lines_are_printed(loopback: Session) -> None:
+    keys = "request POST /x Content-Length: 2\rdata hi\reom\ras server\rrun\rresponse 204\reom\rstates\rquit\r"
+    code, out = drive(loopback, keys)
+    assert code == 0
+    assert "acting as the server\n" in out
+    assert "client → server  Data  received by server" in out
+    assert "server → client  Response  sent by server" in out
+    assert "  HTTP/1.1 204 No Content\n" in out
+    assert "server's connection: client DONE, server (us) DONE" in out
+
+
+def test_usage_error_is_one_red_line_and_the_session_goes_on(loopback: Session) -> None:
+    code, out = drive(loopback, "frobnicate\rrequest\rstates\r\x04")
+    assert code == 0
+    assert "error: unknown command 'frobnicate' (`help` lists the commands)\n" in out
+    assert "error: usage: request " in out
+    assert "client's connection: client (us) IDLE, server IDLE" in out
+
+
+def test_protocol_error_makes_the_exit_code_1(loopback: Session) -> None:
+    code, out = drive(
+        loopback, "raw GET / HTTP/1.1\\r\\nBad Header : x\\r\\n\\r\\n\ras server\rrun\rquit\r"
+    )
+    assert code == 1
+    assert "✗ protocol error" in out
+    assert "RemoteProtocolError" in out
+    assert "states: client IDLE → ERROR   server IDLE" in out
+
+
+def test_ctrl_c_drops_the_line_and_ctrl_d_quits(loopback: Session) -> None:
+    # a half-typed request abandoned with Ctrl-C must not be sent
+    code, out = drive(loopback, "request GET /never\x03states\r\x04")
+    assert code == 0
+    assert "/never" not in out
+    assert "client (us) IDLE" in out
+
+
+def test_hex_toggle_and_coloured_log(loopback: Session) -> None:
+    code, out = drive(loopback, "hex\rrequest GET /\rhex off\rlog\rhex sideways\rquit\r")
+    assert code == 0
+    assert "hex dumps on\n" in out
+    assert "    00000000  47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d 0a  GET / HTTP/1.1.." in out
+    assert "hex dumps off\n" in out
+    # `log` redraws the whole log, so the request appears twice: first as hex, then escaped
+    assert out.count("client → server  Request") == 2
+    assert "    GET / HTTP/1.1\\r\\n\n" in out
+    assert "error: usage: hex [on|off]" in out
+
+
+def test_help_lists_session_and_repl_commands(loopback: Session) -> None:
+    code, out = drive(loopback, "help\rquit\r")
+    assert "request [--http 1.0]" in out
+    assert "hex [on|off]  show the bytes of each entry as a hex dump" in out
+
+
+def test_history_is_kept_in_the_user_data_dir(
+    loopback: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert history_path() == tmp_path / "data" / "h11dbg" / "history"
+    drive(loopback, "states\rquit\r", history=True)
+    saved = history_path().read_text()
+    assert "+states\n" in saved and "+quit\n" in saved
+
+
+def test_prompt_and_toolbar_show_role_and_states(loopback: Session, demo_session: Session) -> None:
+    def plain(fragments: object) -> str:
+        return "".join(text for _, text, *_ in fragments)  # type: ignore[attr-defined]
+
+    assert plain(prompt_text(loopback)) == "loopback:client IDLE/IDLE> "
+    loopback.actor = "server"
+    assert plain(prompt_text(loopback)).startswith("loopback:server ")
+    assert plain(prompt_text(demo_session)) == "client IDLE/IDLE> "
+    bar = plain(toolbar_text(demo_session.toolbar()))
+    assert bar.startswith(f"as client  peer {demo_session.address}  ours IDLE  theirs IDLE  buffered 0 B")
+    assert "engine h11  t " in bar
+
+
+def completions(text: str) -> list[str]:
+    completer = CommandCompleter()
+    return [
+        c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
+    ]
+
+
+def test_completion_of_commands_methods_headers_and_status_codes() -> None:
+    assert "request " in completions("re")
+    assert "recv " in completions("re")
+    assert completions("request ")[:2] == ["GET ", "HEAD "]
+    assert completions("request p") == ["POST ", "PUT ", "PATCH "]
+    assert "Content-Length: " in completions("request POST /x Content-")
+    assert "Transfer-Encoding: " in completions("response 200 tr")
+    assert completions("response 30") == ["300 ", "301 ", "302 ", "303 ", "304 ", "305 ", "307 ", "308 "]
+    assert completions("info 1") == ["100 ", "101 ", "102 ", "103 "]
+    assert completions("as s") == ["server"]
+    assert completions("help ex") == ["explain"]
+    assert completions("eom X") == []  # no common header starts with X
