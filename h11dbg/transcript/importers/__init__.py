@@ -1,0 +1,24 @@
+"""Importers: other tools' captures (pcap, pcapng, curl --trace, HAR) as transcripts.
+
+Importing this package registers each format with :mod:`h11dbg.transcript.formats`, which is
+how :func:`~h11dbg.transcript.open_transcript` finds them (it imports this package lazily).
+The readers can also be called directly; ``read_pcap`` takes a ``port`` filter.
+"""
+
+from __future__ import annotations
+
+from h11dbg.transcript.importers.pcap import read_pcap, sniff_pcap, sniff_pcapng
+
+__all__ = ["read_pcap", "register_all"]
+
+
+def register_all() -> None:
+    try:
+        from h11dbg.transcript import formats
+    except ImportError:  # the registry has not landed yet: the readers still work when called directly
+        return
+    formats.register("pcap", sniff_pcap, read_pcap, "tcpdump / libpcap capture (TCP reassembled)")
+    formats.register("pcapng", sniff_pcapng, read_pcap, "pcapng capture: tshark, Wireshark (TCP reassembled)")
+
+
+register_all()

@@ -1,0 +1,282 @@
+"""pcap and pcapng captures (tcpdump, tshark, Wireshark) as transcripts.
+
+dpkt reads the file format; this module peels the link and IP headers itself (so a packet the
+snap length cut short is noticed, not silently parsed) and hands TCP segments to our
+reassembler (:mod:`.tcp`).  Packets are streamed: the file is never held in memory.
+
+Link types: Ethernet (1, with 802.1Q/802.1ad tags), BSD loopback NULL (0) and LOOP (108), raw IP
+(101, 228 IPv4, 229 IPv6), Linux cooked SLL (113) and SLL2 (276).  IPv4 and IPv6 (extension
+headers skipped).  IP fragments are not reassembled: they are skipped and the bytes they carried
+become a gap.  pcapng files use the link type of their first interface for every packet (dpkt's
+reader does the same).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import dpkt
+
+from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.importers.tcp import Endpoint, Segment, reassemble
+from h11dbg.transcript.model import Meta, Record, Transcript
+
+PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+LINKTYPES = {
+    0: "BSD loopback (NULL)",
+    1: "Ethernet",
+    101: "raw IP",
+    108: "OpenBSD loopback (LOOP)",
+    113: "Linux cooked (SLL)",
+    228: "raw IPv4",
+    229: "raw IPv6",
+    276: "Linux cooked v2 (SLL2)",
+}
+
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+_AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+_IPV6_EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options
+
+
+def sniff_pcap(head: bytes) -> bool:
+    return head[:4] in PCAP_MAGICS
+
+
+def sniff_pcapng(head: bytes) -> bool:
+    return head[:4] == PCAPNG_MAGIC
+
+
+class _Tracked:
+    """A file wrapper that knows its offset and turns short reads into located errors.
+
+    dpkt reads a record header, then its body; a read that returns some but not all of what was
+    asked for, or nothing when a body was expected, means the file was cut.
+    """
+
+    def __init__(self, f: IO[bytes], path: Path, size: int, first_record_reads: int) -> None:
+        self.f = f
+        self.path = path
+        self.size = size
+        self.offset = 0
+        self.record_start = 0
+        self._reads = 0
+        self._first = first_record_reads  # reads that make up the file header
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def read(self, n: int = -1) -> bytes:
+        at_record_start = self._reads >= self._first and (self._reads - self._first) % 2 == 0
+        self._reads += 1
+        if at_record_start:
+            self.record_start = self.offset
+        if n is None or n < 0:
+            raise TranscriptError(self.path, "corrupt block length (smaller than its header)",
+                                  offset=self.record_start)
+        if n > self.size - self.offset:
+            if at_record_start and self.offset == self.size:
+                return b""
+            raise TranscriptError(
+                self.path,
+                f"the file ends inside a record: {n} bytes needed, {self.size - self.offset} left "
+                "(truncated capture?)",
+                offset=self.offset,
+            )
+        data = self.f.read(n)
+        self.offset += len(data)
+        return data
+
+
+def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
+    size = os.fstat(f.fileno()).st_size
+    head = f.read(4)
+    f.seek(0)
+    if head in PCAP_MAGICS:
+        tracked = _Tracked(f, path, size, first_record_reads=1)
+        kind = "pcap"
+        reader_class: Any = dpkt.pcap.Reader
+    elif head == PCAPNG_MAGIC:
+        # the section header is read as header + body, then blocks pair up the same way
+        tracked = _Tracked(f, path, size, first_record_reads=0)
+        kind = "pcapng"
+        reader_class = dpkt.pcapng.Reader
+    else:
+        raise TranscriptError(path, f"not a pcap or pcapng file (starts with {head!r})", offset=0)
+    try:
+        reader = reader_class(tracked)
+    except TranscriptError:
+        raise
+    except (dpkt.UnpackError, ValueError, struct.error) as exc:
+        raise TranscriptError(path, f"unreadable {kind} header: {exc}", offset=tracked.record_start) from None
+    linktype = reader.datalink()
+    if linktype not in LINKTYPES:
+        raise TranscriptError(
+            path,
+            f"unsupported link type {linktype} (supported: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(LINKTYPES.items())) + ")",
+            offset=20 if kind == "pcap" else tracked.record_start,
+        )
+    return reader, kind, tracked
+
+
+def _ip_payload(linktype: int, frame: bytes) -> bytes | None:
+    """The IP packet inside a frame, or None when it carries something else."""
+    if linktype == 1:
+        if len(frame) < 14:
+            return None
+        pos, ethertype = 14, int.from_bytes(frame[12:14], "big")
+        while ethertype in _VLAN_TAGS and len(frame) >= pos + 4:
+            ethertype = int.from_bytes(frame[pos + 2:pos + 4], "big")
+            pos += 4
+        return frame[pos:] if ethertype in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype == 113:
+        ok = len(frame) >= 16 and int.from_bytes(frame[14:16], "big") in (_ETH_IPV4, _ETH_IPV6)
+        return frame[16:] if ok else None
+    if linktype == 276:
+        ok = len(frame) >= 20 and int.from_bytes(frame[0:2], "big") in (_ETH_IPV4, _ETH_IPV6)
+        return frame[20:] if ok else None
+    if linktype in (0, 108):
+        if len(frame) < 4:
+            return None
+        # NULL stores the family in the capturing host's byte order; LOOP in network order
+        families = {int.from_bytes(frame[:4], "big"), int.from_bytes(frame[:4], "little")}
+        return frame[4:] if families & {2, *_AF_INET6} else None
+    return frame  # raw IP (101, 228, 229)
+
+
+def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
+    """Parse IPv4/IPv6 + TCP; returns (segment, None) or (None, why it was skipped or None)."""
+    if not ip:
+        return None, None
+    version = ip[0] >> 4
+    if version == 4:
+        if len(ip) < 20:
+            return None, "an IPv4 header was cut short by the capture"
+        ihl = (ip[0] & 0x0F) * 4
+        total = int.from_bytes(ip[2:4], "big") or len(ip)  # 0: segmentation offload, trust the capture
+        if ip[9] != 6:
+            return None, None
+        if int.from_bytes(ip[6:8], "big") & 0x3FFF:
+            return None, "IPv4 fragments are not reassembled"
+        src = ".".join(str(b) for b in ip[12:16])
+        dst = ".".join(str(b) for b in ip[16:20])
+        body, promised = ip[ihl:total], total - ihl
+    elif version == 6:
+        if len(ip) < 40:
+            return None, "an IPv6 header was cut short by the capture"
+        payload_length = int.from_bytes(ip[4:6], "big") or (len(ip) - 40)
+        next_header, pos = ip[6], 40
+        end = 40 + payload_length
+        while next_header in (*_IPV6_EXTENSIONS, 44, 51):
+            if len(ip) < pos + 8:
+                return None, "an IPv6 extension header was cut short by the capture"
+            if next_header == 44:
+                return None, "IPv6 fragments are not reassembled"
+            size = (ip[pos + 1] + 2) * 4 if next_header == 51 else (ip[pos + 1] + 1) * 8
+            next_header, pos = ip[pos], pos + size
+        if next_header != 6:
+            return None, None
+        src = _ipv6_text(ip[8:24])
+        dst = _ipv6_text(ip[24:40])
+        body, promised = ip[pos:end], end - pos
+    else:
+        return None, None
+    if len(body) < 20 or len(body) < (body[12] >> 4) * 4:
+        return None, "a TCP header was cut short by the capture"
+    offset = (body[12] >> 4) * 4
+    sport, dport, seq, ack = struct.unpack("!HHII", body[:12])
+    source: Endpoint = (src, sport)
+    destination: Endpoint = (dst, dport)
+    return Segment(time, source, destination, seq, ack, body[13], body[offset:],
+                   missing=max(0, promised - len(body))), None
+
+
+def _ipv6_text(raw: bytes) -> str:
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(raw))
+
+
+class _PcapRecords:
+    """Re-iterable: each iteration streams the file again."""
+
+    def __init__(self, path: Path, port: int | None, meta: Meta) -> None:
+        self.path = path
+        self.port = port
+        self.meta = meta
+
+    def __iter__(self) -> Iterator[Record]:
+        notes: list[str] = []
+        self.meta.lossy = None
+        records = reassemble(self._segments(notes), server_port=self.port, notes=notes)
+        seen = 0
+        for record in records:
+            yield record
+            if len(notes) != seen:
+                seen = len(notes)
+                self.meta.lossy = "; ".join(notes)
+        if len(notes) != seen:
+            self.meta.lossy = "; ".join(notes)
+
+    def _segments(self, notes: list[str]) -> Iterator[Segment]:
+        with open(self.path, "rb") as f:
+            reader, _kind, tracked = _open_reader(self.path, f)
+            linktype = reader.datalink()
+            first: float | None = None
+            skipped: set[str] = set()
+            packets = iter(reader)
+            while True:
+                try:
+                    stamp, frame = next(packets)
+                except StopIteration:
+                    break
+                except TranscriptError:
+                    raise
+                except (dpkt.UnpackError, ValueError, struct.error) as exc:
+                    raise TranscriptError(self.path, f"corrupt record: {exc}",
+                                          offset=tracked.record_start) from None
+                t = float(stamp) if isinstance(stamp, Decimal) else stamp
+                if first is None:
+                    first = t
+                ip = _ip_payload(linktype, frame)
+                if ip is None:
+                    continue
+                segment, why = _segment(ip, t - first)
+                if segment is None:
+                    if why and why not in skipped:
+                        skipped.add(why)
+                        notes.append(f"packets skipped ({why}; first at byte {tracked.record_start})")
+                    continue
+                if self.port is not None and self.port not in (segment.src[1], segment.dst[1]):
+                    continue
+                yield segment
+
+
+def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
+    """A capture as a transcript; ``port`` keeps only TCP connections with that port on one side.
+
+    The file's header is checked now; packets are read as the records are iterated, and
+    ``Meta.lossy`` is filled in as gaps are found (check it after iterating).  Unreadable input
+    raises :class:`~h11dbg.transcript.formats.TranscriptError` with the byte offset.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            reader, kind, _tracked = _open_reader(path, f)
+            linktype = reader.datalink()
+    except OSError as exc:
+        raise TranscriptError(path, f"cannot read: {exc.strerror or exc}") from None
+    extra = {"linktype": f"{linktype} ({LINKTYPES[linktype]})"}
+    if port is not None:
+        extra["port"] = str(port)
+    meta = Meta(tool=None, description=f"imported from {path.name}", source_format=kind, extra=extra)
+    return Transcript(meta, _PcapRecords(path, port, meta))

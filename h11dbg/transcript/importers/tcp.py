@@ -1,0 +1,365 @@
+"""TCP reassembly: captured segments in, transcript records (Open, Chunk, Close) out.
+
+The capture file format is a library's job (dpkt, in :mod:`.pcap`); turning segments back into
+the two byte streams of each connection is ours, because the choices below decide what a user
+steps through and they must be explained, not hidden.
+
+Connections
+    One connection per 4-tuple.  A SYN whose initial sequence number differs from the one we
+    know (or any SYN on a 4-tuple whose connection has finished) starts a *new* connection, so
+    a reused 4-tuple gives two connections.  Segments that arrive on a finished 4-tuple without
+    a SYN (late ACKs, retransmitted FINs) are dropped.
+
+Who is the client
+    The sender of a SYN (without ACK); else the receiver of a SYN-ACK.  A connection whose
+    handshake the capture missed is guessed, in this order: the side whose port is ``server_port``
+    (the ``--port`` filter) is the server; a first payload starting ``HTTP/`` comes from the server
+    and one starting with a method token and a space from the client; the side with the lower port
+    is the server (clients use high ephemeral ports); failing all that, the first sender is the
+    client.  Such connections are marked lossy: their first bytes may not have been captured.
+
+Ordering, retransmissions and overlaps
+    Sequence numbers are unwrapped to 64-bit stream offsets relative to the byte we expect next,
+    so a stream may cross the 2**32 wraparound.  Segments ahead of the expected byte wait until
+    the hole before them fills.  A byte is taken from the *first* segment that carried it:
+    retransmissions are dropped and overlapping segments only contribute the bytes nobody sent
+    before them (a well-behaved stack retransmits the same bytes; when it does not, the first
+    copy is the one the receiver most likely accepted, and it keeps records deterministic).
+
+Chunks and time
+    A :class:`Chunk` is the new bytes of one segment, so segment boundaries survive (they decide
+    where a reader sees ``NEED_DATA``).  Its time is the capture time at which the bytes became
+    readable in order: an early out-of-order segment is released when the hole before it fills.
+
+Gaps
+    Bytes the capture never saw (dropped by the kernel, cut by the snap length, or acknowledged
+    by the peer although no segment carried them) cannot be invented.  The direction stops at the
+    gap: nothing after it is emitted (not even its FIN), and a note naming the connection,
+    direction and stream offset is added to ``notes`` (the importer copies it to ``Meta.lossy``).
+    A hole still open at the end of the capture, or one with more than ``max_buffered`` bytes
+    waiting behind it, is a gap too.
+
+FIN gives ``Close(direction)`` once every byte before it was emitted; RST gives
+``Close(direction, reset=True)`` at once and ends the connection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
+
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+ACK = 0x10
+
+_MOD = 1 << 32
+_HALF = 1 << 31
+_REQUEST_START = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
+_DIRECTION_WORDS = {"c2s": "client→server", "s2c": "server→client"}
+
+Endpoint = tuple[str, int]  # (address as text, port)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One captured TCP segment, already stripped of its link and IP headers."""
+
+    time: float
+    src: Endpoint
+    dst: Endpoint
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes = b""
+    #: bytes the IP header says the segment carried but the capture cut off (snap length)
+    missing: int = 0
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class _Piece:
+    offset: int
+    data: bytes
+    cut: bool = False  # the capture lost the bytes right after this piece
+
+
+@dataclass
+class _Stream:
+    """One direction of a connection."""
+
+    isn: int | None = None  # the SYN's sequence number, when seen
+    base: int | None = None  # sequence number of stream offset 0
+    next: int = 0  # offset of the next byte to emit
+    pending: list[_Piece] = field(default_factory=list)  # sorted, non-overlapping, all > next
+    buffered: int = 0
+    fin: int | None = None  # stream offset of the FIN
+    closed: bool = False
+    stopped: bool = False  # a gap: nothing more is emitted
+
+    def offset_of(self, seq: int) -> int:
+        assert self.base is not None
+        # the signed distance from the byte we expect next picks the right 2**32 lap
+        diff = (seq - self.base - self.next) % _MOD
+        if diff >= _HALF:
+            diff -= _MOD
+        return self.next + diff
+
+    @property
+    def finished(self) -> bool:
+        return self.closed or (self.stopped and self.fin is not None)
+
+
+@dataclass
+class _Connection:
+    id: int
+    client: Endpoint
+    server: Endpoint
+    streams: dict[Direction, _Stream]
+    reset: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.reset or all(s.finished for s in self.streams.values())
+
+
+def _other(direction: Direction) -> Direction:
+    return "s2c" if direction == "c2s" else "c2s"
+
+
+class Reassembler:
+    """Feed segments in capture order; collect the records they complete.
+
+    ``server_port`` helps guess the client of connections whose handshake was not captured.
+    ``notes`` lists why the result is lossy (empty when every byte was recovered).
+    """
+
+    def __init__(self, *, server_port: int | None = None, max_buffered: int = 16 * 1024 * 1024,
+                 max_finished: int = 65536) -> None:
+        self.server_port = server_port
+        self.max_buffered = max_buffered
+        self.max_finished = max_finished
+        self.notes: list[str] = []
+        self._active: dict[tuple[Endpoint, Endpoint], _Connection] = {}
+        # finished connections, remembered so their stray late segments do not open new ones
+        self._finished: OrderedDict[tuple[Endpoint, Endpoint], _Connection] = OrderedDict()
+        self._next_id = 0
+
+    # -- public -------------------------------------------------------------------------------
+
+    def feed(self, seg: Segment) -> list[Record]:
+        out: list[Record] = []
+        key = (min(seg.src, seg.dst), max(seg.src, seg.dst))
+        conn = self._active.get(key)
+        syn, fin, rst = bool(seg.flags & SYN), bool(seg.flags & FIN), bool(seg.flags & RST)
+        has_ack = bool(seg.flags & ACK)
+
+        if syn:
+            conn = self._on_syn(seg, key, conn, out)
+            if conn is None:
+                return out
+        elif conn is None:
+            if key in self._finished or rst or not (seg.payload or seg.missing or fin):
+                return out  # a late segment of a finished connection, or a bare ACK of an unknown one
+            conn = self._open(key, *self._guess_roles(seg), seg.time, out)
+            self.notes.append(
+                f"connection {conn.id}: already open when the capture started (no SYN seen); "
+                "its first bytes may be missing"
+            )
+
+        direction: Direction = "c2s" if seg.src == conn.client else "s2c"
+        stream = conn.streams[direction]
+        if stream.base is None:
+            stream.base = seg.seq + 1 if syn else seg.seq
+
+        if has_ack:
+            self._check_acked(conn, _other(direction), seg.ack)
+
+        if rst:
+            self._flush_pending_as_gap(conn)
+            out.append(Close(conn.id, direction, seg.time, reset=True))
+            conn.reset = True
+            self._retire(key, conn)
+            return out
+
+        if not stream.stopped and not stream.closed:
+            start = stream.offset_of(seg.seq + 1 if syn else seg.seq)
+            if seg.payload or seg.missing:
+                self._insert(stream, start, seg.payload, cut=seg.missing > 0)
+            if fin and stream.fin is None:
+                stream.fin = start + len(seg.payload) + seg.missing
+            self._drain(conn, direction, seg.time, out)
+            if stream.buffered > self.max_buffered:
+                self._gap(conn, direction, f"more than {self.max_buffered} bytes waited behind a hole")
+        elif fin and stream.fin is None:
+            stream.fin = -1  # a FIN after a gap: the direction is over, its position unknown
+
+        if conn.finished:
+            self._retire(key, conn)
+        return out
+
+    def finish(self) -> list[Record]:
+        """The capture ended: report the holes still open (no records are invented)."""
+        for conn in list(self._active.values()):
+            self._flush_pending_as_gap(conn)
+        return []
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _on_syn(self, seg: Segment, key: tuple[Endpoint, Endpoint], conn: _Connection | None,
+                out: list[Record]) -> _Connection | None:
+        synack = bool(seg.flags & ACK)
+        if conn is None:
+            old = self._finished.get(key)
+            if old is not None and self._same_handshake(old, seg):
+                return None  # a retransmitted SYN of a connection that is already over
+        elif self._same_handshake(conn, seg):
+            return conn
+        elif synack and conn.server == seg.src and conn.streams["s2c"].isn is None:
+            conn.streams["s2c"].isn = seg.seq
+            return conn
+        else:
+            # a fresh handshake on a 4-tuple still in use: the old connection ended unseen
+            self._flush_pending_as_gap(conn)
+            self._retire(key, conn)
+        self._finished.pop(key, None)
+        client, server = (seg.dst, seg.src) if synack else (seg.src, seg.dst)
+        conn = self._open(key, client, server, seg.time, out)
+        conn.streams["s2c" if synack else "c2s"].isn = seg.seq
+        return conn
+
+    @staticmethod
+    def _same_handshake(conn: _Connection, seg: Segment) -> bool:
+        synack = bool(seg.flags & ACK)
+        sender = conn.server if synack else conn.client
+        return sender == seg.src and conn.streams["s2c" if synack else "c2s"].isn == seg.seq
+
+    def _open(self, key: tuple[Endpoint, Endpoint], client: Endpoint, server: Endpoint, time: float,
+              out: list[Record]) -> _Connection:
+        conn = _Connection(self._next_id, client, server, {"c2s": _Stream(), "s2c": _Stream()})
+        self._next_id += 1
+        self._active[key] = conn
+        out.append(Open(conn.id, time, format_endpoint(client), format_endpoint(server)))
+        return conn
+
+    def _retire(self, key: tuple[Endpoint, Endpoint], conn: _Connection) -> None:
+        if self._active.get(key) is conn:
+            del self._active[key]
+        self._finished[key] = conn
+        self._finished.move_to_end(key)
+        while len(self._finished) > self.max_finished:
+            self._finished.popitem(last=False)
+
+    def _guess_roles(self, seg: Segment) -> tuple[Endpoint, Endpoint]:
+        """(client, server) for a connection whose handshake was not captured."""
+        src, dst = seg.src, seg.dst
+        if self.server_port is not None and self.server_port in (src[1], dst[1]) and src[1] != dst[1]:
+            return (dst, src) if src[1] == self.server_port else (src, dst)
+        if seg.payload.startswith(b"HTTP/"):
+            return dst, src
+        if _REQUEST_START.match(seg.payload):
+            return src, dst
+        if src[1] != dst[1]:
+            return (dst, src) if src[1] < dst[1] else (src, dst)
+        return src, dst
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def _insert(self, stream: _Stream, start: int, data: bytes, *, cut: bool) -> None:
+        end = start + len(data)
+        if end < stream.next or (end == stream.next and not cut):
+            return  # a retransmission of bytes already emitted
+        if start < stream.next:
+            data = data[stream.next - start:]
+            start = stream.next
+        # keep the bytes that earlier segments already supplied; add only the uncovered parts
+        offsets = [p.offset for p in stream.pending]
+        i = bisect.bisect_left(offsets, start)
+        if i > 0 and stream.pending[i - 1].offset + len(stream.pending[i - 1].data) > start:
+            i -= 1
+        cursor = start
+        new: list[_Piece] = []
+        for piece in stream.pending[i:]:
+            if piece.offset >= end:
+                break
+            if piece.offset > cursor:
+                new.append(_Piece(cursor, data[cursor - start:piece.offset - start]))
+            cursor = max(cursor, piece.offset + len(piece.data))
+        if cursor < end:
+            new.append(_Piece(cursor, data[cursor - start:]))
+        if cut:
+            if new and new[-1].offset + len(new[-1].data) == end:
+                new[-1].cut = True
+            elif not any(p.offset <= end < p.offset + len(p.data) for p in stream.pending):
+                new.append(_Piece(end, b"", cut=True))  # marks where the lost bytes begin
+        for piece in new:
+            if piece.data or piece.cut:
+                bisect.insort(stream.pending, piece, key=lambda p: p.offset)
+                stream.buffered += len(piece.data)
+
+    def _drain(self, conn: _Connection, direction: Direction, time: float, out: list[Record]) -> None:
+        stream = conn.streams[direction]
+        while stream.pending and stream.pending[0].offset == stream.next:
+            piece = stream.pending.pop(0)
+            stream.buffered -= len(piece.data)
+            if piece.data:
+                out.append(Chunk(conn.id, direction, piece.data, time))
+                stream.next += len(piece.data)
+            if piece.cut:
+                self._gap(conn, direction, "the capture cut the segment short (snap length)")
+                return
+        if stream.fin is not None and stream.fin == stream.next and not stream.closed:
+            stream.closed = True
+            out.append(Close(conn.id, direction, time))
+
+    def _check_acked(self, conn: _Connection, direction: Direction, ack: int) -> None:
+        """The peer acknowledged bytes of ``direction`` that no captured segment carried: a gap."""
+        stream = conn.streams[direction]
+        if stream.base is None or stream.stopped or stream.closed:
+            return
+        acked = stream.offset_of(ack)
+        if stream.fin is not None:
+            acked = min(acked, stream.fin)  # the FIN takes a sequence number but is no byte
+        if acked > stream.next and not (stream.pending and stream.pending[0].offset == stream.next):
+            self._gap(conn, direction, "the peer acknowledged bytes the capture does not contain")
+
+    def _flush_pending_as_gap(self, conn: _Connection) -> None:
+        for direction, stream in conn.streams.items():
+            if stream.stopped or stream.closed:
+                continue
+            if stream.pending:
+                self._gap(conn, direction, "later bytes were captured but the ones before them were not")
+            elif stream.fin is not None and stream.fin > stream.next:
+                self._gap(conn, direction, "the FIN was captured but some bytes before it were not")
+
+    def _gap(self, conn: _Connection, direction: Direction, why: str) -> None:
+        stream = conn.streams[direction]
+        stream.stopped = True
+        upto = stream.pending[0].offset if stream.pending and stream.pending[0].data else None
+        stream.pending.clear()
+        stream.buffered = 0
+        size = f" ({upto - stream.next} bytes)" if upto is not None and upto > stream.next else ""
+        self.notes.append(
+            f"connection {conn.id} {_DIRECTION_WORDS[direction]}: bytes missing at stream offset "
+            f"{stream.next}{size}: {why}; that direction stops there"
+        )
+
+
+def reassemble(segments: Iterator[Segment], *, server_port: int | None = None,
+               notes: list[str] | None = None) -> Iterator[Record]:
+    """Stream the records of ``segments``; lossy notes are appended to ``notes`` as found."""
+    reassembler = Reassembler(server_port=server_port)
+    if notes is not None:
+        reassembler.notes = notes
+    for seg in segments:
+        yield from reassembler.feed(seg)
+    yield from reassembler.finish()

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Re-make the capture files in this directory from real loopback traffic.
+#
+# Needs root, tcpdump, dumpcap (from tshark / wireshark-common), curl and python3:
+#     apt-get install -y tcpdump tshark curl
+#     sudo bash tests/data/captures/make.sh
+# The tests only read the files this writes; CI never runs it.
+#
+# Traffic (the same in every capture): one curl run that asks our HTTP/1.1 server (server.py) for
+# GET /hello twice on one kept-alive connection, POSTs binary bytes (CR, LF, NUL) to /echo and
+# GETs /chunked (chunks written one by one), then GETs a file from `python -m http.server`
+# (HTTP/1.0: a second connection, closed by the server).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PY=${PYTHON:-python3}
+P11=8765   # server.py
+P10=8766   # python -m http.server
+WORK="$(mktemp -d)"
+chmod 755 "$WORK"  # capture tools may drop root before opening the output file
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+printf 'line one\r\nline two\nNUL:\0:end' > "$WORK/post.bin"
+mkdir "$WORK/www"
+printf 'a static file\n' > "$WORK/www/file.txt"
+
+SERVERS=()
+start_servers() {  # $1 = host; both stop by themselves after a minute
+    stop_servers
+    "$PY" "$HERE/server.py" --host "$1" --port $P11 --seconds 60 &
+    SERVERS+=($!)
+    (cd "$WORK/www" && exec timeout 60 "$PY" -m http.server --bind "$1" $P10 >/dev/null 2>&1) &
+    SERVERS+=($!)
+    sleep 1
+}
+stop_servers() {
+    for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    SERVERS=()
+}
+
+traffic() {  # $1 = host as in a URL, rest = extra curl options (--trace FILE ...)
+    local h=$1; shift
+    curl -sS "$@" -o /dev/null -o /dev/null \
+        "http://$h:$P11/hello" "http://$h:$P11/hello" \
+        --next -o /dev/null --data-binary @"$WORK/post.bin" -H 'Content-Type: application/octet-stream' \
+        "http://$h:$P11/echo" \
+        --next -o /dev/null "http://$h:$P11/chunked" \
+        --next -o /dev/null "http://$h:$P10/file.txt"
+}
+
+capture() {  # $1 = output file, $2 = host, $3... = capture command (without -w), then -- curl options
+    local out=$1 host=$2; shift 2
+    local cmd=()
+    while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
+    shift
+    touch "$WORK/cap" && chmod 666 "$WORK/cap"
+    "${cmd[@]}" -w "$WORK/cap" "tcp port $P11 or tcp port $P10" >"$WORK/capture.log" 2>&1 &
+    local pid=$!
+    sleep 1.5
+    traffic "$host" "$@"
+    sleep 1
+    kill -INT $pid || { cat "$WORK/capture.log"; exit 1; }
+    wait $pid || true
+    cp "$WORK/cap" "$HERE/$out"
+}
+
+start_servers 127.0.0.1
+capture http-lo.pcap 127.0.0.1 tcpdump -i lo -U -- --trace "$HERE/http-trace.txt"
+start_servers 127.0.0.1
+capture http-lo.pcapng 127.0.0.1 dumpcap -q -i lo -- --trace-ascii "$HERE/http-trace-ascii.txt"
+capture http-any-sll2-nano.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL2 --time-stamp-precision nano -U --
+capture http-any-sll.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL -U --
+start_servers ::1
+capture http-ipv6.pcap '[::1]' tcpdump -i lo -U -- -g
+stop_servers
+ls -l "$HERE"
