@@ -519,7 +519,6 @@ def remote_errors_go_to_error_state(t: Trace) -> None:
         b"GET / HTTP/1.1\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
         b"GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n",
     ]
     for data in inputs:
@@ -534,6 +533,21 @@ def remote_errors_go_to_error_state(t: Trace) -> None:
     t.send(c, get(e))
     t.receive(c, b"HTTP/1.1 999999 Huge\r\n\r\n")
     t.events(c)
+
+
+@script
+def tls_handshake_to_plain_server_fails_fast(t: Trace) -> None:
+    # A request line cannot start with a control byte, so the first byte of a TLS ClientHello is
+    # enough to know; waiting for a line end instead would hang (the client waits for our hello).
+    e = t.e
+    s = t.connection("server")
+    t.receive(s, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    got = t.events(s)
+    assert isinstance(got[-1], e.RemoteProtocolError)
+    s2 = t.connection("server")
+    t.receive(s2, b"\x16")
+    got = t.events(s2)
+    assert isinstance(got[-1], e.RemoteProtocolError)
 
 
 @script
@@ -620,8 +634,28 @@ def client_reads_responses_with_odd_but_legal_heads(t: Trace) -> None:
         assert isinstance(got[0], e.Response), head
 
 
+# Differences from h11 in h11dbg.protocol that are bugs, not design; each is asserted as h11 behaves
+# and expected to fail (strictly, so a fix shows up) until the engine is fixed.
+KNOWN_ENGINE_BUGS: dict[str, str] = {
+    "tls_handshake_to_plain_server_fails_fast": (
+        "h11dbg waits (NEED_DATA) on a first byte < 0x21 such as TLS's 0x16; h11 rejects at once"
+    ),
+    "test_event_equality": "h11dbg events are hashable; h11 sets __hash__ = None",
+    "status_code_not_int": "h11dbg accepts status_code='200' and 200.0 (converts with int()); "
+    "h11 raises LocalProtocolError('status code must be integer')",
+}
+
+
+def expect_engine_bug(request: pytest.FixtureRequest, engine: ModuleType, key: str) -> None:
+    if engine.__name__.startswith("h11dbg") and key in KNOWN_ENGINE_BUGS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_ENGINE_BUGS[key]))
+
+
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_scripted_exchange_matches_h11(name: str, compare_with_h11: Callable[[Script], Any]) -> None:
+def test_scripted_exchange_matches_h11(
+    name: str, compare_with_h11: Callable[[Script], Any], request: pytest.FixtureRequest, engine: ModuleType
+) -> None:
+    expect_engine_bug(request, engine, name)
     compare_with_h11(SCRIPTS[name])
 
 
@@ -659,7 +693,8 @@ def test_event_fields_match_h11(engine: ModuleType, h11_ref: ModuleType, compat:
     assert ours == ref
 
 
-def test_event_equality(engine: ModuleType) -> None:
+def test_event_equality(engine: ModuleType, request: pytest.FixtureRequest) -> None:
+    expect_engine_bug(request, engine, "test_event_equality")
     e = engine
     a = sample_events(e)
     b = sample_events(e)
@@ -795,9 +830,12 @@ def test_request_validation(engine: ModuleType, h11_ref: ModuleType, compat: Any
      ("InformationalResponse", 99), ("Response", "200"), ("Response", 200.0)],
 )
 def test_bad_status_codes(
-    engine: ModuleType, h11_ref: ModuleType, compat: Any, cls: str, status: Any
+    engine: ModuleType, h11_ref: ModuleType, compat: Any, cls: str, status: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     describe_error = compat.describe_error
+    if not isinstance(status, int):
+        expect_engine_bug(request, engine, "status_code_not_int")
     got = []
     for e in (h11_ref, engine):
         with pytest.raises(e.LocalProtocolError) as info:
