@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.escaping import escape
@@ -32,6 +33,11 @@ ROLES = ("client", "server")
 _ARROWS = {"c2s": ("client → server", C2S_STYLE), "s2c": ("server → client", S2C_STYLE)}
 # a run of bytes shown as themselves, or a run that escape() turns into backslash sequences
 _RUNS = re.compile(rb"[\x20-\x5b\x5d-\x7e]+|[\r\n\t\\]+|[^\x20-\x7e\r\n\t]+")
+
+
+def _indented(renderable: RenderableType, width: int) -> RenderableType:
+    """Indent every line, wrapped ones included (a long explanation stays inside its entry)."""
+    return Padding(renderable, (0, 0, 0, width), expand=False)
 
 
 def _style_for_run(run: bytes) -> str:
@@ -163,13 +169,15 @@ def states_line(after: Mapping[str, str], before: Mapping[str, str] | None = Non
     return text
 
 
-def transition_lines(transitions: Iterable[Any]) -> list[Text]:
+def transition_lines(transitions: Iterable[Any]) -> list[RenderableType]:
     """One line per engine Transition record: who moved, why, and where the RFC says so."""
-    lines = []
+    lines: list[RenderableType] = []
     for transition in transitions:
         role = str(getattr(transition, "role", "?")).lower()
-        text = Text("    ")
-        text.append(f"{role} {transition.old_state} → {transition.new_state}", style=CHANGED_STYLE)
+        old, new = str(transition.old_state), str(transition.new_state)
+        # a state that stays put (more body data) is context, a move is news
+        text = Text()
+        text.append(f"{role} {old} → {new}", style=CHANGED_STYLE if old != new else DIM)
         explanation = getattr(transition, "explanation", None)
         cause = getattr(transition, "rule", None) or getattr(transition, "cause", None)
         if explanation:
@@ -179,7 +187,7 @@ def transition_lines(transitions: Iterable[Any]) -> list[Text]:
         section = getattr(transition, "section", None)
         if section:
             text.append(f" ({section})", style=DIM)
-        lines.append(text)
+        lines.append(_indented(text, 4))
     return lines
 
 
@@ -209,9 +217,11 @@ def _wire(entry: LogEntry, *, hexdump: bool, wire_limit: int, label: str = "wire
     return parts
 
 
-def error_details(error: BaseException) -> list[Text]:
+def error_details(error: BaseException) -> list[RenderableType]:
     """The rule, RFC section, explanation, offset and offending bytes, when the error carries them."""
-    lines = [Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))]
+    lines: list[RenderableType] = [
+        Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))
+    ]
     rule = getattr(error, "rule", None)
     section = getattr(error, "section", None)
     if rule or section:
@@ -223,7 +233,7 @@ def error_details(error: BaseException) -> list[Text]:
         lines.append(text)
     explanation = getattr(error, "explanation", None)
     if explanation:
-        lines.append(Text(f"  {explanation}", style="italic"))
+        lines.append(_indented(Text(explanation, style="italic"), 2))
     offset = getattr(error, "offset", None)
     offending = getattr(error, "offending", None)
     if offset is not None or offending is not None:
@@ -261,7 +271,7 @@ def render_entry(
         if error is not None:
             parts.extend(error_details(error))
         elif entry.text:
-            parts.append(Text(f"  {entry.text}", style="red"))
+            parts.append(_indented(Text(entry.text, style="red"), 2))
         parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit, label="bytes"))
     elif entry.kind == "sent":
         parts.append(_heading(entry, "raw bytes (past the state machine)"))
@@ -280,7 +290,7 @@ def render_entry(
         text.append(f"  +{entry.time:.3f}s", style=DIM)
         return text
     if entry.text and entry.kind != "error":
-        parts.append(Text(f"  {entry.text}", style="italic"))
+        parts.append(_indented(Text(entry.text, style="italic"), 2))
     parts.extend(transition_lines(entry.transitions))
     if entry.states_after:
         parts.append(states_line(entry.states_after, before))

@@ -14,14 +14,15 @@ import h11
 import pytest
 from rich.console import Console, RenderableType
 
+from h11dbg.escaping import escape
 from h11dbg.session.log import LogEntry
 from h11dbg.ui.render import error_line, escaped, hex_dump, render_entries, render_entry, states_line
 
 PROTOCOL_INIT = Path(__file__).resolve().parents[2] / "h11dbg" / "protocol" / "__init__.py"
 
 
-def text_of(renderable: RenderableType, *, styles: bool = False) -> str:
-    console = Console(record=True, width=100, force_terminal=styles, color_system="truecolor")
+def text_of(renderable: RenderableType, *, styles: bool = False, width: int = 100) -> str:
+    console = Console(record=True, width=width, force_terminal=styles, color_system="truecolor")
     console.print(renderable)
     return console.export_text(styles=styles)
 
@@ -91,9 +92,7 @@ def test_request_shows_arrow_start_line_headers_in_wire_order_and_case_and_bytes
 
 def test_changed_states_are_highlighted_and_unchanged_are_not() -> None:
     out = text_of(
-        states_line(
-            {"client": "DONE", "server": "SEND_BODY"}, {"client": "SEND_BODY", "server": "SEND_BODY"}
-        ),
+        states_line({"client": "DONE", "server": "SEND_BODY"}, {"client": "SEND_BODY", "server": "SEND_BODY"}),
         styles=True,
     )
     # bold yellow on the changed client state only
@@ -125,9 +124,7 @@ def test_response_and_chunked_body_parsed_from_the_wire() -> None:
 
 def test_long_body_is_cut_with_a_count_and_hex_dump_on_request() -> None:
     conn = h11.Connection(h11.CLIENT)
-    sent(
-        conn, h11.Request(method="POST", target="/upload", headers=[("Host", "d"), ("Content-Length", "600")])
-    )
+    sent(conn, h11.Request(method="POST", target="/upload", headers=[("Host", "d"), ("Content-Length", "600")]))
     entry = sent(conn, h11.Data(data=b"\xff" * 600))
     out = text_of(render_entry(entry, body_limit=10))
     assert "    \\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff … 590 more bytes" in out
@@ -211,23 +208,53 @@ def test_error_with_explain_details_shows_rule_section_offset_and_offending_byte
     assert "  at byte 20: Host :" in out
 
 
-def test_engine_error_details_when_h11dbg_protocol_exists() -> None:
+def _h11dbg_engine() -> ModuleType:
     if not PROTOCOL_INIT.exists():
         pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
     from h11dbg.engines import load_engine
 
-    engine: ModuleType = load_engine("h11dbg")
+    return load_engine("h11dbg")
+
+
+def test_h11dbg_engine_error_shows_its_rule_section_and_offending_bytes() -> None:
+    engine = _h11dbg_engine()
     conn = engine.Connection(engine.SERVER)
     conn.receive_data(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n")
     with pytest.raises(engine.RemoteProtocolError) as caught:
         conn.next_event()
-    entry = LogEntry(
-        seq=1, time=0.0, conn=1, kind="error", direction="c2s", actor="server", error=caught.value
-    )
+    error = caught.value
+    entry = LogEntry(seq=1, time=0.0, conn=1, kind="error", direction="c2s", actor="server", error=error)
     out = text_of(render_entry(entry))
-    assert "RemoteProtocolError: " in out
-    if getattr(caught.value, "offset", None) is not None:
-        assert f"at byte {caught.value.offset}" in out
+    assert f"RemoteProtocolError: {error}" in out
+    assert f"  rule: {error.rule}  ({error.section})" in out
+    assert f"  at byte {error.offset}: {escape(error.offending)}" in out
+
+
+def test_h11dbg_engine_transitions_are_explained_under_the_event() -> None:
+    engine = _h11dbg_engine()
+    conn = engine.Connection(engine.CLIENT)
+    seen: list[Any] = []
+    conn.add_observer(seen.append)
+    before = {"client": str(conn.our_state), "server": str(conn.their_state)}
+    request = engine.Request(method="GET", target="/", headers=[("Host", "x")])
+    data = conn.send(request)
+    assert seen, "the engine reports the client's move to SEND_BODY"
+    entry = LogEntry(
+        seq=1,
+        time=0.0,
+        conn=1,
+        kind="event",
+        direction="c2s",
+        actor="client",
+        event=request,
+        data=data,
+        states_before=before,
+        states_after={"client": str(conn.our_state), "server": str(conn.their_state)},
+        transitions=tuple(seen),
+    )
+    out = text_of(render_entry(entry), width=300)  # wide: one line per transition
+    first = seen[0]
+    assert f"\n    client IDLE → SEND_BODY: {first.explanation} ({first.section})\n" in out
 
 
 def test_notes_raw_bytes_eof_and_state_entries() -> None:
