@@ -77,9 +77,16 @@ def _interactive(script: str | None, as_json: bool, stdin: TextIO | None = None)
 
 
 def run_session(
-    session: Session, script: str | None, as_json: bool, accept_timeout: float | None = None
+    session: Session,
+    script: str | None,
+    as_json: bool,
+    accept_timeout: float | None = None,
+    lines: tuple[Iterable[str], str] | None = None,
 ) -> None:
-    """Hand a built session to the REPL (a terminal, no --script) or the batch runner, then exit."""
+    """Hand a built session to the REPL (a terminal, no --script) or the batch runner, then exit.
+
+    ``lines`` are the script's lines when the caller already read them (to fail before connecting).
+    """
     if _interactive(script, as_json):
         try:
             from h11dbg.ui.repl import run_repl
@@ -90,8 +97,8 @@ def run_session(
             sys.exit(code if isinstance(code, int) else 0)
     from h11dbg.session.batch import run_batch
 
-    lines, source = _script_lines(script)
-    sys.exit(run_batch(session, lines, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr,
+    commands, source = lines if lines is not None else _script_lines(script)
+    sys.exit(run_batch(session, commands, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr,
                        accept_timeout=accept_timeout))
 
 
@@ -119,9 +126,10 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, engine:
         host, port = parse_connect_address(address, 443 if tls else 80)
     except AddressError as exc:
         _fail(str(exc), _exit_code("EXIT_USAGE"))
+    lines = _script_lines(script) if script else None
     session = _build(lambda: Session.connect(engine, host, port, tls=tls, cafile=cafile, insecure=insecure,
                                              timeout=timeout))
-    run_session(session, script, as_json)
+    run_session(session, script, as_json, lines=lines)
 
 
 @click.command()
@@ -143,6 +151,7 @@ def listen(address: str, engine: str, script: str | None, as_json: bool, timeout
         host, port = parse_listen_address(address)
     except AddressError as exc:
         _fail(str(exc), _exit_code("EXIT_USAGE"))
+    lines = _script_lines(script) if script else None
     session = _build(lambda: Session.listen(engine, host, port, timeout=timeout))
     if _interactive(script, as_json):
         # the REPL starts with a client to talk to
@@ -152,7 +161,7 @@ def listen(address: str, engine: str, script: str | None, as_json: bool, timeout
         except KeyboardInterrupt:
             session.close()
             sys.exit(0)
-    run_session(session, script, as_json, accept_timeout=accept_timeout)
+    run_session(session, script, as_json, accept_timeout=accept_timeout, lines=lines)
 
 
 @click.command()
@@ -164,8 +173,9 @@ def loopback(engine: str, script: str | None, as_json: bool, timeout: float) -> 
     """
     from h11dbg.session.core import LOOPBACK_READ_TIMEOUT, Session
 
+    lines = _script_lines(script) if script else None
     session = _build(lambda: Session.loopback(engine, timeout=min(timeout, LOOPBACK_READ_TIMEOUT)))
-    run_session(session, script, as_json)
+    run_session(session, script, as_json, lines=lines)
 
 
 COMMANDS: list[click.Command] = [connect, listen, loopback]

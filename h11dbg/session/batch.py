@@ -92,7 +92,8 @@ def run_batch(
     if status != EXIT_OK:
         return status
     if session.timeouts:
-        print(f"h11dbg: network error: {session.timeouts} read(s) timed out", file=err)
+        reads = "a read" if session.timeouts == 1 else f"{session.timeouts} reads"
+        print(f"h11dbg: network error: {reads} timed out waiting for the peer", file=err)
         return EXIT_NETWORK
     if any(entry.kind == "error" for entry in session.log):
         return EXIT_PROTOCOL_ERROR

@@ -55,7 +55,9 @@ def _engine_state(engine: ModuleType, state: str) -> Any:
 def describe_state(engine: ModuleType, role: str, state: str, explainable: bool) -> str:
     if explainable and hasattr(engine, "describe_state"):
         try:
-            return str(engine.describe_state(_engine_role(engine, role), _engine_state(engine, state)))
+            text = str(engine.describe_state(_engine_role(engine, role), _engine_state(engine, state)))
+            prefix = f"{role.upper()}: "
+            return text[len(prefix):] if text.startswith(prefix) else text
         except Exception:  # noqa: BLE001 - an engine hook failing must not break `explain`
             pass
     return _FALLBACK.get((role, state), (f"{role} is {state}", ()))[0]
@@ -80,13 +82,14 @@ def _transition_line(t: Any) -> str:
     return " ".join(parts)
 
 
-def last_rule(log: Sequence[LogEntry], actor: str, conn: int | None = None) -> str | None:
-    """The most recent rule that moved a state (from Transition records, else from the log)."""
+def last_rule(log: Sequence[LogEntry], actor: str) -> str | None:
+    """The most recent rule(s) that moved a state (from Transition records, else from the log)."""
     for entry in reversed(log):
         if entry.actor != actor:
             continue
         if entry.transitions:
-            return _transition_line(entry.transitions[-1])
+            # one event can move both roles (a Request moves the server to SEND_RESPONSE too)
+            return "; ".join(_transition_line(t) for t in entry.transitions)
         if entry.kind == "error":
             return f"{type(entry.error).__name__}: {entry.text}"
         if entry.states_before and entry.states_after and entry.states_before != entry.states_after:

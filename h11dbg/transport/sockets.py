@@ -62,7 +62,7 @@ class SocketTransport:
 
     def _seconds(self, timeout: float | None) -> str:
         value = self.timeout if timeout is None else timeout
-        return "the timeout" if value is None else f"{value:g} s"
+        return "the timeout" if value is None else f"{value:.3g} s"
 
     def shutdown_write(self) -> bool:
         """Half-close (send FIN).  TLS has no portable half-close, so it returns False there."""

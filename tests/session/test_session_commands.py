@@ -33,9 +33,9 @@ def test_header_syntax_errors(text: str, message: str) -> None:
         headers(text)
 
 
-@pytest.fixture
-def session() -> Iterator[Session]:
-    s = Session.loopback("h11", timeout=0.3)
+@pytest.fixture(params=["h11dbg", "h11"])
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    s = Session.loopback(request.param, timeout=0.3)
     yield s
     s.close()
 

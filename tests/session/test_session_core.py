@@ -9,7 +9,7 @@ import pytest
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session, SessionError
 
-ENGINES = ["h11"]
+ENGINES = ["h11dbg", "h11"]
 
 
 @pytest.fixture(params=ENGINES)
