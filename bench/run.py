@@ -378,6 +378,9 @@ ROW_BY_ID = {row.id: row for row in ROWS}
 @dataclass
 class EngineResult:
     samples: list[float] = field(default_factory=list)  # seconds per iteration
+    # One value per repetition (the median of that repetition's samples), so
+    # each can be paired with the other engine's value from the same repetition.
+    per_rep: list[float] = field(default_factory=list)
     rss_growth: list[int] = field(default_factory=list)  # bytes, streaming rows only
     iterations: int = 1
 
@@ -416,7 +419,9 @@ def measure_in_process(row: Row, engines: list[tuple[str, ModuleType]], sizes: S
             break
         order = range(len(engines)) if rep % 2 == 0 else reversed(range(len(engines)))
         for index in order:
-            results[index].samples.append(_time_once(row.build, engines[index][1], sizes, n) / n)
+            sample = _time_once(row.build, engines[index][1], sizes, n) / n
+            results[index].samples.append(sample)
+            results[index].per_rep.append(sample)
     return results
 
 
@@ -485,6 +490,7 @@ def measure_in_subprocesses(
                 raise BenchError(f"row {row.id} worker for {engine_names[index]} failed: {last}")
             report = json.loads(done.stdout)
             results[index].samples.extend(report["elapsed"])
+            results[index].per_rep.append(statistics.median(report["elapsed"]))
             results[index].rss_growth.append(report["rss_growth"])
     return results
 
@@ -521,6 +527,7 @@ def row_report(row: Row, sizes: Sizes, labels: list[str], results: list[EngineRe
         entry: dict[str, Any] = {
             "median_seconds_per_iteration": result.median,
             "samples_seconds_per_iteration": result.samples,
+            "per_repetition_seconds": result.per_rep,
             "iterations_per_sample": result.iterations,
             "median": shown,
             "unit": row.time_unit,
@@ -531,7 +538,10 @@ def row_report(row: Row, sizes: Sizes, labels: list[str], results: list[EngineRe
         if result.rss_growth:
             entry["rss_growth_bytes"] = max(result.rss_growth)
         engines[label] = entry
-    ratio = results[1].median / results[0].median
+    # Pairing within a repetition cancels load that changes between repetitions
+    # (other processes on a 2-core machine); a ratio of overall medians would not.
+    ratio = statistics.median(
+        ref / ours for ours, ref in zip(results[0].per_rep, results[1].per_rep, strict=True))
     return {"id": row.id, "title": row.title(sizes), "engines": engines, "ratio": ratio,
             "meets_speed_target": ratio >= SPEED_TARGET}
 
@@ -647,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = names if names[0] != names[1] else [f"{names[0]}#1", f"{names[1]}#2"]
     sizes = QUICK if args.quick else FULL
 
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
     reports: list[dict[str, Any]] = []
     for row_id in row_ids:
@@ -666,17 +677,20 @@ def main(argv: list[str] | None = None) -> int:
         reports.insert(reports.index(by_id["6b"]) + 1, scaling)
     elapsed = time.perf_counter() - started
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     versions = ", ".join(f"{label} {getattr(engine, '__version__', '?')}"
                          for label, engine in zip(labels, engines, strict=True))
     print(f"Engines: {versions}. Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; {'quick' if args.quick else 'full'} run in {elapsed:.0f} s. "
-          f"Medians of interleaved repetitions; ratio = {labels[1]} time / {labels[0]} time "
-          f"(> 1: {labels[0]} is faster).")
+          f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {load:.1f} after; "
+          f"{'quick' if args.quick else 'full'} run in {elapsed:.0f} s. "
+          f"Times are medians of interleaved repetitions; ratio = median over repetitions of "
+          f"{labels[1]} time / {labels[0]} time in the same repetition (> 1: {labels[0]} is faster).")
     print()
     print(markdown_table(reports, labels))
 
     if args.json_out:
         meta = {"engines": labels, "versions": versions, "quick": args.quick,
+                "load_average_before": load_before, "load_average_after": load,
                 "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
                 "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": elapsed,
                 "targets": {"speed_ratio": SPEED_TARGET, "rss_growth_bytes": RSS_TARGET_BYTES,
