@@ -118,6 +118,9 @@ class Connection:
         self.their_http_version: bytes | None = None
         self._request_method: bytes | None = None
         self.client_is_waiting_for_100_continue = False
+        # the readers/writers below were chosen for these states; a change of state picks anew
+        self._writer_state: type[Sentinel] = IDLE
+        self._reader_state: type[Sentinel] = IDLE
         self._writer: Writer | None = self._writer_for(None)
         self._reader: Reader | None = self._reader_for(None)
 
@@ -167,36 +170,28 @@ class Connection:
 
     def _after_change(self, cause: str, event: Event | None) -> None:
         """Pick new readers/writers for changed states, then tell observers why things moved."""
-        changes = self._cstate.changes
-        if not changes:
-            return
-        our_role = self.our_role
-        moved_us = moved_them = False
-        for role, old, new, _rule in changes:
-            if old is not new:
-                if role is our_role:
-                    moved_us = True
-                else:
-                    moved_them = True
-        if moved_us:
+        states = self._cstate.states
+        if states[self.our_role] is not self._writer_state:
             self._writer = self._writer_for(event)
-        if moved_them:
+        if states[self.their_role] is not self._reader_state:
             self._reader = self._reader_for(event)
-        if self._observers:
-            records = [Transition.build(role, old, new, rule, cause, event)
-                       for role, old, new, rule in changes]
-            changes.clear()
-            for record in records:
-                for observer in list(self._observers):
-                    observer(record)
-        else:
-            changes.clear()
+        changes = self._cstate.changes
+        if changes:
+            if self._observers:
+                records = [Transition.build(role, old, new, rule, cause, event)
+                           for role, old, new, rule in changes]
+                changes.clear()
+                for record in records:
+                    for observer in list(self._observers):
+                        observer(record)
+            else:
+                changes.clear()
 
     # -- readers and writers -----------------------------------------------------------------
 
     def _reader_for(self, event: Event | None) -> Reader | None:
         role = self.their_role
-        state = self._cstate.states[role]
+        state = self._reader_state = self._cstate.states[role]
         if state is SEND_BODY:
             assert type(event) is Request or type(event) is Response
             kind, length = _framing(self._request_method, event)
@@ -217,7 +212,7 @@ class Connection:
 
     def _writer_for(self, event: Event | None) -> Writer | None:
         role = self.our_role
-        state = self._cstate.states[role]
+        state = self._writer_state = self._cstate.states[role]
         if state is SEND_BODY:
             assert type(event) is Request or type(event) is Response
             kind, length = _framing(self._request_method, event)
@@ -239,40 +234,43 @@ class Connection:
     def _process_event(self, role: type[Sentinel], event: Event) -> None:
         cstate = self._cstate
         event_type = type(event)
-        if role is CLIENT and event_type is Request:
-            assert isinstance(event, Request)
-            if event.method == b"CONNECT":
-                cstate.process_client_switch_proposal(_SWITCH_CONNECT)
-            if get_comma_header(event.headers, b"upgrade"):
-                cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
-        switch: type[Sentinel] | None = None
-        if role is SERVER:
-            if event_type is InformationalResponse:
-                assert isinstance(event, InformationalResponse)
-                if event.status_code == 101:
-                    switch = _SWITCH_UPGRADE
-            elif event_type is Response:
-                assert isinstance(event, Response)
-                if _SWITCH_CONNECT in cstate.pending_switch_proposals and 200 <= event.status_code < 300:
-                    switch = _SWITCH_CONNECT
-        cstate.process_event(role, event_type, switch)
-
+        if event_type is Data or event_type is EndOfMessage or event_type is ConnectionClosed:
+            cstate.process_event(role, event_type)
+            if role is CLIENT and event_type is not ConnectionClosed:
+                self.client_is_waiting_for_100_continue = False
+            self._after_change(event_type.__name__, event)
+            return
         if event_type is Request:
             assert isinstance(event, Request)
+            if role is CLIENT:
+                # a request that proposes a protocol switch (RFC 9110 §7.8, §9.3.6)
+                if event.method == b"CONNECT":
+                    cstate.process_client_switch_proposal(_SWITCH_CONNECT)
+                if get_comma_header(event.headers, b"upgrade"):
+                    cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
+            cstate.process_event(role, Request)
             self._request_method = event.method
-        if role is self.their_role and (
-            event_type is Request or event_type is Response or event_type is InformationalResponse
-        ):
-            self.their_http_version = event.http_version  # type: ignore[attr-defined]
-        if (event_type is Request or event_type is Response) and not self._keep_alive(event):
-            cstate.process_keep_alive_disabled()
-        if event_type is Request:
-            assert isinstance(event, Request)
+            if role is self.their_role:
+                self.their_http_version = event.http_version
+            if not self._keep_alive(event):
+                cstate.process_keep_alive_disabled()
             if has_expect_100_continue(event.http_version, event.headers):
                 self.client_is_waiting_for_100_continue = True
-        if event_type is InformationalResponse or event_type is Response:
-            self.client_is_waiting_for_100_continue = False
-        if role is CLIENT and (event_type is Data or event_type is EndOfMessage):
+        else:
+            assert isinstance(event, (InformationalResponse, Response))
+            switch: type[Sentinel] | None = None
+            if role is SERVER:
+                status = event.status_code
+                if event_type is InformationalResponse:
+                    if status == 101:
+                        switch = _SWITCH_UPGRADE
+                elif 200 <= status < 300 and _SWITCH_CONNECT in cstate.pending_switch_proposals:
+                    switch = _SWITCH_CONNECT
+            cstate.process_event(role, event_type, switch)
+            if role is self.their_role:
+                self.their_http_version = event.http_version
+            if event_type is Response and not self._keep_alive(event):
+                cstate.process_keep_alive_disabled()
             self.client_is_waiting_for_100_continue = False
         self._after_change(event_type.__name__, event)
 
@@ -295,38 +293,35 @@ class Connection:
         if data:
             if self._receive_buffer_closed:
                 raise RuntimeError("received close, then received more data?")
-            self._receive_buffer.append(data)
+            buf = self._receive_buffer
+            if buf.pos:
+                buf.append(data)
+            else:
+                buf.data += data
         else:
             self._receive_buffer_closed = True
 
-    def _extract_next_receive_event(self) -> Any:
-        state = self.their_state
-        buf = self._receive_buffer
-        # The peer finished this cycle's message but sent more (pipelining): wait for our side.
-        if state is DONE and buf:
-            return PAUSED
-        if state is MIGHT_SWITCH_PROTOCOL or state is SWITCHED_PROTOCOL:
-            return PAUSED
-        reader = self._reader
-        assert reader is not None
-        event = reader(buf)
-        if event is None and not buf and self._receive_buffer_closed:
-            read_eof = getattr(reader, "read_eof", None)
-            event = read_eof() if read_eof is not None else ConnectionClosed()
-        return NEED_DATA if event is None else event
-
     def next_event(self) -> Any:
         """The next event from the peer, or NEED_DATA, or PAUSED."""
-        if self.their_state is ERROR:
+        their_role = self.their_role
+        state = self._cstate.states[their_role]
+        if state is ERROR:
             raise RemoteProtocolError("Can't receive data when peer state is ERROR",
                                       rule="peer-in-error", section="RFC 9112 §2.2")
+        buf = self._receive_buffer
         try:
-            event = self._extract_next_receive_event()
-            if event is not NEED_DATA and event is not PAUSED:
-                self._process_event(self.their_role, event)
-            elif event is NEED_DATA:
-                buf = self._receive_buffer
-                if len(buf) > self._max_incomplete_event_size:
+            if state is DONE:
+                # the peer finished this cycle's message and sent more (pipelining): wait for us
+                if len(buf.data) > buf.pos:
+                    return PAUSED
+            elif state is MIGHT_SWITCH_PROTOCOL or state is SWITCHED_PROTOCOL:
+                return PAUSED
+            reader = self._reader
+            assert reader is not None
+            event = reader(buf)
+            if event is None:
+                buffered = len(buf.data) - buf.pos
+                if buffered > self._max_incomplete_event_size:
                     raise LocalProtocolError(
                         "Receive buffer too long", 431, rule="max-incomplete-event-size",
                         section="RFC 9112 §2.3", offset=buf.offset,
@@ -334,16 +329,23 @@ class Connection:
                         f"{self._max_incomplete_event_size} bytes",
                     )
                 if self._receive_buffer_closed:
+                    if not buffered:
+                        read_eof = getattr(reader, "read_eof", None)
+                        event = read_eof() if read_eof is not None else ConnectionClosed()
+                        self._process_event(their_role, event)
+                        return event
                     # closed in the middle of an event (a head, a chunk-size line ...)
                     raise LocalProtocolError(
                         "peer unexpectedly closed connection", rule="incomplete-message",
-                        section="RFC 9112 §8", offset=buf.offset + len(buf),
-                        offending=bytes(buf)[-32:] or None,
+                        section="RFC 9112 §8", offset=buf.offset + buffered,
+                        offending=bytes(buf)[-32:],
                         explanation="the connection closed in the middle of a message",
                     )
+                return NEED_DATA
+            self._process_event(their_role, event)
             return event
         except BaseException as exc:
-            self._process_error(self.their_role)
+            self._process_error(their_role)
             if isinstance(exc, LocalProtocolError):
                 exc._reraise_as_remote_protocol_error()
             raise

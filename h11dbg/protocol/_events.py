@@ -8,7 +8,6 @@ side, whose bytes were already checked against the grammar.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ._abnf import request_target_re, token_re
 from ._headers import HeaderInput, Headers, bytesify, normalize_and_validate
@@ -30,8 +29,7 @@ class Event:
     __slots__ = ()
 
 
-def _set(obj: object, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)
+_set = object.__setattr__  # frozen dataclasses: the constructors set fields this way
 
 
 def _check_target(target: bytes) -> None:
@@ -75,10 +73,7 @@ class Request(Event):
                 )
             _check_target(self.target)
         # RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host.
-        host_count = 0
-        for name, _ in self.headers:
-            if name == b"host":
-                host_count += 1
+        host_count = self.headers._lower_names().count(b"host")
         if self.http_version == b"1.1" and host_count == 0:
             raise LocalProtocolError(
                 "Missing mandatory Host: header", rule="host-missing", section="RFC 9112 §3.2",

@@ -44,11 +44,19 @@ def bytesify(value: Any) -> bytes:
 class Headers(Sequence[tuple[bytes, bytes]]):
     """``(lower-cased name, value)`` pairs in order; ``raw_items()`` keeps the original case."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_names")
 
-    def __init__(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
+    def __init__(self, items: list[tuple[bytes, bytes, bytes]], names: list[bytes] | None = None) -> None:
         # (raw name, lower-cased name, value)
         self._items = items
+        self._names = names
+
+    def _lower_names(self) -> list[bytes]:
+        """The lower-cased names in order (cached: lookups by name are the hot path)."""
+        names = self._names
+        if names is None:
+            names = self._names = [item[1] for item in self._items]
+        return names
 
     def __len__(self) -> int:
         return len(self._items)
@@ -96,6 +104,13 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
     ``_parsed`` means the bytes already passed the receive-side grammar, so the
     per-field regex checks are skipped (they are the expensive part).
     """
+    if _parsed and type(headers) is list:
+        # Straight from the parser: names and values already match the grammar.  Only the
+        # framing fields need the rules below; most messages have at most one of them.
+        parsed = [(name, name.lower(), value) for name, value in headers]
+        names = [item[1] for item in parsed]
+        if b"content-length" not in names and b"transfer-encoding" not in names:
+            return Headers(parsed, names)
     items: list[tuple[bytes, bytes, bytes]] = []
     seen_content_length: bytes | None = None
     seen_transfer_encoding = False
@@ -162,6 +177,8 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
 
 def get_comma_header(headers: Headers, name: bytes) -> list[bytes]:
     """All comma-separated, lower-cased tokens of every ``name`` field, in order."""
+    if name not in headers._lower_names():
+        return []
     out: list[bytes] = []
     for _, found, value in headers._items:
         if found == name:

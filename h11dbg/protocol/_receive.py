@@ -251,49 +251,56 @@ def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes
 class _HeadReader:
     """Reads a request head (CLIENT in IDLE) or a response head (SERVER's replies)."""
 
-    __slots__ = ("is_request", "limit", "scan", "first_line_checked")
+    __slots__ = ("is_request", "limit", "scan", "line_scan", "first_line_checked")
 
     def __init__(self, is_request: bool, limit: int) -> None:
         self.is_request = is_request
         self.limit = limit
-        self.scan = 0  # index in buf.data from which the end-of-head search resumes
+        # Where the searches resume, as absolute stream offsets (the buffer may compact between
+        # calls): the end-of-head search and the search for the end of the start line.
+        self.scan = 0
+        self.line_scan = 0
         self.first_line_checked = False
 
     def __call__(self, buf: ReceiveBuffer) -> Event | None:
         data = buf.data
-        if self.is_request and not self.first_line_checked:
-            # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request line
-            # (clients send one after a body, between pipelined requests).
-            pos = buf.pos
+        start = buf.pos
+        if self.is_request and not self.first_line_checked and data.startswith((b"\r", b"\n"), start):
+            # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request
+            # line (clients send one after a body, between pipelined requests).
             while True:
-                if data.startswith(b"\r\n", pos):
-                    pos += 2
-                elif data.startswith(b"\n", pos):
-                    pos += 1
+                if data.startswith(b"\r\n", start):
+                    start += 2
+                elif data.startswith(b"\n", start):
+                    start += 1
                 else:
                     break
-            buf.pos = pos
-        start = buf.pos
-        # scan positions are absolute stream offsets: the buffer may compact between calls
-        match = _head_end_re.search(data, max(start, self.scan - buf.base))
+            buf.pos = start
+        base = buf.base
+        resume = self.scan - base
+        match = _head_end_re.search(data, resume if resume > start else start)
         if match is None:
-            self.scan = buf.base + max(start, len(data) - 2)
+            end = len(data) - 2
+            self.scan = base + (end if end > start else start)
             if not self.first_line_checked:
-                newline = data.find(b"\n", start)
+                resume = self.line_scan - base
+                newline = data.find(b"\n", resume if resume > start else start)
                 if newline >= 0:
-                    self._check_start_line(_strip_cr(bytes(data[start:newline])), buf.base + start)
                     self.first_line_checked = True
-                elif data.startswith(b"\r", start) and len(data) > start + 1:
-                    self._check_start_line(b"\r", buf.base + start)
+                    self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
+                else:
+                    self.line_scan = base + len(data)
+                    if data.startswith(b"\r", start) and len(data) > start + 1:
+                        self._check_start_line(b"\r", base + start)
             return None
         end = match.end()
-        base = buf.base + start
         if end - start > self.limit:
-            raise _too_big(self.limit, base)
+            raise _too_big(self.limit, base + start)
+        offset = base + start
         head = buf.take(end)
-        self.scan = 0
+        self.scan = self.line_scan = 0
         self.first_line_checked = False
-        return self._parse(head, base)
+        return self._parse(head, offset)
 
     def _check_start_line(self, line: bytes, offset: int) -> None:
         regex = request_line_re if self.is_request else status_line_re
@@ -348,12 +355,9 @@ class _HeadReader:
 
 def _check_received_framing(headers: Headers, version: bytes, offset: int) -> None:
     """Refuse the framing shapes that request smuggling is made of (RFC 9112 §6)."""
-    has_te = has_cl = False
-    for name, _ in headers:
-        if name == b"transfer-encoding":
-            has_te = True
-        elif name == b"content-length":
-            has_cl = True
+    names = headers._lower_names()
+    has_te = b"transfer-encoding" in names
+    has_cl = b"content-length" in names
     if has_te and has_cl:
         raise _fail(
             "both Content-Length and Transfer-Encoding", "content-length-and-transfer-encoding",
@@ -369,7 +373,9 @@ def _check_received_framing(headers: Headers, version: bytes, offset: int) -> No
 
 
 def _check_host(headers: Headers, version: bytes, offset: int) -> None:
-    for name, value in headers:
+    if b"host" not in headers._lower_names():
+        return
+    for _, name, value in headers._items:
         if name == b"host" and host_re.fullmatch(value) is None:
             raise _fail(
                 f"invalid Host header {value!r}", "host-invalid", "RFC 9112 §3.2", offset, value,

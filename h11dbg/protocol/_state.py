@@ -284,24 +284,28 @@ class ConnectionState:
             self._move(role, new, rule)
 
     def _settle(self) -> None:
-        """Apply the state-triggered rules until nothing moves."""
+        """Apply the state-triggered rules until nothing moves (each rule moves a state forward)."""
+        states = self.states
         while True:
-            before = (self.states[CLIENT], self.states[SERVER])
-            client = self.states[CLIENT]
+            client = states[CLIENT]
             if self.pending_switch_proposals:
                 if client is DONE:
                     self._move(CLIENT, MIGHT_SWITCH_PROTOCOL, "switch-proposed")
+                    continue
             elif client is MIGHT_SWITCH_PROTOCOL:
                 self._move(CLIENT, DONE, "switch-declined")
+                continue
             if not self.keep_alive:
-                for role in (CLIENT, SERVER):
-                    if self.states[role] is DONE:
-                        self._move(role, MUST_CLOSE, "keep-alive-disabled")
-            joint = _JOINT_TRANSITIONS.get((self.states[CLIENT], self.states[SERVER]))
-            if joint is not None:
-                self._move(*joint)
-            if (self.states[CLIENT], self.states[SERVER]) == before:
+                if client is DONE:
+                    self._move(CLIENT, MUST_CLOSE, "keep-alive-disabled")
+                    continue
+                if states[SERVER] is DONE:
+                    self._move(SERVER, MUST_CLOSE, "keep-alive-disabled")
+                    continue
+            joint = _JOINT_TRANSITIONS.get((client, states[SERVER]))
+            if joint is None:
                 return
+            self._move(*joint)
 
     def start_next_cycle(self) -> None:
         if self.states[CLIENT] is not DONE or self.states[SERVER] is not DONE:
