@@ -1,0 +1,99 @@
+"""`h11dbg loopback` in batch mode: both sides in one process, driven through click."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ENGINES, run_h11dbg
+
+from h11dbg.cli import main
+
+TEACHING_SCRIPT = """\
+# the client asks
+request POST /submit Content-Length: 5
+data hello
+eom
+# the server reads one event at a time
+as server
+recv
+next
+next
+next
+response 200 Transfer-Encoding: chunked
+data ok
+eom
+as client
+run
+states
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_loopback_json_schema(engine: str) -> None:
+    result = CliRunner().invoke(main, ["loopback", "--engine", engine, "--json"], input=TEACHING_SCRIPT)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    for line in lines:
+        assert {"conn", "kind", "seq", "time"} <= set(line)
+    evs = [e for e in lines if "event" in e]
+    assert [(e["event"], e["direction"], e["actor"]) for e in evs] == [
+        ("Request", "c2s", "client"), ("Data", "c2s", "client"), ("EndOfMessage", "c2s", "client"),
+        ("Request", "c2s", "server"), ("Data", "c2s", "server"), ("EndOfMessage", "c2s", "server"),
+        ("Response", "s2c", "server"), ("Data", "s2c", "server"), ("EndOfMessage", "s2c", "server"),
+        ("Response", "s2c", "client"), ("Data", "s2c", "client"), ("EndOfMessage", "s2c", "client"),
+    ]
+    for e in evs:
+        assert set(e["states"]) == {"client", "server"}
+    assert evs[7]["bytes"] == "2\\r\\nok\\r\\n" and evs[7]["data"] == "ok" and evs[7]["length"] == 2
+    assert evs[8]["bytes"] == "0\\r\\n\\r\\n" and evs[8]["headers"] == []
+    assert evs[-1]["states"] == {"client": "DONE", "server": "DONE"}
+    # `states` output is for people: it never breaks the JSON Lines
+    assert not any("connection:" in line for line in result.output.splitlines())
+
+
+def test_loopback_plain_output_and_explain(tmp_path: Path) -> None:
+    script = tmp_path / "teach.h11"
+    script.write_text("request GET / Connection: close\neom\nexplain\n")
+    result = run_h11dbg(["loopback", "--script", str(script)])
+    assert result.returncode == 0, result.stderr
+    assert "client sent Request GET / HTTP/1.1" in result.stdout
+    assert "Connection: close" in result.stdout
+    assert "client (we) is MUST_CLOSE" in result.stdout
+    assert "last rule applied:" in result.stdout
+
+
+def test_loopback_protocol_errors_exit_1_and_keep_going() -> None:
+    script = "data early\nas server\nraw HTTP/1.1 200 OK\\r\\n\\r\\n\nas client\nstates\n"
+    result = CliRunner().invoke(main, ["loopback", "--json"], input=script)
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    [error] = [e for e in lines if e.get("event") == "error"]
+    assert error["error"] == "LocalProtocolError" and error["states"]["client"] == "ERROR"
+    raw = next(e for e in lines if e["kind"] == "sent")
+    assert raw["bytes"] == "HTTP/1.1 200 OK\\r\\n\\r\\n" and raw["direction"] == "s2c"
+
+
+def test_remote_protocol_error_has_offset_fields_on_h11dbg_engine() -> None:
+    script = "as client\nraw GET / HTTP/1.1\\r\\nHost: a\\r\\nBad Header: x\\r\\n\\r\\n\nas server\nrun\n"
+    result = CliRunner().invoke(main, ["loopback", "--engine", "h11dbg", "--json"], input=script)
+    assert result.exit_code == 1, result.output
+    [error] = [json.loads(x) for x in result.output.splitlines() if '"event":"error"' in x]
+    assert error["error"] == "RemoteProtocolError" and error["direction"] == "c2s"
+    assert isinstance(error["offset"], int) and error["offset"] >= len("GET / HTTP/1.1\r\nHost: a\r\n")
+    assert error["states"]["client"] == "ERROR"
+
+
+def test_usage_error_stops_the_script_with_location() -> None:
+    result = CliRunner().invoke(main, ["loopback"], input="request GET /\nas nobody\neom\n")
+    assert result.exit_code == 2
+    assert "<stdin>:2: usage: as client|server" in result.output
+    assert "sent EndOfMessage" not in result.output
+
+
+def test_run_timeout_in_loopback_is_exit_3() -> None:
+    result = CliRunner().invoke(main, ["loopback"], input="as server\nrun\n")
+    assert result.exit_code == 3
+    assert "timed out waiting for the peer" in result.output
