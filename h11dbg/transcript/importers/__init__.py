@@ -7,9 +7,10 @@ The readers can also be called directly; ``read_pcap`` takes a ``port`` filter.
 
 from __future__ import annotations
 
+from h11dbg.transcript.importers.curl_trace import read_curl_trace, sniff_trace, sniff_trace_ascii
 from h11dbg.transcript.importers.pcap import read_pcap, sniff_pcap, sniff_pcapng
 
-__all__ = ["read_pcap", "register_all"]
+__all__ = ["read_curl_trace", "read_pcap", "register_all"]
 
 
 def register_all() -> None:
@@ -19,6 +20,9 @@ def register_all() -> None:
         return
     formats.register("pcap", sniff_pcap, read_pcap, "tcpdump / libpcap capture (TCP reassembled)")
     formats.register("pcapng", sniff_pcapng, read_pcap, "pcapng capture: tshark, Wireshark (TCP reassembled)")
+    formats.register("curl-trace", sniff_trace, read_curl_trace, "curl --trace FILE (exact hex dump)")
+    formats.register("curl-trace-ascii", sniff_trace_ascii, read_curl_trace,
+                     "curl --trace-ascii FILE (lossy: non-printable bytes shown as '.')")
 
 
 register_all()

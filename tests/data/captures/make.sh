@@ -66,7 +66,7 @@ capture() {  # $1 = output file, $2 = host, $3... = capture command (without -w)
 start_servers 127.0.0.1
 capture http-lo.pcap 127.0.0.1 tcpdump -i lo -U -- --trace "$HERE/http-trace.txt"
 start_servers 127.0.0.1
-capture http-lo.pcapng 127.0.0.1 dumpcap -q -i lo -- --trace-ascii "$HERE/http-trace-ascii.txt"
+capture http-lo.pcapng 127.0.0.1 dumpcap -q -i lo -- --trace-ascii "$HERE/http-trace-ascii.txt" --trace-time
 capture http-any-sll2-nano.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL2 --time-stamp-precision nano -U --
 capture http-any-sll.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL -U --
 start_servers ::1
