@@ -401,9 +401,9 @@ def _time_once(build: Builder, engine: ModuleType, sizes: Sizes, n: int) -> floa
     return time.perf_counter() - start
 
 
-def measure_in_process(row: Row, engines: list[tuple[str, ModuleType]], sizes: Sizes) -> list[EngineResult]:
-    # Warm up (imports, regex compilation, caches) and find the slower engine's
-    # cost of one iteration, so both engines run the same number per sample.
+def _calibrate(row: Row, engines: list[tuple[str, ModuleType]], sizes: Sizes) -> int:
+    """Warm up (imports, regex compilation, caches) and pick iterations per sample
+    from the slower engine, so both engines run the same number per sample."""
     single = []
     for _, engine in engines:
         first = _time_once(row.build, engine, sizes, 1)
@@ -411,17 +411,28 @@ def measure_in_process(row: Row, engines: list[tuple[str, ModuleType]], sizes: S
             single.append(first)
         else:
             single.append(min(_time_once(row.build, engine, sizes, 1) for _ in range(2)))
-    n = max(1, min(100_000, int(sizes.sample_seconds / max(single))))
-    results = [EngineResult(iterations=n) for _ in engines]
+    return max(1, min(100_000, int(sizes.sample_seconds / max(single))))
+
+
+def measure_in_process(
+    rows: list[Row], engines: list[tuple[str, ModuleType]], sizes: Sizes
+) -> list[list[EngineResult]]:
+    """Results per row, per engine.  Rows measured together share repetitions,
+    so a ratio between two rows (6b / 6a) is also taken under the same load."""
+    counts = [_calibrate(row, engines, sizes) for row in rows]
+    results = [[EngineResult(iterations=n) for _ in engines] for n in counts]
     started = time.perf_counter()
     for rep in range(sizes.reps):
-        if rep >= MIN_REPS and time.perf_counter() - started > sizes.row_budget_seconds:
+        if rep >= MIN_REPS and time.perf_counter() - started > sizes.row_budget_seconds * len(rows):
             break
-        order = range(len(engines)) if rep % 2 == 0 else reversed(range(len(engines)))
+        order = list(range(len(engines))) if rep % 2 == 0 else list(reversed(range(len(engines))))
+        row_order = list(range(len(rows))) if rep % 2 == 0 else list(reversed(range(len(rows))))
         for index in order:
-            sample = _time_once(row.build, engines[index][1], sizes, n) / n
-            results[index].samples.append(sample)
-            results[index].per_rep.append(sample)
+            for row_index in row_order:
+                n = counts[row_index]
+                sample = _time_once(rows[row_index].build, engines[index][1], sizes, n) / n
+                results[row_index][index].samples.append(sample)
+                results[row_index][index].per_rep.append(sample)
     return results
 
 
@@ -579,8 +590,13 @@ def markdown_table(reports: list[dict[str, Any]], labels: list[str]) -> str:
 def scaling_report(
     small: dict[str, Any], big: dict[str, Any], labels: list[str], sizes: Sizes
 ) -> dict[str, Any]:
-    engines = {label: {"scaling": big["engines"][label]["median"] / small["engines"][label]["median"]}
-               for label in labels}
+    engines = {}
+    for label in labels:
+        # Pairs from the same repetition, normalised to per-byte cost.
+        pairs = zip(big["engines"][label]["per_repetition_seconds"],
+                    small["engines"][label]["per_repetition_seconds"], strict=True)
+        per_byte = [(b / sizes.big_header_block) / (s / SMALL_HEADER_BLOCK) for b, s in pairs]
+        engines[label] = {"scaling": statistics.median(per_byte)}
     return {"id": "6c", "title": "per-byte cost ratio, big vs small header block", "engines": engines,
             "big_kib": sizes.big_header_block // KIB,
             "meets_scaling_target": engines[labels[0]]["scaling"] < SCALING_TARGET}
@@ -660,17 +676,22 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
     reports: list[dict[str, Any]] = []
-    for row_id in row_ids:
-        row = ROW_BY_ID[row_id]
-        print(f"running row {row.id}: {row.title(sizes)} ...", file=sys.stderr, flush=True)
-        if row.in_subprocess:
-            results = measure_in_subprocesses(row, names, sizes, args.quick)
+    groups = [[row_id] for row_id in row_ids if row_id not in ("6a", "6b")]
+    groups.append([row_id for row_id in row_ids if row_id in ("6a", "6b")])
+    for group in filter(None, groups):
+        rows = [ROW_BY_ID[row_id] for row_id in group]
+        for row in rows:
+            print(f"running row {row.id}: {row.title(sizes)} ...", file=sys.stderr, flush=True)
+        if rows[0].in_subprocess:
+            group_results = [measure_in_subprocesses(rows[0], names, sizes, args.quick)]
         else:
-            results = measure_in_process(row, list(zip(labels, engines, strict=True)), sizes)
-        report = row_report(row, sizes, labels, results)
-        if row.in_subprocess:
-            report["meets_rss_target"] = report["engines"][labels[0]]["rss_growth_bytes"] < RSS_TARGET_BYTES
-        reports.append(report)
+            group_results = measure_in_process(rows, list(zip(labels, engines, strict=True)), sizes)
+        for row, results in zip(rows, group_results, strict=True):
+            report = row_report(row, sizes, labels, results)
+            if row.in_subprocess:
+                growth = report["engines"][labels[0]]["rss_growth_bytes"]
+                report["meets_rss_target"] = growth < RSS_TARGET_BYTES
+            reports.append(report)
     by_id = {report["id"]: report for report in reports}
     if "6a" in by_id and "6b" in by_id:
         scaling = scaling_report(by_id["6a"], by_id["6b"], labels, sizes)
