@@ -1,0 +1,98 @@
+"""The explain API: observers get a Transition for every state change, errors say why."""
+
+from __future__ import annotations
+
+from support.engine import drain
+
+import h11dbg.protocol as h
+
+
+def _exchange(conn_client: h.Connection, conn_server: h.Connection, request: h.Request) -> None:
+    data = conn_client.send(request)
+    assert data is not None
+    data += conn_client.send(h.EndOfMessage()) or b""
+    drain(conn_server, data)
+
+
+def test_observer_sees_every_transition_with_rule_and_section() -> None:
+    client, server = h.Connection(h.CLIENT), h.Connection(h.SERVER)
+    seen: list[h.Transition] = []
+    server.add_observer(seen.append)
+    _exchange(client, server, h.Request(method="GET", target="/", headers=[("Host", "a"), ("Connection", "close")]))
+    moves = [(t.role, t.old_state, t.new_state, t.rule) for t in seen]
+    assert moves == [
+        (h.CLIENT, h.IDLE, h.SEND_BODY, "request-sent"),
+        (h.SERVER, h.IDLE, h.SEND_RESPONSE, "request-received"),
+        (h.CLIENT, h.SEND_BODY, h.DONE, "end-of-message"),
+        (h.CLIENT, h.DONE, h.MUST_CLOSE, "keep-alive-disabled"),
+    ]
+    assert seen[0].cause == "Request" and type(seen[0].event) is h.Request
+    assert seen[-1].section == "RFC 9112 §9.3"
+    assert "Connection: close" in seen[-1].explanation
+    assert str(seen[-1]).startswith("CLIENT: DONE -> MUST_CLOSE")
+
+
+def test_observer_sees_protocol_switch_and_cycle_rules() -> None:
+    client, server = h.Connection(h.CLIENT), h.Connection(h.SERVER)
+    seen: list[h.Transition] = []
+    client.add_observer(seen.append)
+    _exchange(client, server, h.Request(method="GET", target="/", headers=[("Host", "a"), ("Upgrade", "x")]))
+    assert seen[-1].rule == "switch-proposed" and seen[-1].new_state is h.MIGHT_SWITCH_PROTOCOL
+    drain(client, server.send(h.Response(status_code=200, headers=[("Content-Length", "0")])) or b"")
+    drain(client, server.send(h.EndOfMessage()) or b"")
+    assert "switch-declined" in [t.rule for t in seen]
+    client.start_next_cycle()
+    assert [t.rule for t in seen[-2:]] == ["next-cycle", "next-cycle"]
+    assert seen[-1].cause == "start_next_cycle"
+
+
+def test_removed_observer_hears_nothing_and_errors_are_transitions() -> None:
+    server = h.Connection(h.SERVER)
+    seen: list[h.Transition] = []
+    server.add_observer(seen.append)
+    server.remove_observer(seen.append)
+    drain(server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert seen == []
+    server.add_observer(seen.append)
+    try:
+        server.send(h.Data(b"too early"))
+    except h.LocalProtocolError as exc:
+        assert exc.rule == "event-not-allowed"
+        assert exc.explanation is not None and "InformationalResponse" in exc.explanation
+    assert [(t.role, t.new_state, t.rule) for t in seen[-2:]] == [
+        (h.SERVER, h.ERROR, "protocol-error"),
+        (h.CLIENT, h.MUST_CLOSE, "peer-error"),
+    ]
+
+
+def test_allowed_events_and_state_descriptions() -> None:
+    assert h.allowed_events(h.CLIENT, h.IDLE) == ("Request", "ConnectionClosed")
+    assert h.allowed_events(h.SERVER, h.SEND_RESPONSE) == ("InformationalResponse", "Response")
+    assert h.allowed_events(h.SERVER, h.IDLE) == ("ConnectionClosed", "Response")
+    assert h.allowed_events(h.CLIENT, h.ERROR) == ()
+    assert "owes a response" in h.describe_state(h.SERVER, h.SEND_RESPONSE)
+    assert set(h.RULES) >= {"keep-alive-disabled", "upgrade-accepted", "connect-accepted", "peer-closed"}
+
+
+def test_remote_errors_carry_offset_rule_and_offending_bytes() -> None:
+    server = h.Connection(h.SERVER)
+    data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY"
+    try:
+        drain(server, data)
+    except h.RemoteProtocolError as exc:
+        assert exc.offset == data.index(b"XY")
+        assert exc.offending == b"XY"
+        assert exc.rule == "chunk-data-crlf"
+        assert exc.section == "RFC 9112 §7.1"
+        assert exc.explanation and "smuggling" in exc.explanation
+    else:
+        raise AssertionError("expected a RemoteProtocolError")
+
+
+def test_bytes_consumed_tracks_the_stream() -> None:
+    server = h.Connection(h.SERVER)
+    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    server.receive_data(request + b"GET")
+    server.next_event()
+    assert server.bytes_consumed == len(request)
+    assert server.trailing_data == (b"GET", False)
