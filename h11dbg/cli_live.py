@@ -108,9 +108,11 @@ def run_session(
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Trust the CA certificates in this PEM file (with --tls).")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's certificate (with --tls).")
+@click.option("--sni", default=None, metavar="NAME",
+              help="Server name for SNI and certificate checks (with --tls; default: HOST).")
 @_common_options
-def connect(address: str, tls: bool, cafile: str | None, insecure: bool, engine: str, script: str | None,
-            as_json: bool, timeout: float) -> None:
+def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: str | None, engine: str,
+            script: str | None, as_json: bool, timeout: float) -> None:
     """Be the CLIENT on a real connection to HOST:PORT ([::1]:8080 for IPv6).
 
     Type requests event by event (request, data, eom), or raw bytes, and step
@@ -120,15 +122,15 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, engine:
     from h11dbg.session.core import Session
     from h11dbg.transport import AddressError, parse_connect_address
 
-    if (cafile or insecure) and not tls:
-        _fail("--cafile and --insecure only make sense with --tls", _exit_code("EXIT_USAGE"))
+    if (cafile or insecure or sni) and not tls:
+        _fail("--cafile, --insecure and --sni only make sense with --tls", _exit_code("EXIT_USAGE"))
     try:
         host, port = parse_connect_address(address, 443 if tls else 80)
     except AddressError as exc:
         _fail(str(exc), _exit_code("EXIT_USAGE"))
     lines = _script_lines(script) if script else None
     session = _build(lambda: Session.connect(engine, host, port, tls=tls, cafile=cafile, insecure=insecure,
-                                             timeout=timeout))
+                                             server_hostname=sni, timeout=timeout))
     run_session(session, script, as_json, lines=lines)
 
 

@@ -1,4 +1,8 @@
-"""Real servers and clients for the live CLI tests: subprocesses on 127.0.0.1, stopped after use."""
+"""Real servers and clients for the live CLI tests: subprocesses on 127.0.0.1, stopped after use.
+
+Everything is offered as a fixture (the suite runs with --import-mode=importlib, so test modules
+cannot import this file).
+"""
 
 from __future__ import annotations
 
@@ -139,4 +143,32 @@ def run_h11dbg(args: list[str], stdin: str = "", timeout: float = 30) -> subproc
 
 @pytest.fixture
 def h11dbg() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m h11dbg ARGS`` with ``stdin`` text; returns the CompletedProcess."""
     return run_h11dbg
+
+
+@pytest.fixture(params=ENGINES)
+def live_engine(request: pytest.FixtureRequest) -> str:
+    """Each engine name in turn, for the tests cheap enough to run twice."""
+    return str(request.param)
+
+
+@pytest.fixture
+def port_for() -> Callable[[str], int]:
+    """A free port on the given host (nothing listens on it afterwards)."""
+    return free_port
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[list[str], str, int, Path], Server]]:
+    """Start a server subprocess (args, host, port, cwd); it is stopped when the test ends."""
+    started: list[Server] = []
+
+    def start(args: list[str], host: str, port: int, cwd: Path) -> Server:
+        server = start_server(args, host, port, cwd)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop(server)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENGINES, Server, TLSServer, free_port, start_server, stop
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -24,10 +24,9 @@ def assert_one_line(stderr: str) -> None:
     assert len(stderr.strip().splitlines()) == 1, stderr
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_get_from_http_server_json(h11dbg: Run, http_server: Server, engine: str) -> None:
+def test_get_from_http_server_json(h11dbg: Run, http_server: Any, live_engine: str) -> None:
     script = "request GET /hello.txt Accept: */* X-Note: two words\neom\nrun\n"
-    result = h11dbg(["connect", http_server.address, "--engine", engine, "--json"], script)
+    result = h11dbg(["connect", http_server.address, "--engine", live_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
     evs = [e for e in lines if "event" in e]
@@ -47,7 +46,7 @@ def test_get_from_http_server_json(h11dbg: Run, http_server: Server, engine: str
     assert "".join(e["bytes"] for e in received).startswith("HTTP/1.0 200 OK\\r\\n")
 
 
-def test_plain_text_output_and_step_by_step(h11dbg: Run, http_server: Server) -> None:
+def test_plain_text_output_and_step_by_step(h11dbg: Run, http_server: Any) -> None:
     script = "request HEAD /hello.txt\neom\nrecv\nnext\nnext\nstates\nexplain\n"
     result = h11dbg(["connect", http_server.address], script)
     assert result.returncode == 0, result.stderr
@@ -60,10 +59,9 @@ def test_plain_text_output_and_step_by_step(h11dbg: Run, http_server: Server) ->
     assert "last rule applied:" in out
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Server, engine: str) -> None:
+def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Any, live_engine: str) -> None:
     script = "request POST /echo Content-Length: 11\ndata hello\\x20world\neom\nrun\n"
-    result = h11dbg(["connect", uvicorn_server.address, "--engine", engine, "--json"], script)
+    result = h11dbg(["connect", uvicorn_server.address, "--engine", live_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
     evs = [e for e in events(result.stdout) if "event" in e]
     response = next(e for e in evs if e["event"] == "Response")
@@ -74,7 +72,7 @@ def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Server, engine: str) -> No
     assert evs[-1]["states"] == {"client": "DONE", "server": "DONE"}
 
 
-def test_keep_alive_cycle_two_requests_to_uvicorn(h11dbg: Run, uvicorn_server: Server) -> None:
+def test_keep_alive_cycle_two_requests_to_uvicorn(h11dbg: Run, uvicorn_server: Any) -> None:
     script = "request GET /one\neom\nrun\ncycle\nrequest GET /two\neom\nrun\n"
     result = h11dbg(["connect", uvicorn_server.address, "--json"], script)
     assert result.returncode == 0, result.stderr
@@ -83,7 +81,7 @@ def test_keep_alive_cycle_two_requests_to_uvicorn(h11dbg: Run, uvicorn_server: S
     assert any(e["kind"] == "state" for e in events(result.stdout))
 
 
-def test_tls_with_cafile(h11dbg: Run, tls_server: TLSServer) -> None:
+def test_tls_with_cafile(h11dbg: Run, tls_server: Any) -> None:
     address = f"localhost:{tls_server.port}"
     script = "request GET /secure\neom\nrun\n"
     result = h11dbg(["connect", address, "--tls", "--cafile", str(tls_server.cafile), "--json"], script)
@@ -97,40 +95,44 @@ def test_tls_with_cafile(h11dbg: Run, tls_server: TLSServer) -> None:
     assert any(e.get("data") == "uvicorn got GET /secure " for e in lines)
 
 
-def test_tls_verification_failure_is_a_network_error(h11dbg: Run, tls_server: TLSServer) -> None:
+def test_tls_verification_failure_is_a_network_error(h11dbg: Run, tls_server: Any) -> None:
     result = h11dbg(["connect", f"localhost:{tls_server.port}", "--tls"], "request GET /\n")
     assert result.returncode == 3
     assert_one_line(result.stderr)
     assert "certificate verification failed" in result.stderr
 
 
-def test_tls_insecure_skips_verification(h11dbg: Run, tls_server: TLSServer) -> None:
+def test_tls_sni_names_the_certificate_when_connecting_by_ip(h11dbg: Run, tls_server: Any) -> None:
+    args = ["connect", f"127.0.0.1:{tls_server.port}", "--tls", "--cafile", str(tls_server.cafile)]
+    ok = h11dbg([*args, "--sni", "localhost"], "request GET /\neom\nrun\n")
+    assert ok.returncode == 0, ok.stderr
+    wrong = h11dbg([*args, "--sni", "other.example"], "")
+    assert wrong.returncode == 3 and "certificate verification failed" in wrong.stderr
+
+
+def test_tls_insecure_skips_verification(h11dbg: Run, tls_server: Any) -> None:
     result = h11dbg(["connect", f"127.0.0.1:{tls_server.port}", "--tls", "--insecure", "--json"],
                     "request GET /x\neom\nrun\n")
     assert result.returncode == 0, result.stderr
     assert any(e.get("data") == "uvicorn got GET /x " for e in events(result.stdout))
 
 
-def test_ipv6(h11dbg: Run, tmp_path: Path) -> None:
+def test_ipv6(h11dbg: Run, tmp_path: Path, port_for: Callable[[str], int], serve: Any) -> None:
     try:
-        port = free_port("::1")
+        port = port_for("::1")
     except OSError:
         pytest.skip("no IPv6 loopback on this machine")
     (tmp_path / "v6.txt").write_text("over ipv6")
-    server = start_server([__import__("sys").executable, "-m", "http.server", "--bind", "::1", str(port)],
-                          "::1", port, tmp_path)
-    try:
-        result = h11dbg(["connect", f"[::1]:{port}", "--json"], "request GET /v6.txt\neom\nrun\n")
-    finally:
-        stop(server)
+    serve([sys.executable, "-m", "http.server", "--bind", "::1", str(port)], "::1", port, tmp_path)
+    result = h11dbg(["connect", f"[::1]:{port}", "--json"], "request GET /v6.txt\neom\nrun\n")
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
     assert next(e for e in lines if e.get("event") == "Request")["headers"][0] == ["Host", f"[::1]:{port}"]
     assert any(e.get("data") == "over ipv6" for e in lines)
 
 
-def test_refused_port_is_exit_3_one_line(h11dbg: Run) -> None:
-    port = free_port()  # nothing listens there any more
+def test_refused_port_is_exit_3_one_line(h11dbg: Run, port_for: Callable[[str], int]) -> None:
+    port = port_for("127.0.0.1")  # nothing listens there any more
     result = h11dbg(["connect", f"127.0.0.1:{port}"], "request GET /\n")
     assert result.returncode == 3
     assert_one_line(result.stderr)
@@ -144,12 +146,10 @@ def test_unknown_host_is_exit_3(h11dbg: Run) -> None:
     assert "name resolution failed" in result.stderr
 
 
-def test_silent_server_times_out_with_exit_3() -> None:
-    from conftest import run_h11dbg
-
+def test_silent_server_times_out_with_exit_3(h11dbg: Run) -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (kernel backlog), never answers
         port = silent.getsockname()[1]
-        result = run_h11dbg(["connect", f"127.0.0.1:{port}", "--timeout", "0.5"], "request GET /\neom\nrun\n")
+        result = h11dbg(["connect", f"127.0.0.1:{port}", "--timeout", "0.5"], "request GET /\neom\nrun\n")
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == "h11dbg: network error: a read timed out waiting for the peer"
@@ -182,7 +182,7 @@ def test_peer_reset_is_a_network_error(h11dbg: Run) -> None:
 
 
 def test_bad_command_in_script_file_is_exit_2_with_location(
-    h11dbg: Run, http_server: Server, tmp_path: Path
+    h11dbg: Run, http_server: Any, tmp_path: Path
 ) -> None:
     script = tmp_path / "s.h11"
     script.write_text("# comment\nrequest GET /hello.txt\nfrob the server\neom\n")
@@ -192,7 +192,7 @@ def test_bad_command_in_script_file_is_exit_2_with_location(
     assert result.stderr.strip() == f"{script}:3: unknown command 'frob' (`help` lists the commands)"
 
 
-def test_protocol_error_from_user_is_an_error_entry_exit_1(h11dbg: Run, http_server: Server) -> None:
+def test_protocol_error_from_user_is_an_error_entry_exit_1(h11dbg: Run, http_server: Any) -> None:
     result = h11dbg(["connect", http_server.address, "--json"], "data too early\nstates\n")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-import pytest
 from click.testing import CliRunner
-from conftest import ENGINES, run_h11dbg
 
 from h11dbg.cli import main
 
@@ -31,9 +30,8 @@ states
 """
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_loopback_json_schema(engine: str) -> None:
-    result = CliRunner().invoke(main, ["loopback", "--engine", engine, "--json"], input=TEACHING_SCRIPT)
+def test_loopback_json_schema(live_engine: str) -> None:
+    result = CliRunner().invoke(main, ["loopback", "--engine", live_engine, "--json"], input=TEACHING_SCRIPT)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     for line in lines:
@@ -54,10 +52,10 @@ def test_loopback_json_schema(engine: str) -> None:
     assert not any("connection:" in line for line in result.output.splitlines())
 
 
-def test_loopback_plain_output_and_explain(tmp_path: Path) -> None:
+def test_loopback_plain_output_and_explain(tmp_path: Path, h11dbg: Any) -> None:
     script = tmp_path / "teach.h11"
     script.write_text("request GET / Connection: close\neom\nexplain\n")
-    result = run_h11dbg(["loopback", "--script", str(script)])
+    result = h11dbg(["loopback", "--script", str(script)])
     assert result.returncode == 0, result.stderr
     assert "client sent Request GET / HTTP/1.1" in result.stdout
     assert "Connection: close" in result.stdout
