@@ -8,9 +8,10 @@ The readers can also be called directly; ``read_pcap`` takes a ``port`` filter.
 from __future__ import annotations
 
 from h11dbg.transcript.importers.curl_trace import read_curl_trace, sniff_trace, sniff_trace_ascii
+from h11dbg.transcript.importers.har import read_har, sniff_har
 from h11dbg.transcript.importers.pcap import read_pcap, sniff_pcap, sniff_pcapng
 
-__all__ = ["read_curl_trace", "read_pcap", "register_all"]
+__all__ = ["read_curl_trace", "read_har", "read_pcap", "register_all"]
 
 
 def register_all() -> None:
@@ -23,6 +24,7 @@ def register_all() -> None:
     formats.register("curl-trace", sniff_trace, read_curl_trace, "curl --trace FILE (exact hex dump)")
     formats.register("curl-trace-ascii", sniff_trace_ascii, read_curl_trace,
                      "curl --trace-ascii FILE (lossy: non-printable bytes shown as '.')")
+    formats.register("har", sniff_har, read_har, "HAR 1.2 from browser devtools (lossy: bytes rebuilt)")
 
 
 register_all()
