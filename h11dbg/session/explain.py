@@ -74,7 +74,7 @@ def allowed_events(engine: ModuleType, role: str, state: str, explainable: bool)
 
 
 def _transition_line(t: Any) -> str:
-    parts = [f"{t.role}: {t.old_state} -> {t.new_state} (cause {t.cause}, rule {t.rule})"]
+    parts = [f"{str(t.role).lower()}: {t.old_state} -> {t.new_state} (cause {t.cause}, rule {t.rule})"]
     if getattr(t, "explanation", None):
         parts.append(str(t.explanation))
     if getattr(t, "section", None):

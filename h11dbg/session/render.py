@@ -15,12 +15,19 @@ from h11dbg.session.log import LogEntry
 PREVIEW = 300  # escaped characters of bytes shown per entry in plain text
 
 
+def role_name(role: Any) -> str:
+    """``CLIENT`` (an engine sentinel) -> ``client``, the spelling of ``actor`` and ``states`` keys."""
+    return str(role).lower()
+
+
 def _transition(t: Any) -> dict[str, Any]:
-    return {
+    record = {
         name: str(getattr(t, name))
         for name in ("role", "old_state", "new_state", "cause", "rule", "explanation", "section")
         if getattr(t, name, None) is not None
     }
+    record["role"] = role_name(t.role)
+    return record
 
 
 def entry_record(entry: LogEntry) -> dict[str, Any]:
@@ -131,7 +138,7 @@ def render_entry(entry: LogEntry) -> list[str]:
     for t in entry.transitions:
         explanation = getattr(t, "explanation", None)
         section = getattr(t, "section", None)
-        line = f"    {t.role}: {t.old_state} -> {t.new_state} ({t.rule})"
+        line = f"    {role_name(t.role)}: {t.old_state} -> {t.new_state} ({t.rule})"
         if explanation:
             line += f" {explanation}"
         if section:
