@@ -83,8 +83,8 @@ class Sizes:
 
 FULL = Sizes(body_mib=100, pipelined=1000, big_header_block=64 * KIB, sample_seconds=0.08, reps=11,
              stream_reps=5, stream_reads=3, row_budget_seconds=20)
-QUICK = Sizes(body_mib=4, pipelined=100, big_header_block=8 * KIB, sample_seconds=0.005, reps=3,
-              stream_reps=2, stream_reads=1, row_budget_seconds=2)
+QUICK = Sizes(body_mib=2, pipelined=100, big_header_block=8 * KIB, sample_seconds=0.005, reps=3,
+              stream_reps=1, stream_reads=1, row_budget_seconds=2)
 
 # A builder prepares everything n iterations need (connections, buffers) and
 # returns the callable that is timed.
