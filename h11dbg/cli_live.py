@@ -93,7 +93,9 @@ def run_session(
         except ImportError:
             run_repl = None
         if run_repl is not None:
-            code = run_repl(session)
+            # what happened before the prompt (connected, TLS, the accepted client) opens the REPL
+            hint = "\n".join(e.text for e in session.log if e.kind == "note" and e.text)
+            code = run_repl(session, hint=hint or None)
             sys.exit(code if isinstance(code, int) else 0)
     from h11dbg.session.batch import run_batch
 

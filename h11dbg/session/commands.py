@@ -37,7 +37,7 @@ class CommandResult:
     output: list[str] = field(default_factory=list)  # plain text for states/explain/help/log
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
-    error_kind: str | None = None  # "usage" | "network"
+    error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
 
 
 @dataclass(frozen=True)
@@ -369,3 +369,6 @@ def execute(session: Session, line: str) -> CommandResult:
         return CommandResult(error=str(exc), error_kind="usage")
     except NetworkError as exc:
         return CommandResult(error=f"network error: {exc}", error_kind="network")
+    except KeyboardInterrupt:
+        # Ctrl-C during a blocking accept/recv/run: what was read so far is already in the log
+        return CommandResult(error=f"{name} interrupted", error_kind="interrupted")

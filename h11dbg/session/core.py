@@ -262,6 +262,11 @@ class Session:
 
     def _wire_send(self, side: Side, data: bytes) -> None:
         assert side.transport is not None
+        if side.transport.closed:
+            raise SessionError("the connection is closed" + (": `accept` waits for the next client"
+                                                            if self.mode == "listen" else ""))
+        if side.transport.write_closed:
+            raise SessionError("this side already closed its sending half (`close`): nothing more can be sent")
         try:
             side.transport.send(data)
         except NetworkError as exc:

@@ -15,6 +15,7 @@ from h11dbg.transport.address import format_address
 from h11dbg.transport.errors import NetworkError, ReceiveTimeout, describe_os_error
 
 RECV_SIZE = 65536
+LOOPBACK_BUFFER = 4 * 1024 * 1024
 
 
 def _sockname(sock: socket.socket, peer: bool) -> str:
@@ -177,6 +178,12 @@ class LoopbackPair:
 def loopback_pair(*, timeout: float | None = 10.0) -> LoopbackPair:
     """Two connected sockets in this process: what the client writes, the server reads, and back."""
     a, b = socket.socketpair()
+    for sock in (a, b):
+        # both ends live in one thread: a body larger than the socket buffers would block the
+        # writer forever, since the reader only runs after the write returns
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LOOPBACK_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, LOOPBACK_BUFFER)
     return LoopbackPair(
         client=SocketTransport(a, peer="loopback server", timeout=timeout),
         server=SocketTransport(b, peer="loopback client", timeout=timeout),

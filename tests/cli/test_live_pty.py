@@ -1,0 +1,64 @@
+"""The live commands on a real terminal (pexpect pty): the CLI hands the session to the REPL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+CURL = "/usr/bin/curl"
+
+
+def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
+    # the REPL keeps history in the user's data directory: keep the tests' out of $HOME
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    return pexpect.spawn(sys.executable, ["-m", "h11dbg", *args], encoding="utf-8", timeout=10,
+                         dimensions=(50, 160), env=env)
+
+
+def test_loopback_repl_on_a_pty(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "loopback")
+    try:
+        child.expect("loopback:client")
+        child.sendline("request POST /pty Content-Length: 13")
+        child.expect("SEND_BODY")
+        child.sendline("data body-is-fine")
+        child.expect("body-is-fine")
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+@pytest.mark.skipif(not Path(CURL).exists(), reason="curl is not installed")
+def test_listen_repl_serves_curl(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "listen", "127.0.0.1:0")
+    curl = None
+    try:
+        child.expect(r"listening on 127\.0\.0\.1:(\d+)")
+        port = int(child.match.group(1))
+        curl = subprocess.Popen([CURL, "-s", "--max-time", "10", f"http://127.0.0.1:{port}/from-curl"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child.expect("connection 1 from 127.0.0.1")
+        child.sendline("run")
+        child.expect("/from-curl")
+        child.expect("DONE")
+        child.sendline("response 200 Content-Length: 6")
+        child.expect("SEND_BODY")
+        child.sendline(r"data hi pty")
+        child.sendline("eom")
+        out, _ = curl.communicate(timeout=10)
+        assert out == b"hi pty"
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+        if curl is not None and curl.poll() is None:
+            curl.kill()
+            curl.wait()
+    assert child.exitstatus == 0
