@@ -154,7 +154,8 @@ class Repl:
         self.session = session
         self.console = console or Console(highlight=False)
         self.hexdump = False
-        self.protocol_error = False
+        # what was logged before the prompt opened is the caller's to show (as the hint)
+        self.printed = len(getattr(session, "log", ()))
         self.prompt: PromptSession[str] = PromptSession(
             history=history if history is not None else self._file_history(),
             completer=CommandCompleter(),
@@ -174,9 +175,13 @@ class Repl:
         return FileHistory(os.fspath(path))
 
     def show(self, result: Any) -> None:
-        for entry in result.entries:
-            if entry.kind == "error":
-                self.protocol_error = True
+        # draw what the log gained rather than result.entries: a command interrupted by Ctrl-C
+        # returns no entries, but what it read before the interrupt is in the log and worth seeing
+        log = getattr(self.session, "log", None)
+        fresh = list(result.entries) if log is None else log[self.printed :]
+        if log is not None:
+            self.printed = len(log)
+        for entry in fresh:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
         for line in result.output:
             self.console.print(line, markup=False, highlight=False)
@@ -197,6 +202,7 @@ class Repl:
         if name == "log" and not rest.strip():
             # the REPL draws the log with colours; execute() gives scripts the plain-text form
             self.console.print(render_entries(self.session.log, hexdump=self.hexdump))
+            self.printed = len(self.session.log)
             return True
         if name in ("help", "?") and not rest.strip():
             result = commands.execute(self.session, line)
@@ -230,7 +236,7 @@ class Repl:
                 break  # Ctrl-D
             if not self.execute(line):
                 break
-        return 1 if self.protocol_error or _any_error(self.session) else 0
+        return 1 if _any_error(self.session) else 0
 
 
 def _any_error(session: Any) -> bool:
