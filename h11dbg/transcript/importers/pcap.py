@@ -18,9 +18,10 @@ import struct
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import IO, Any
 
-import dpkt
+import dpkt  # type: ignore[import-untyped]
 
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers.tcp import Endpoint, Segment, reassemble
@@ -167,8 +168,8 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
             return None, None
         if int.from_bytes(ip[6:8], "big") & 0x3FFF:
             return None, "IPv4 fragments are not reassembled"
-        src = ".".join(str(b) for b in ip[12:16])
-        dst = ".".join(str(b) for b in ip[16:20])
+        src = inet_ntop(AF_INET, ip[12:16])
+        dst = inet_ntop(AF_INET, ip[16:20])
         body, promised = ip[ihl:total], total - ihl
     elif version == 6:
         if len(ip) < 40:
@@ -185,8 +186,8 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
             next_header, pos = ip[pos], pos + size
         if next_header != 6:
             return None, None
-        src = _ipv6_text(ip[8:24])
-        dst = _ipv6_text(ip[24:40])
+        src = inet_ntop(AF_INET6, ip[8:24])
+        dst = inet_ntop(AF_INET6, ip[24:40])
         body, promised = ip[pos:end], end - pos
     else:
         return None, None
@@ -198,12 +199,6 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
     destination: Endpoint = (dst, dport)
     return Segment(time, source, destination, seq, ack, body[13], body[offset:],
                    missing=max(0, promised - len(body))), None
-
-
-def _ipv6_text(raw: bytes) -> str:
-    import ipaddress
-
-    return str(ipaddress.IPv6Address(raw))
 
 
 class _PcapRecords:
