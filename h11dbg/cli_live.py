@@ -88,20 +88,24 @@ def run_session(
     ``lines`` are the script's lines when the caller already read them (to fail before connecting).
     """
     if _interactive(script, as_json):
+        from h11dbg.ui.repl import run_repl
+
+        # what happened before the prompt (connected, TLS, the accepted client) opens the REPL
+        hint = "\n".join(e.text for e in session.log if e.kind == "note" and e.text)
         try:
-            from h11dbg.ui.repl import run_repl
-        except ImportError:
-            run_repl = None
-        if run_repl is not None:
-            # what happened before the prompt (connected, TLS, the accepted client) opens the REPL
-            hint = "\n".join(e.text for e in session.log if e.kind == "note" and e.text)
             code = run_repl(session, hint=hint or None)
-            sys.exit(code if isinstance(code, int) else 0)
+        finally:
+            session.close()
+        sys.exit(code)
     from h11dbg.session.batch import run_batch
 
     commands, source = lines if lines is not None else _script_lines(script)
-    sys.exit(run_batch(session, commands, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr,
-                       accept_timeout=accept_timeout))
+    try:
+        status = run_batch(session, commands, source=source, as_json=as_json, out=sys.stdout,
+                           err=sys.stderr, accept_timeout=accept_timeout)
+    except KeyboardInterrupt:
+        _fail("interrupted", _exit_code("EXIT_USAGE"))
+    sys.exit(status)
 
 
 @click.command()
