@@ -43,6 +43,9 @@ QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-
 CHUNK_EXT_VAL = rb"(?:" + TOKEN + rb"|" + QUOTED_STRING + rb")"
 CHUNK_EXT = rb"(?:" + OWS + rb";" + OWS + TOKEN + rb"(?:" + OWS + rb"=" + OWS + CHUNK_EXT_VAL + rb")?)*"
 chunk_header_re = re.compile(rb"([0-9A-Fa-f]+)(" + CHUNK_EXT + rb")")
+# The common case in one step: a complete line with at most 16 hex digits.  Anything else takes
+# the diagnosing path (which also allows extra leading zeros).
+chunk_line_fast_re = re.compile(rb"([0-9A-Fa-f]{1,16})" + CHUNK_EXT + rb"\r\n")
 
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]
 IP_LITERAL = rb"\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]"

@@ -79,11 +79,11 @@ def _framing(request_method: bytes | None, event: Request | Response) -> _Framin
             or (request_method == b"CONNECT" and 200 <= status < 300)
         ):
             return ("content-length", 0)
-    if get_comma_header(event.headers, b"transfer-encoding"):
+    facts = event.headers.facts()
+    if facts.chunked:
         return ("chunked", None)
-    lengths = get_comma_header(event.headers, b"content-length")
-    if lengths:
-        return ("content-length", int(lengths[0]))
+    if facts.content_length is not None:
+        return ("content-length", facts.content_length)
     if type(event) is Request:
         return ("content-length", 0)
     return ("http/1.0", None)
@@ -121,8 +121,9 @@ class Connection:
         # the readers/writers below were chosen for these states; a change of state picks anew
         self._writer_state: type[Sentinel] = IDLE
         self._reader_state: type[Sentinel] = IDLE
-        self._writer: Writer | None = self._writer_for(None)
-        self._reader: Reader | None = self._reader_for(None)
+        # both roles start IDLE: we may send a head, and the peer's head is what we read next
+        self._writer: Writer | None = _write_head
+        self._reader: Reader | None = head_reader(our_role is SERVER, max_incomplete_event_size)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -234,6 +235,11 @@ class Connection:
     def _process_event(self, role: type[Sentinel], event: Event) -> None:
         cstate = self._cstate
         event_type = type(event)
+        if event_type is Data and cstate.states[role] is SEND_BODY:
+            # the hot path of every body: Data changes no state
+            if role is CLIENT:
+                self.client_is_waiting_for_100_continue = False
+            return
         if event_type is Data or event_type is EndOfMessage or event_type is ConnectionClosed:
             cstate.process_event(role, event_type)
             if role is CLIENT and event_type is not ConnectionClosed:
@@ -246,7 +252,7 @@ class Connection:
                 # a request that proposes a protocol switch (RFC 9110 §7.8, §9.3.6)
                 if event.method == b"CONNECT":
                     cstate.process_client_switch_proposal(_SWITCH_CONNECT)
-                if get_comma_header(event.headers, b"upgrade"):
+                if event.headers.facts().upgrade:
                     cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
             cstate.process_event(role, Request)
             self._request_method = event.method
@@ -275,7 +281,7 @@ class Connection:
         self._after_change(event_type.__name__, event)
 
     def _keep_alive(self, event: Any) -> bool:
-        tokens = get_comma_header(event.headers, b"connection")
+        tokens = event.headers.facts().connection
         if b"close" in tokens:
             return False
         if event.http_version < b"1.1":

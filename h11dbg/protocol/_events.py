@@ -7,6 +7,7 @@ side, whose bytes were already checked against the grammar.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ._abnf import request_target_re, token_re
@@ -30,6 +31,8 @@ class Event:
 
 
 _set = object.__setattr__  # frozen dataclasses: the constructors set fields this way
+# RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
+_reason_ok = re.compile(rb"[\t\x20-\x7e\x80-\xff]*").fullmatch
 
 
 def _check_target(target: bytes) -> None:
@@ -104,17 +107,17 @@ class _ResponseBase(Event):
     ) -> None:
         _set(self, "headers", headers if _parsed and isinstance(headers, Headers)
              else normalize_and_validate(headers, _parsed=_parsed))
-        if not _parsed:
-            # int() also turns an IntEnum such as http.HTTPStatus.OK into a plain int.
+        if type(reason) is not bytes:
             reason = bytesify(reason)
-            if b"\r" in reason or b"\n" in reason or b"\x00" in reason:
-                raise LocalProtocolError(
-                    f"illegal reason phrase {reason!r}", rule="reason-phrase-chars",
-                    section="RFC 9112 §4", offending=reason,
-                )
-        _set(self, "status_code", int(status_code))
-        _set(self, "reason", bytesify(reason))
-        _set(self, "http_version", bytesify(http_version))
+        if reason and not _parsed and _reason_ok(reason) is None:
+            raise LocalProtocolError(
+                f"illegal reason phrase {reason!r}", rule="reason-phrase-chars",
+                section="RFC 9112 §4", offending=reason,
+            )
+        # int() also turns an IntEnum such as http.HTTPStatus.OK into a plain int.
+        _set(self, "status_code", status_code if type(status_code) is int else int(status_code))
+        _set(self, "reason", reason)
+        _set(self, "http_version", http_version if type(http_version) is bytes else bytesify(http_version))
         self._check_status()
 
     def _check_status(self) -> None:  # pragma: no cover - overridden

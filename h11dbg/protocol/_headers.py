@@ -8,7 +8,7 @@ the case they were given or received.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, SupportsIndex, Union, overload
+from typing import Any, NamedTuple, SupportsIndex, Union, overload
 
 from ._abnf import content_length_re, field_value_re, token_re
 from ._util import LocalProtocolError
@@ -27,6 +27,16 @@ __all__ = [
 # an unbounded integer is an easy way to make two parsers disagree.
 MAX_CONTENT_LENGTH_DIGITS = 19
 
+class Facts(NamedTuple):
+    chunked: bool  # Transfer-Encoding: chunked (the only coding accepted)
+    content_length: int | None
+    connection: list[bytes]  # the Connection tokens, lower-cased
+    upgrade: bool  # an Upgrade field with at least one protocol
+    expect_continue: bool  # Expect: 100-continue
+
+
+_FRAMING_FIELDS = frozenset((b"content-length", b"transfer-encoding"))
+
 BytesLike = bytes | bytearray | memoryview | str
 HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]  # noqa: UP007 (forward ref)
 
@@ -44,12 +54,31 @@ def bytesify(value: Any) -> bytes:
 class Headers(Sequence[tuple[bytes, bytes]]):
     """``(lower-cased name, value)`` pairs in order; ``raw_items()`` keeps the original case."""
 
-    __slots__ = ("_items", "_names")
+    __slots__ = ("_items", "_names", "_facts")
 
     def __init__(self, items: list[tuple[bytes, bytes, bytes]], names: list[bytes] | None = None) -> None:
         # (raw name, lower-cased name, value)
         self._items = items
         self._names = names
+        self._facts: Facts | None = None
+
+    def facts(self) -> Facts:
+        """What the connection needs to know about these fields, computed once (they never change)."""
+        facts = self._facts
+        if facts is None:
+            names = self._lower_names()
+            length = None
+            if b"content-length" in names:
+                # normalisation left exactly one field with one digits-only value
+                length = int(self._items[names.index(b"content-length")][2])
+            facts = self._facts = Facts(
+                b"transfer-encoding" in names,
+                length,
+                get_comma_header(self, b"connection"),
+                bool(get_comma_header(self, b"upgrade")),
+                b"100-continue" in get_comma_header(self, b"expect"),
+            )
+        return facts
 
     def _lower_names(self) -> list[bytes]:
         """The lower-cased names in order (cached: lookups by name are the hot path)."""
@@ -114,20 +143,24 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
     items: list[tuple[bytes, bytes, bytes]] = []
     seen_content_length: bytes | None = None
     seen_transfer_encoding = False
+    name_ok = token_re.fullmatch
+    value_ok = field_value_re.fullmatch
     for raw_name, raw_value in headers.raw_items() if isinstance(headers, Headers) else headers:
-        name = bytesify(raw_name)
-        value = bytesify(raw_value)
+        name = raw_name if type(raw_name) is bytes else bytesify(raw_name)
+        value = raw_value if type(raw_value) is bytes else bytesify(raw_value)
         if not _parsed:
-            if token_re.fullmatch(name) is None:
+            if name_ok(name) is None:
                 raise _refuse(
                     f"illegal header name {name!r}", "field-name-token", "RFC 9110 §5.1", name
                 )
-            if field_value_re.fullmatch(value) is None:
+            if value_ok(value) is None:
                 raise _refuse(
                     f"illegal header value {value!r}", "field-value-chars", "RFC 9110 §5.5", value
                 )
         lower = name.lower()
-        if lower == b"content-length":
+        if lower not in _FRAMING_FIELDS:
+            items.append((name, lower, value))
+        elif lower == b"content-length":
             # A list of identical values ("5, 5") is one length (RFC 9110 §8.6).
             lengths = {length.strip(b" \t") for length in value.split(b",")}
             if len(lengths) != 1:
@@ -170,8 +203,6 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
                 )
             seen_transfer_encoding = True
             items.append((name, lower, value))
-        else:
-            items.append((name, lower, value))
     return Headers(items)
 
 
@@ -200,6 +231,4 @@ def set_comma_header(headers: Headers, name: bytes, new_values: list[bytes]) -> 
 
 def has_expect_100_continue(http_version: bytes, headers: Headers) -> bool:
     # RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request MUST ignore it.
-    if http_version < b"1.1":
-        return False
-    return b"100-continue" in get_comma_header(headers, b"expect")
+    return http_version >= b"1.1" and headers.facts().expect_continue

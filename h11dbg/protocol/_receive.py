@@ -19,6 +19,7 @@ from typing import Protocol
 
 from ._abnf import (
     chunk_header_re,
+    chunk_line_fast_re,
     field_line_re,
     header_block_re,
     header_line_iter_re,
@@ -454,6 +455,19 @@ class _ChunkedReader:
                 self.phase = _SIZE
                 continue
             if phase == _SIZE:
+                # a fresh line (no earlier partial scan): try the whole well-formed line at once
+                match = chunk_line_fast_re.match(data, pos) if self.scan <= buf.base + pos else None
+                if match is not None:
+                    # the common case, a well-formed chunk-size line, in one C-level step
+                    buf.pos = match.end()
+                    size = int(match.group(1), 16)
+                    if size:
+                        self.remaining = size
+                        self.chunk_start = True
+                        self.phase = _DATA
+                    else:
+                        self.phase = _TRAILER
+                    continue
                 newline = data.find(b"\n", max(pos, self.scan - buf.base))
                 if newline < 0:
                     self.scan = buf.base + len(data)

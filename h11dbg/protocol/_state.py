@@ -13,7 +13,7 @@ nobody listens, the only cost is appending a tuple to a short list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from ._events import ConnectionClosed, Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from ._util import LocalProtocolError, Sentinel
@@ -266,22 +266,24 @@ class ConnectionState:
         self._settle()
 
     def _fire(self, role: Role, key: EventType) -> None:
-        state = self.states[role]
-        try:
-            new, rule = _EVENT_TRANSITIONS[role][state][key]
-        except KeyError:
-            name = key[0].__name__ if isinstance(key, tuple) else key.__name__
-            allowed = ", ".join(allowed_events(role, state)) or "nothing"
-            raise LocalProtocolError(
-                f"can't handle event type {name} when role={role} and state={state}",
-                rule="event-not-allowed", section="RFC 9112 §2",
-                explanation=f"in state {state} the {str(role).lower()} may send: {allowed}",
-            ) from None
-        if new is state:
-            # record self-loops too (Data, 1xx): they are part of the story a user steps through
+        states = self.states
+        state = states[role]
+        entry = _EVENT_TRANSITIONS[role][state].get(key)
+        if entry is None:
+            self._refuse(role, state, key)
+        new, rule = entry
+        if new is not state:  # self-loops (Data, 1xx) change nothing and are not recorded
+            states[role] = new
             self.changes.append((role, state, new, rule))
-        else:
-            self._move(role, new, rule)
+
+    def _refuse(self, role: Role, state: State, key: EventType) -> NoReturn:
+        name = key[0].__name__ if isinstance(key, tuple) else key.__name__
+        allowed = ", ".join(allowed_events(role, state)) or "nothing"
+        raise LocalProtocolError(
+            f"can't handle event type {name} when role={role} and state={state}",
+            rule="event-not-allowed", section="RFC 9112 §2",
+            explanation=f"in state {state} the {str(role).lower()} may send: {allowed}",
+        )
 
     def _settle(self) -> None:
         """Apply the state-triggered rules until nothing moves (each rule moves a state forward)."""
