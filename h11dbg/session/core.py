@@ -177,13 +177,21 @@ class Session:
         return side
 
     def accept(self, timeout: float | None = None) -> list[LogEntry]:
-        """Listen mode: wait for the next client (``timeout`` None waits forever)."""
+        """Listen mode: wait for the next client (``timeout`` None waits forever).
+
+        A connection still open is finished first: read until the client closes (at most the
+        session timeout), then closed.
+        """
         if self.listener is None:
             raise SessionError("accept only works in listen mode")
-        current = self.sides["server"].transport
-        if current is not None and not current.closed:
-            raise SessionError("a connection is still open: close it first (one connection at a time)")
         mark = len(self.log)
+        side = self.sides["server"]
+        if side.transport is not None and not side.transport.closed:
+            # one connection at a time: let the client finish (it usually closes once it has its
+            # response), then close whatever is left of this one
+            self.wait_closed()
+            side.transport.close()
+            self._note(f"connection {self.conn_id} closed; waiting for the next client", side)
         transport = self.listener.accept(timeout)
         self.started = time.monotonic()
         self._open_side("server", transport)

@@ -84,6 +84,21 @@ def test_curl_post_with_chunked_body_and_step_by_step_server(tmp_path: Path) -> 
     assert all(e["direction"] == "c2s" for e in data)
 
 
+def test_accept_serves_a_second_client(tmp_path: Path) -> None:
+    answer = "run\nresponse 200 Content-Length: 3\ndata {}\neom\n"
+    script = tmp_path / "serve.h11"
+    script.write_text(answer.format("one") + "accept\n" + answer.format("two"))
+    proc, note = start_listen(["127.0.0.1:0", "--script", str(script)])
+    url = f"http://127.0.0.1:{port_of(note)}/"
+    got = [subprocess.run([CURL, "-s", "--max-time", "10", url], capture_output=True, timeout=20).stdout
+           for _ in range(2)]
+    code, lines, err = finish(proc)
+    assert got == [b"one", b"two"]
+    assert code == 0, err
+    assert sorted({e["conn"] for e in lines if "event" in e}) == [1, 2]
+    assert any(e.get("text") == "connection 1 closed; waiting for the next client" for e in lines)
+
+
 def test_listen_gives_up_when_no_client_connects(tmp_path: Path) -> None:
     script = tmp_path / "serve.h11"
     script.write_text("run\n")
