@@ -113,6 +113,9 @@ def demo(engine: str, script: str | None, as_json: bool) -> None:
                 )
         finally:
             session.close()
+    for error in server.errors:
+        # not the session's doing: the server itself failed (an engine bug worth reporting)
+        click.echo(f"h11dbg: the demo server failed on a connection: {type(error).__name__}: {error}", err=True)
     sys.exit(status)
 
 

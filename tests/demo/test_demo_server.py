@@ -36,12 +36,11 @@ def _engine(name: str) -> ModuleType:
 def server(request: pytest.FixtureRequest) -> Iterator[DemoServer]:
     with DemoServer(_engine(request.param), slow_delay=0.05) as running:
         yield running
+    assert running.errors == [], "the server failed while serving a connection"
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [CURL, "-sS", "--max-time", "10", *args], capture_output=True, timeout=20, check=True
-    )
+    return subprocess.run([CURL, "-sS", "--max-time", "10", *args], capture_output=True, timeout=20, check=True)
 
 
 def client(server: DemoServer) -> http.client.HTTPConnection:
@@ -183,9 +182,7 @@ def test_http_client_walks_the_routes_on_one_connection(server: DemoServer) -> N
 def test_upgrade_switches_to_echo_and_keeps_the_leftover_bytes(server: DemoServer) -> None:
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         # the first echo bytes travel in the same packet as the request: they are trailing_data
-        sock.sendall(
-            b"GET /upgrade HTTP/1.1\r\nHost: demo\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello "
-        )
+        sock.sendall(b"GET /upgrade HTTP/1.1\r\nHost: demo\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello ")
         received = b""
         while b"hello " not in received:
             chunk = sock.recv(4096)
