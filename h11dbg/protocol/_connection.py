@@ -9,7 +9,7 @@ RFC 9112 §6.3 when a body starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ._events import (
     ConnectionClosed,
@@ -65,7 +65,7 @@ class PAUSED(Sentinel, metaclass=Sentinel):
 
 
 Observer = Callable[[Transition], Any]
-Writer = Callable[[Event, Callable[[Any], Any]], None]
+Writer = Callable[[Event], list[Any]]
 _Framing = tuple[str, int] | tuple[str, None]
 
 
@@ -247,7 +247,7 @@ class Connection:
             self._after_change(event_type.__name__, event)
             return
         if event_type is Request:
-            assert isinstance(event, Request)
+            event = cast(Request, event)
             if role is CLIENT:
                 # a request that proposes a protocol switch (RFC 9110 §7.8, §9.3.6)
                 if event.method == b"CONNECT":
@@ -263,7 +263,7 @@ class Connection:
             if has_expect_100_continue(event.http_version, event.headers):
                 self.client_is_waiting_for_100_continue = True
         else:
-            assert isinstance(event, (InformationalResponse, Response))
+            event = cast("InformationalResponse | Response", event)
             switch: type[Sentinel] | None = None
             if role is SERVER:
                 status = event.status_code
@@ -363,6 +363,8 @@ class Connection:
         data_list = self.send_with_data_passthrough(event)
         if data_list is None:
             return None
+        if len(data_list) == 1 and type(data_list[0]) is bytes:
+            return data_list[0]
         return b"".join(data_list)
 
     def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
@@ -378,9 +380,7 @@ class Connection:
             if type(event) is ConnectionClosed:
                 return None
             assert writer is not None
-            data_list: list[Any] = []
-            writer(event, data_list.append)
-            return data_list
+            return writer(event)
         except BaseException:
             self._process_error(self.our_role)
             raise
@@ -422,11 +422,10 @@ class Connection:
                         http_version=response.http_version, reason=response.reason, _parsed=True)
 
 
-def _write_head(event: Event, write: Callable[[Any], Any]) -> None:
+def _write_head(event: Event) -> list[Any]:
     if type(event) is Request:
-        write_request(event, write)
-    elif type(event) is Response or type(event) is InformationalResponse:
-        write_response(event, write)
-    else:  # pragma: no cover - the state machine allows only heads here
-        raise LocalProtocolError(f"can't send {type(event).__name__} now")
+        return write_request(event)
+    if type(event) is Response or type(event) is InformationalResponse:
+        return write_response(event)
+    raise LocalProtocolError(f"can't send {type(event).__name__} now")  # pragma: no cover
 

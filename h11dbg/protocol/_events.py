@@ -63,10 +63,10 @@ class Request(Event):
         http_version: bytes | str = b"1.1",
         _parsed: bool = False,
     ) -> None:
-        _set(self, "method", bytesify(method))
-        _set(self, "target", bytesify(target))
-        _set(self, "http_version", bytesify(http_version))
-        _set(self, "headers", headers if _parsed and isinstance(headers, Headers)
+        _set(self, "method", method if type(method) is bytes else bytesify(method))
+        _set(self, "target", target if type(target) is bytes else bytesify(target))
+        _set(self, "http_version", http_version if type(http_version) is bytes else bytesify(http_version))
+        _set(self, "headers", headers if _parsed and type(headers) is Headers
              else normalize_and_validate(headers, _parsed=_parsed))
         if not _parsed:
             if token_re.fullmatch(self.method) is None:
@@ -105,7 +105,7 @@ class _ResponseBase(Event):
         reason: bytes | str = b"",
         _parsed: bool = False,
     ) -> None:
-        _set(self, "headers", headers if _parsed and isinstance(headers, Headers)
+        _set(self, "headers", headers if _parsed and type(headers) is Headers
              else normalize_and_validate(headers, _parsed=_parsed))
         if type(reason) is not bytes:
             reason = bytesify(reason)
@@ -179,7 +179,7 @@ class EndOfMessage(Event):
     def __init__(self, *, headers: HeaderInput | None = None, _parsed: bool = False) -> None:
         if headers is None:
             headers = Headers([])
-        elif not (_parsed and isinstance(headers, Headers)):
+        elif not (_parsed and type(headers) is Headers):
             headers = normalize_and_validate(headers, _parsed=_parsed)
         _set(self, "headers", headers)
 

@@ -42,7 +42,7 @@ HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]  # noqa: U
 
 
 def bytesify(value: Any) -> bytes:
-    if isinstance(value, bytes):
+    if type(value) is bytes:
         return value
     if isinstance(value, str):
         return value.encode("ascii")
@@ -145,7 +145,7 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
     seen_transfer_encoding = False
     name_ok = token_re.fullmatch
     value_ok = field_value_re.fullmatch
-    for raw_name, raw_value in headers.raw_items() if isinstance(headers, Headers) else headers:
+    for raw_name, raw_value in headers.raw_items() if type(headers) is Headers else headers:
         name = raw_name if type(raw_name) is bytes else bytesify(raw_name)
         value = raw_value if type(raw_value) is bytes else bytesify(raw_value)
         if not _parsed:

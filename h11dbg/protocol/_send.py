@@ -7,14 +7,15 @@ chunked, nothing to mark the end for read-until-close).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ._events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from ._headers import Headers
 from ._util import LocalProtocolError
 
-Write = Callable[[Any], Any]
+# A writer turns one event into the pieces to send, in order.  A Data payload is passed
+# through as the very object the caller gave (send_with_data_passthrough's promise).
+Pieces = list[Any]
 
 
 def _head_fields(headers: Headers, out: list[bytes]) -> None:
@@ -29,7 +30,7 @@ def _head_fields(headers: Headers, out: list[bytes]) -> None:
     out.append(b"\r\n")
 
 
-def write_request(event: Request, write: Write) -> None:
+def write_request(event: Request) -> Pieces:
     if event.http_version not in (b"1.1", b"1.0"):
         raise LocalProtocolError(
             "I only send HTTP/1.1 (and HTTP/1.0 requests)", rule="send-version",
@@ -37,15 +38,15 @@ def write_request(event: Request, write: Write) -> None:
         )
     out = [event.method + b" " + event.target + b" HTTP/" + event.http_version + b"\r\n"]
     _head_fields(event.headers, out)
-    write(b"".join(out))
+    return [b"".join(out)]
 
 
-def write_response(event: InformationalResponse | Response, write: Write) -> None:
+def write_response(event: InformationalResponse | Response) -> Pieces:
     if event.http_version != b"1.1":
         raise LocalProtocolError("I only send HTTP/1.1", rule="send-version", section="RFC 9112 §2.3")
     out = [b"HTTP/1.1 %d %s\r\n" % (event.status_code, event.reason)]
     _head_fields(event.headers, out)
-    write(b"".join(out))
+    return [b"".join(out)]
 
 
 class ContentLengthWriter:
@@ -54,7 +55,7 @@ class ContentLengthWriter:
     def __init__(self, length: int) -> None:
         self.remaining = length
 
-    def __call__(self, event: Event, write: Write) -> None:
+    def __call__(self, event: Event) -> Pieces:
         if type(event) is Data:
             self.remaining -= len(event.data)
             if self.remaining < 0:
@@ -62,8 +63,8 @@ class ContentLengthWriter:
                     "Too much data for declared Content-Length", rule="content-length-exceeded",
                     section="RFC 9112 §6.2",
                 )
-            write(event.data)
-        elif type(event) is EndOfMessage:
+            return [event.data]
+        if type(event) is EndOfMessage:
             if self.remaining:
                 raise LocalProtocolError(
                     "Too little data for declared Content-Length", rule="content-length-short",
@@ -74,26 +75,24 @@ class ContentLengthWriter:
                     "Content-Length and trailers don't mix", rule="trailers-need-chunked",
                     section="RFC 9112 §7.1.2",
                 )
-        else:  # pragma: no cover - the state machine only lets Data/EndOfMessage through
-            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
+            return []
+        raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")  # pragma: no cover
 
 
 class ChunkedWriter:
     __slots__ = ()
 
-    def __call__(self, event: Event, write: Write) -> None:
+    def __call__(self, event: Event) -> Pieces:
         if type(event) is Data:
             # an empty chunk would be the last-chunk: send nothing for empty data
             if event.data:
-                write(b"%x\r\n" % len(event.data))
-                write(event.data)
-                write(b"\r\n")
-        elif type(event) is EndOfMessage:
+                return [b"%x\r\n" % len(event.data), event.data, b"\r\n"]
+            return []
+        if type(event) is EndOfMessage:
             out = [b"0\r\n"]
             _head_fields(event.headers, out)
-            write(b"".join(out))
-        else:  # pragma: no cover
-            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
+            return [b"".join(out)]
+        raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")  # pragma: no cover
 
 
 class UntilCloseWriter:
@@ -101,14 +100,14 @@ class UntilCloseWriter:
 
     __slots__ = ()
 
-    def __call__(self, event: Event, write: Write) -> None:
+    def __call__(self, event: Event) -> Pieces:
         if type(event) is Data:
-            write(event.data)
-        elif type(event) is EndOfMessage:
+            return [event.data]
+        if type(event) is EndOfMessage:
             if event.headers:
                 raise LocalProtocolError(
                     "can't send trailers to HTTP/1.0 client", rule="trailers-need-chunked",
                     section="RFC 9112 §7.1.2",
                 )
-        else:  # pragma: no cover
-            raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")
+            return []
+        raise LocalProtocolError(f"unexpected {type(event).__name__} in a body")  # pragma: no cover
