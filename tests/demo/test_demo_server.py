@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -177,6 +178,24 @@ def test_http_client_walks_the_routes_on_one_connection(server: DemoServer) -> N
         assert conn.sock is None  # http.client saw Connection: close and let the socket go
     finally:
         conn.close()
+
+
+def test_several_connections_are_served_at_once(server: DemoServer) -> None:
+    def fetch_slow() -> bytes:
+        conn = client(server)
+        try:
+            conn.request("GET", "/slow")
+            return conn.getresponse().read()
+        finally:
+            conn.close()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(pool.map(lambda _: fetch_slow(), range(6)))
+    elapsed = time.monotonic() - started
+    assert bodies == [b"one\ntwo\nthree\nfour\n"] * 6
+    # one after another would take 6 x 3 pauses; served side by side, barely more than one response
+    assert elapsed < 6 * 3 * server.slow_delay
 
 
 def test_upgrade_switches_to_echo_and_keeps_the_leftover_bytes(server: DemoServer) -> None:
