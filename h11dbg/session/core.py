@@ -249,6 +249,9 @@ class Session:
     def send_event(self, event: Any, actor: str | None = None) -> list[LogEntry]:
         """``conn.send(event)``; the bytes go on the wire; a LocalProtocolError becomes an error entry."""
         side = self.side(actor)
+        if type(event).__name__ != "ConnectionClosed":
+            # refuse before the engine moves: a state change for bytes that never left is a lie
+            self._check_writable(side)
         before = self._states(side)
         mark = len(self.log)
         try:
@@ -268,13 +271,17 @@ class Session:
                 side.transport.close()
         return self.log[mark:]
 
-    def _wire_send(self, side: Side, data: bytes) -> None:
+    def _check_writable(self, side: Side) -> None:
         assert side.transport is not None
         if side.transport.closed:
             raise SessionError("the connection is closed" + (": `accept` waits for the next client"
                                                             if self.mode == "listen" else ""))
         if side.transport.write_closed:
             raise SessionError("this side already closed its sending half (`close`): nothing more can be sent")
+
+    def _wire_send(self, side: Side, data: bytes) -> None:
+        assert side.transport is not None
+        self._check_writable(side)
         try:
             side.transport.send(data)
         except NetworkError as exc:

@@ -136,3 +136,12 @@ def test_listen_mode_refuses_commands_before_a_client(request: pytest.FixtureReq
         assert s.log[0].text and s.log[0].text.startswith("listening on 127.0.0.1:")
     finally:
         s.close()
+
+
+def test_sending_after_close_is_a_user_error_and_moves_nothing(session: Session) -> None:
+    session.send_close()
+    before = session.states()
+    result = execute(session, "request GET /")
+    assert result.error_kind == "usage" and "closed its sending half" in (result.error or "")
+    assert session.states() == before
+    assert execute(session, "raw x").error_kind == "usage"
