@@ -60,7 +60,9 @@ def _build(factory: Callable[[], Session]) -> Session:
 
 def _script_lines(script: str | None) -> tuple[Iterable[str], str]:
     if script is None:
-        return sys.stdin, "<stdin>"
+        # decode each line strictly so the batch runner can name the line that is not UTF-8
+        # (sys.stdin would smuggle such bytes through as surrogates)
+        return (raw.decode("utf-8") for raw in sys.stdin.buffer), "<stdin>"
     try:
         with open(script, encoding="utf-8") as f:
             return f.read().splitlines(), script

@@ -67,7 +67,19 @@ def run_batch(
         if session.mode == "listen":
             session.accept(accept_timeout)
             printer.flush()
-        for number, line in enumerate(lines, start=1):
+        numbered = enumerate(lines, start=1)
+        number = 0
+        while True:
+            try:
+                number, line = next(numbered)
+            except StopIteration:
+                break
+            except UnicodeDecodeError as exc:
+                # a pipe of bytes that are not UTF-8: say where, never a traceback
+                print(f"{source}:{number + 1}: not UTF-8 text (byte {exc.start} of the line is "
+                      f"\\x{exc.object[exc.start]:02x})", file=err)
+                status = EXIT_USAGE
+                break
             result = execute(session, line)
             printer.flush()
             printer.text(result.output)

@@ -370,6 +370,9 @@ def execute(session: Session, line: str) -> CommandResult:
         return CommandResult(error=str(exc), error_kind="usage")
     except NetworkError as exc:
         return CommandResult(error=f"network error: {exc}", error_kind="network")
+    except UnicodeEncodeError:
+        return CommandResult(error="the line holds characters that are not valid text (use \\xHH for bytes)",
+                             error_kind="usage")
     except KeyboardInterrupt:
         # Ctrl-C during a blocking accept/recv/run: what was read so far is already in the log
         return CommandResult(error=f"{name} interrupted", error_kind="interrupted")

@@ -97,3 +97,10 @@ def test_run_timeout_in_loopback_is_exit_3() -> None:
     result = CliRunner().invoke(main, ["loopback"], input="as server\nrun\n")
     assert result.exit_code == 3
     assert "timed out waiting for the peer" in result.output
+
+
+def test_stdin_that_is_not_utf8_is_a_located_usage_error() -> None:
+    result = CliRunner().invoke(main, ["loopback"], input=b"states\ndata \xff\n")
+    assert result.exit_code == 2
+    assert "<stdin>:2: not UTF-8 text (byte 5 of the line is \\xff)" in result.output
+    assert "Traceback" not in result.output
