@@ -71,7 +71,7 @@ def demo(engine: str, script: str | None, as_json: bool) -> None:
     exits; with nothing on a non-interactive stdin it runs a short built-in tour.
     """
     from h11dbg.cli import EXIT_NETWORK, EXIT_USAGE
-    from h11dbg.demo.server import DemoServer
+    from h11dbg.demo.server import ROUTES, DemoServer
     from h11dbg.engines import EngineUnavailable, load_engine
     from h11dbg.session.core import Session
     from h11dbg.transport import NetworkError
@@ -101,16 +101,14 @@ def demo(engine: str, script: str | None, as_json: bool) -> None:
             if lines is None:
                 from h11dbg.ui.repl import run_repl
 
-                status = run_repl(session, hint=_hint(server.url, engine))
+                status = run_repl(session, hint=_hint(server.url, engine), targets=list(ROUTES))
             else:
                 from h11dbg.session.batch import run_batch
 
                 commands, source = lines
                 if not as_json:
                     click.echo(f"demo server on {server.url}/ (engine {engine}); running {source}")
-                status = run_batch(
-                    session, commands, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr
-                )
+                status = run_batch(session, commands, source=source, as_json=as_json, out=sys.stdout, err=sys.stderr)
         finally:
             session.close()
     for error in server.errors:

@@ -8,13 +8,13 @@ about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -56,7 +56,13 @@ def _command_infos() -> list[tuple[str, str]]:
 
 
 class CommandCompleter(Completer):
-    """Completes command names, then what each command takes: methods, status codes, header names."""
+    """Completes command names, then what each command takes: methods, targets, status codes, header
+    names, and the file after ``data @``.  ``targets`` are paths worth offering after a method (the
+    demo passes its routes)."""
+
+    def __init__(self, targets: Sequence[str] = ()) -> None:
+        self.targets = tuple(targets)
+        self._paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
@@ -73,8 +79,15 @@ class CommandCompleter(Completer):
         position = len(arguments)
         if command == "request" and position == 0:
             yield from self._from(METHODS, current.upper(), current, suffix=" ")
-        elif command == "request" and position == 1 and not current:
-            yield Completion("/", 0, display_meta="the request target")
+        elif command == "request" and position == 1:
+            if self.targets:
+                yield from self._from(self.targets, current, current, suffix=" ")
+            elif not current:
+                yield Completion("/", 0, display_meta="the request target")
+        elif command == "data" and position == 0 and current.startswith("@"):
+            # data @FILE sends a file's bytes: complete the path after the @
+            inner = Document(current[1:], len(current) - 1)
+            yield from self._paths.get_completions(inner, complete_event)
         elif command in _STATUS_COMMANDS and position == 0:
             wanted = [s for s in STATUS_CODES if (s.value < 200) == (command == "info")]
             for status in wanted:
@@ -150,6 +163,7 @@ class Repl:
         *,
         console: Console | None = None,
         history: History | None = None,
+        targets: Sequence[str] = (),
     ) -> None:
         self.session = session
         self.console = console or Console(highlight=False)
@@ -158,7 +172,7 @@ class Repl:
         self.printed = len(getattr(session, "log", ()))
         self.prompt: PromptSession[str] = PromptSession(
             history=history if history is not None else self._file_history(),
-            completer=CommandCompleter(),
+            completer=CommandCompleter(targets),
             complete_while_typing=False,
             bottom_toolbar=lambda: toolbar_text(self.session.toolbar()),
         )
@@ -249,6 +263,9 @@ def run_repl(
     hint: str | None = None,
     console: Console | None = None,
     history: History | None = None,
+    targets: Sequence[str] = (),
 ) -> int:
-    """Run the REPL until ``quit`` or Ctrl-D; the exit code is 1 if a protocol error happened, else 0."""
-    return Repl(session, console=console, history=history).run(hint)
+    """Run the REPL until ``quit`` or Ctrl-D; the exit code is 1 if a protocol error happened, else 0.
+
+    ``targets`` are request targets to offer on Tab after ``request METHOD``."""
+    return Repl(session, console=console, history=history, targets=targets).run(hint)

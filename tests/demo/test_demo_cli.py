@@ -195,7 +195,8 @@ def test_repl_on_a_pty(tmp_path: Path) -> None:
         screen.expect("you are the client")
         screen.expect("IDLE/IDLE>")
         screen.expect("as client  peer 127.0.0.1:")  # the bottom toolbar
-        child.sendline("request GET /chunked")
+        child.send("request GET /chu\t")  # Tab offers the demo's routes
+        child.send("\r")
         screen.expect("GET /chunked HTTP/1.1")
         screen.expect("SEND_BODY/SEND_RESPONSE>")
         child.sendline("eom")
@@ -214,5 +215,5 @@ def test_repl_on_a_pty(tmp_path: Path) -> None:
         child.close()
     assert child.exitstatus == 0
     history = (tmp_path / "data" / "h11dbg" / "history").read_text()
-    assert "+request GET /chunked\n" in history
+    assert "+request GET /chunked \n" in history
     assert "+states \n" in history

@@ -30,9 +30,7 @@ def drive(session: Session, keys: str, *, hint: str | None = None, history: bool
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         with create_app_session(input=pipe, output=DummyOutput()):
-            code = run_repl(
-                session, hint=hint, console=console, history=None if history else InMemoryHistory()
-            )
+            code = run_repl(session, hint=hint, console=console, history=None if history else InMemoryHistory())
     return code, out.getvalue()
 
 
@@ -83,9 +81,7 @@ def test_usage_error_is_one_red_line_and_the_session_goes_on(loopback: Session) 
 
 
 def test_protocol_error_makes_the_exit_code_1(loopback: Session) -> None:
-    code, out = drive(
-        loopback, "raw GET / HTTP/1.1\\r\\nBad Header : x\\r\\n\\r\\n\ras server\rrun\rquit\r"
-    )
+    code, out = drive(loopback, "raw GET / HTTP/1.1\\r\\nBad Header : x\\r\\n\\r\\n\ras server\rrun\rquit\r")
     assert code == 1
     assert "✗ protocol error" in out
     assert "RemoteProtocolError" in out
@@ -141,11 +137,9 @@ def test_prompt_and_toolbar_show_role_and_states(loopback: Session, demo_session
     assert "engine h11  t " in bar
 
 
-def completions(text: str) -> list[str]:
-    completer = CommandCompleter()
-    return [
-        c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
-    ]
+def completions(text: str, targets: tuple[str, ...] = ()) -> list[str]:
+    completer = CommandCompleter(targets)
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
 
 
 def test_completion_of_commands_methods_headers_and_status_codes() -> None:
@@ -160,3 +154,11 @@ def test_completion_of_commands_methods_headers_and_status_codes() -> None:
     assert completions("as s") == ["server"]
     assert completions("help ex") == ["explain"]
     assert completions("eom X") == []  # no common header starts with X
+
+
+def test_completion_of_targets_and_data_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert completions("request GET ") == ["/"]
+    assert completions("request GET /ch", ("/", "/chunked", "/close")) == ["/chunked "]
+    (tmp_path / "body.bin").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert completions("data @bo") == ["dy.bin"]
