@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from socket import AF_INET, AF_INET6, inet_ntop
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import dpkt  # type: ignore[import-untyped]
 
@@ -70,6 +70,10 @@ class _Tracked:
         self.record_start = 0
         self._reads = 0
         self._first = first_record_reads  # reads that make up the file header
+        self.pcapng = first_record_reads == 0
+        self._order: Literal["little", "big"] = "little"
+        self._interface_next = False
+        self.linktype: int | None = None
 
     @property
     def name(self) -> str:
@@ -94,7 +98,30 @@ class _Tracked:
             )
         data = self.f.read(n)
         self.offset += len(data)
+        if self.pcapng:
+            self._watch_interfaces(data, at_record_start)
         return data
+
+    def _watch_interfaces(self, data: bytes, at_record_start: bool) -> None:
+        # dpkt decodes every packet with the first interface's link type; refuse, rather than
+        # misread, a file whose interfaces differ (tshark/dumpcap with several -i options)
+        if at_record_start:
+            if data[:4] == PCAPNG_MAGIC and len(data) >= 12:
+                self._order = "little" if data[8:12] == b"\x4d\x3c\x2b\x1a" else "big"
+            self._interface_next = len(data) >= 4 and int.from_bytes(data[:4], self._order) == 1
+            return
+        if self._interface_next and len(data) >= 2:
+            linktype = int.from_bytes(data[:2], self._order)
+            if self.linktype is None:
+                self.linktype = linktype
+            elif linktype != self.linktype:
+                raise TranscriptError(
+                    self.path,
+                    f"interfaces with different link types ({self.linktype} and {linktype}) are not "
+                    "supported: capture one interface, or split the file (editcap, tshark -Y)",
+                    offset=self.record_start,
+                )
+        self._interface_next = False
 
 
 def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:

@@ -15,6 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 PY=${PYTHON:-python3}
 P11=8765   # server.py
 P10=8766   # python -m http.server
+FILTER="tcp port $P11 or tcp port $P10"
 WORK="$(mktemp -d)"
 chmod 755 "$WORK"  # capture tools may drop root before opening the output file
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -53,7 +54,9 @@ capture() {  # $1 = output file, $2 = host, $3... = capture command (without -w)
     while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
     shift
     touch "$WORK/cap" && chmod 666 "$WORK/cap"
-    "${cmd[@]}" -w "$WORK/cap" "tcp port $P11 or tcp port $P10" >"$WORK/capture.log" 2>&1 &
+    # tcpdump takes the filter as its last argument; dumpcap wants -f after each -i (in cmd)
+    if [ "${cmd[0]}" = tcpdump ]; then cmd+=("$FILTER"); fi
+    "${cmd[@]}" -w "$WORK/cap" >"$WORK/capture.log" 2>&1 &
     local pid=$!
     sleep 1.5
     traffic "$host" "$@"
@@ -66,9 +69,11 @@ capture() {  # $1 = output file, $2 = host, $3... = capture command (without -w)
 start_servers 127.0.0.1
 capture http-lo.pcap 127.0.0.1 tcpdump -i lo -U -- --trace "$HERE/http-trace.txt"
 start_servers 127.0.0.1
-capture http-lo.pcapng 127.0.0.1 dumpcap -q -i lo -- --trace-ascii "$HERE/http-trace-ascii.txt" --trace-time
+capture http-lo.pcapng 127.0.0.1 dumpcap -q -i lo -f "$FILTER" -- --trace-ascii "$HERE/http-trace-ascii.txt" --trace-time
 capture http-any-sll2-nano.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL2 --time-stamp-precision nano -U --
 capture http-any-sll.pcap 127.0.0.1 tcpdump -i any -y LINUX_SLL -U --
+# two interfaces with different link types (Ethernet and Linux cooked): the importer must refuse it
+capture two-interfaces.pcapng 127.0.0.1 dumpcap -q -i lo -f "$FILTER" -i any -f "$FILTER" --
 start_servers ::1
 capture http-ipv6.pcap '[::1]' tcpdump -i lo -U -- -g
 stop_servers

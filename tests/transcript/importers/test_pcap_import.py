@@ -163,3 +163,13 @@ def test_unsupported_link_type(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "wifi.pcap", [b"\x00" * 40], linktype=105)
     with pytest.raises(TranscriptError, match=r"byte 20: unsupported link type 105"):
         read_pcap(path)
+
+
+def test_pcapng_with_interfaces_of_different_link_types_is_refused() -> None:
+    # dumpcap -i lo -i any: Ethernet and Linux cooked packets in one file
+    path = CAPTURES / "two-interfaces.pcapng"
+    with pytest.raises(TranscriptError) as info:
+        list(read_pcap(path))
+    assert "different link types (1 and 113)" in str(info.value)
+    data = path.read_bytes()
+    assert info.value.offset is not None and data[info.value.offset:info.value.offset + 4] == b"\x01\0\0\0"
