@@ -87,11 +87,16 @@ def last_rule(log: Sequence[LogEntry], actor: str) -> str | None:
     for entry in reversed(log):
         if entry.actor != actor:
             continue
+        if entry.kind == "error":
+            # the error's own rule says more than the generic "-> ERROR" transition it caused
+            line = f"{type(entry.error).__name__}: {entry.error}"
+            rule, section = getattr(entry.error, "rule", None), getattr(entry.error, "section", None)
+            if rule:
+                line += f" (rule {rule}{', ' + section if section else ''})"
+            return line
         if entry.transitions:
             # one event can move both roles (a Request moves the server to SEND_RESPONSE too)
             return "; ".join(_transition_line(t) for t in entry.transitions)
-        if entry.kind == "error":
-            return f"{type(entry.error).__name__}: {entry.text}"
         if entry.states_before and entry.states_after and entry.states_before != entry.states_after:
             changed = [f"{role} {entry.states_before[role]} -> {entry.states_after[role]}"
                        for role in ("client", "server")

@@ -145,3 +145,15 @@ def test_sending_after_close_is_a_user_error_and_moves_nothing(session: Session)
     assert result.error_kind == "usage" and "closed its sending half" in (result.error or "")
     assert session.states() == before
     assert execute(session, "raw x").error_kind == "usage"
+
+
+def test_explain_names_the_rule_an_error_broke() -> None:
+    s = Session.loopback("h11dbg", timeout=0.3)
+    try:
+        execute(s, "request POST / Content-Length: 1")
+        execute(s, "data ab")
+        last = s.explain()[-1]
+        assert last.startswith("last rule applied: LocalProtocolError:")
+        assert "rule content-length-exceeded" in last and "RFC 9112" in last
+    finally:
+        s.close()
