@@ -329,7 +329,7 @@ class Reassembler:
         acked = stream.offset_of(ack)
         if stream.fin is not None:
             acked = min(acked, stream.fin)  # the FIN takes a sequence number but is no byte
-        if acked > stream.next and not (stream.pending and stream.pending[0].offset == stream.next):
+        if acked > stream.next:  # (pending never starts at ``next``: _drain has emitted it)
             self._gap(conn, direction, "the peer acknowledged bytes the capture does not contain")
 
     def _flush_pending_as_gap(self, conn: _Connection) -> None:
