@@ -206,7 +206,7 @@ class Connection:
             if state is IDLE:
                 return head_reader(True, self._max_incomplete_event_size)
         elif state is IDLE or state is SEND_RESPONSE:
-            return head_reader(False, self._max_incomplete_event_size)
+            return head_reader(False, self._max_incomplete_event_size, self._request_method)
         if state is DONE or state is MUST_CLOSE or state is CLOSED:
             return nothing_reader()
         return None

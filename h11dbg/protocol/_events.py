@@ -48,6 +48,7 @@ class Request(Event):
     """A request head: method, target, headers and HTTP version."""
 
     __slots__ = ("method", "headers", "target", "http_version")
+    __hash__ = None  # type: ignore[assignment]  # as in h11: events are compared, not hashed
 
     method: bytes
     headers: Headers
@@ -90,6 +91,7 @@ class Request(Event):
 @dataclass(init=False, frozen=True)
 class _ResponseBase(Event):
     __slots__ = ("headers", "http_version", "reason", "status_code")
+    __hash__ = None  # type: ignore[assignment]  # as in h11: events are compared, not hashed
 
     headers: Headers
     http_version: bytes
@@ -114,8 +116,12 @@ class _ResponseBase(Event):
                 f"illegal reason phrase {reason!r}", rule="reason-phrase-chars",
                 section="RFC 9112 §4", offending=reason,
             )
-        # int() also turns an IntEnum such as http.HTTPStatus.OK into a plain int.
-        _set(self, "status_code", status_code if type(status_code) is int else int(status_code))
+        if type(status_code) is not int:
+            if not isinstance(status_code, int):
+                raise LocalProtocolError("status code must be integer", rule="status-code-range",
+                                         section="RFC 9110 §15")
+            status_code = int(status_code)  # an IntEnum such as http.HTTPStatus.OK becomes a plain int
+        _set(self, "status_code", status_code)
         _set(self, "reason", reason)
         _set(self, "http_version", http_version if type(http_version) is bytes else bytesify(http_version))
         self._check_status()
@@ -129,6 +135,7 @@ class InformationalResponse(_ResponseBase):
     """A 1xx interim response: there is more to come before the final response."""
 
     __slots__ = ()
+    __hash__ = None
 
     def _check_status(self) -> None:
         if not 100 <= self.status_code < 200:
@@ -143,6 +150,7 @@ class Response(_ResponseBase):
     """The final response head (status 200 to 999)."""
 
     __slots__ = ()
+    __hash__ = None
 
     def _check_status(self) -> None:
         if not 200 <= self.status_code < 1000:
@@ -157,6 +165,7 @@ class Data(Event):
     """Part of a message body.  ``chunk_start``/``chunk_end`` mark chunked-encoding boundaries."""
 
     __slots__ = ("data", "chunk_start", "chunk_end")
+    __hash__ = None  # type: ignore[assignment]  # as in h11: events are compared, not hashed
 
     data: bytes
     chunk_start: bool
@@ -173,6 +182,7 @@ class EndOfMessage(Event):
     """The end of a message, with the trailer fields of a chunked body (if any)."""
 
     __slots__ = ("headers",)
+    __hash__ = None  # type: ignore[assignment]  # as in h11: events are compared, not hashed
 
     headers: Headers
 

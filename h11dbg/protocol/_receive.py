@@ -38,6 +38,7 @@ _bare_lf_re = re.compile(rb"(?<!\r)\n")
 _trailer_block_re = re.compile(rb"(?:" + field_line_re.pattern + rb"\r\n)*")
 _trailer_line_iter_re = re.compile(field_line_re.pattern + rb"\r\n")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # more significant hex digits than this cannot be a real chunk: refuse before int() sees them
 MAX_CHUNK_SIZE_DIGITS = 16
 
@@ -252,11 +253,13 @@ def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes
 class _HeadReader:
     """Reads a request head (CLIENT in IDLE) or a response head (SERVER's replies)."""
 
-    __slots__ = ("is_request", "limit", "scan", "line_scan", "first_line_checked")
+    __slots__ = ("is_request", "limit", "request_method", "scan", "line_scan", "first_line_checked")
 
-    def __init__(self, is_request: bool, limit: int) -> None:
+    def __init__(self, is_request: bool, limit: int, request_method: bytes | None = None) -> None:
         self.is_request = is_request
         self.limit = limit
+        # for responses: the method of the request they answer (framing depends on it)
+        self.request_method = request_method
         # Where the searches resume, as absolute stream offsets (the buffer may compact between
         # calls): the end-of-head search and the search for the end of the start line.
         self.scan = 0
@@ -291,8 +294,7 @@ class _HeadReader:
                     self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
                 else:
                     self.line_scan = base + len(data)
-                    if data.startswith(b"\r", start) and len(data) > start + 1:
-                        self._check_start_line(b"\r", base + start)
+                    self._check_start_line_prefix(data, start, base)
             return None
         end = match.end()
         if end - start > self.limit:
@@ -302,6 +304,22 @@ class _HeadReader:
         self.scan = self.line_scan = 0
         self.first_line_checked = False
         return self._parse(head, offset)
+
+    def _check_start_line_prefix(self, data: bytearray, start: int, base: int) -> None:
+        """Refuse at once what cannot begin a start line (a TLS ClientHello sent to a plain-text
+        port, say) instead of waiting for a line end that may never come."""
+        if len(data) <= start:
+            return
+        if self.is_request:
+            first = data[start]
+            if first not in _TCHAR:
+                if first == 0x0D and len(data) == start + 1:
+                    return  # perhaps the CR of an empty line
+                self._start_line_error(bytes(data[start : start + 16]), base + start)
+        else:
+            prefix = bytes(data[start : start + 5])
+            if not b"HTTP/".startswith(prefix):
+                self._start_line_error(prefix, base + start)
 
     def _check_start_line(self, line: bytes, offset: int) -> None:
         regex = request_line_re if self.is_request else status_line_re
@@ -342,8 +360,15 @@ class _HeadReader:
         version, status, reason = match.groups()
         fields = _split_fields(block, base + first_end + 1, False)
         headers = normalize_and_validate(fields, _parsed=True)
-        _check_received_framing(headers, version, base)
         status_code = int(status)
+        method = self.request_method
+        # RFC 9112 §6.3 rules 1-2: these responses have no body whatever their framing fields say
+        # (a client MUST ignore them on a 2xx to CONNECT), so only the others are checked.
+        if not (
+            status_code < 200 or status_code in (204, 304) or method == b"HEAD"
+            or (method == b"CONNECT" and status_code < 300)
+        ):
+            _check_received_framing(headers, version, base)
         if status_code < 100:
             raise _fail(
                 f"status code {status_code} is out of range", "status-code-range", "RFC 9110 §15",
@@ -624,8 +649,8 @@ class Reader(Protocol):
     def __call__(self, buf: ReceiveBuffer) -> Event | None: ...
 
 
-def head_reader(is_request: bool, limit: int) -> Reader:
-    return _HeadReader(is_request, limit)
+def head_reader(is_request: bool, limit: int, request_method: bytes | None = None) -> Reader:
+    return _HeadReader(is_request, limit, request_method)
 
 
 def content_length_reader(length: int) -> Reader:
