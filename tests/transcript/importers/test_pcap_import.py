@@ -173,3 +173,26 @@ def test_pcapng_with_interfaces_of_different_link_types_is_refused() -> None:
     assert "different link types (1 and 113)" in str(info.value)
     data = path.read_bytes()
     assert info.value.offset is not None and data[info.value.offset:info.value.offset + 4] == b"\x01\0\0\0"
+
+
+def test_packets_are_streamed_not_held(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from capture_helpers import CLIENT, SERVER, tcp_frame
+
+    from h11dbg.transcript.importers.tcp import ACK, SYN
+
+    payload = b"x" * 1400
+    frames = [tcp_frame(CLIENT, SERVER, 1000, 0, SYN)]
+    frames += [tcp_frame(CLIENT, SERVER, 1001 + i * 1400, 0, ACK, payload) for i in range(3000)]
+    path = write_pcap(tmp_path / "big.pcap", frames)
+    del frames
+    assert path.stat().st_size > 4_000_000
+    tracemalloc.start()
+    try:
+        total = sum(len(r.data) for r in read_pcap(path) if isinstance(r, Chunk))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 3000 * 1400
+    assert peak < 500_000, f"{peak} bytes held while reading a {path.stat().st_size}-byte capture"
