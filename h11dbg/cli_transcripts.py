@@ -2,6 +2,177 @@
 
 from __future__ import annotations
 
+import sys
+from typing import IO, Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from h11dbg.cli import EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE
+
+_ENGINES = click.Choice(["h11dbg", "h11"])
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"h11dbg: {message}", err=True)
+    sys.exit(code)
+
+
+def _load_engine(name: str) -> Any:
+    from h11dbg.engines import EngineUnavailable, load_engine
+
+    try:
+        engine = load_engine(name)
+    except EngineUnavailable as exc:
+        _fail(str(exc))
+    if not hasattr(engine, "Connection"):  # a package still being written has no Connection yet
+        _fail(f"engine {name!r} is not usable yet (no Connection); try --engine h11")
+    return engine
+
+
+def _open(path: str, format_name: str | None, port: int | None) -> Any:
+    from h11dbg.transcript import TranscriptError, open_transcript
+
+    try:
+        transcript = open_transcript(path, format_name)
+    except TranscriptError as exc:
+        _fail(str(exc))
+    if port is not None:
+        transcript.records = _only_port(transcript.records, port)
+    return transcript
+
+
+def _only_port(records: Any, port: int) -> Any:
+    # A connection belongs to the port its server peer listens on; one without an open record is kept.
+    from h11dbg.transcript import Open
+
+    dropped: set[int] = set()
+    for record in records:
+        if isinstance(record, Open):
+            server = record.server or ""
+            if server.rpartition(":")[2] != str(port):
+                dropped.add(record.conn)
+                continue
+            dropped.discard(record.conn)
+        if record.conn not in dropped:
+            yield record
+
+
+def _describe_lossy(meta: Any) -> str | None:
+    if meta.lossy:
+        return f"note: {meta.source_format} input is lossy: {meta.lossy}"
+    return None
+
+
+@click.command()
+@click.argument("file")
+@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--port", type=int, metavar="P", help="Only replay connections to server port P.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines (the shared schema, docs/json.md).")
+@click.option("--engine", "engine_name", type=_ENGINES, default="h11dbg", show_default=True)
+@click.option("--step", is_flag=True, help="Walk the replay interactively (also with piped stdin).")
+@click.option("--no-headers", is_flag=True, help="Do not list each message's headers.")
+def replay(
+    file: str, format_name: str | None, port: int | None, as_json: bool, engine_name: str, step: bool,
+    no_headers: bool,
+) -> None:
+    """Replay FILE through both state machines of every connection.
+
+    Client-to-server bytes go into a SERVER connection and server-to-client bytes into a CLIENT
+    connection, chunk by chunk, each side's events mirrored into the other.  FILE may be an h11dbg
+    transcript, pcap/pcapng, curl --trace/--trace-ascii output or HAR (detected by content).
+    Exit status: 0 every connection parsed cleanly, 1 a protocol error was found, 2 unreadable input.
+    """
+    from h11dbg.session import jsonl
+    from h11dbg.session.replay import Replayer, Stepper, json_record, render_text
+    from h11dbg.transcript import TranscriptError
+
+    engine = _load_engine(engine_name)
+    transcript = _open(file, format_name, port)
+    out = sys.stdout
+    note = _describe_lossy(transcript.meta)
+    if note and not as_json:
+        out.write(note + "\n")
+    replayer = Replayer(engine)
+
+    def steps() -> Any:
+        for record in transcript:
+            yield from replayer.feed(record)
+        yield from replayer.finish()
+
+    def emit(step_: Any) -> None:
+        if as_json:
+            out.write(jsonl.dumps(json_record(step_)) + "\n")
+        else:
+            out.write("\n".join(render_text(step_, headers=not no_headers)) + "\n")
+
+    try:
+        if step:
+            _step_loop(Stepper(steps(), engine), emit, out)
+        else:
+            for item in steps():
+                emit(item)
+    except TranscriptError as exc:
+        out.flush()
+        _fail(str(exc))
+    out.flush()
+    if not as_json:
+        click.echo(
+            f"{replayer.connections} connection(s), "
+            + (f"{replayer.errors} with a protocol error" if replayer.errors else "all parsed cleanly"),
+            err=True,
+        )
+    sys.exit(EXIT_PROTOCOL_ERROR if replayer.errors else EXIT_OK)
+
+
+def _step_loop(stepper: Any, emit: Any, out: IO[str]) -> None:
+    from h11dbg.session.replay import STEP_HELP
+
+    def say(lines: Any) -> None:
+        out.write("".join(f"{line}\n" for line in lines))
+        out.flush()
+
+    say(["stepping: type help for the commands, next (or Enter) to go on"])
+    while not stepper.finished:
+        out.flush()
+        try:
+            line = input("replay> ")
+        except EOFError:  # piped input ran out: finish the replay without stopping
+            for item in stepper.run(ignore_breakpoints=True):
+                emit(item)
+            break
+        words = line.split()
+        command, args = (words[0].lower(), words[1:]) if words else ("next", [])
+        if command in ("n", "next"):
+            count = int(args[0]) if args and args[0].isdigit() else 1
+            for _ in range(count):
+                item = stepper.next()
+                if item is None:
+                    break
+                emit(item)
+        elif command in ("c", "continue"):
+            for item in stepper.run():
+                emit(item)
+        elif command in ("b", "break") and args:
+            stepper.breakpoints.update(a.lower() for a in args)
+            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints))}"])
+        elif command in ("d", "delete") and args:
+            if args[0].lower() == "all":
+                stepper.breakpoints.clear()
+            else:
+                stepper.breakpoints.difference_update(a.lower() for a in args)
+            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints)) or '(none)'}"])
+        elif command == "breaks":
+            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints)) or '(none)'}"])
+        elif command in ("e", "explain"):
+            say(stepper.explain())
+        elif command in ("q", "quit", "exit"):
+            return
+        elif command in ("h", "help", "?"):
+            say(STEP_HELP)
+        else:
+            say([f"unknown command {line.strip()!r}: type help"])
+    if stepper.finished:
+        say(["end of transcript"])
+
+
+COMMANDS: list[click.Command] = [replay]

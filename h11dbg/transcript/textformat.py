@@ -46,8 +46,6 @@ _OPEN = re.compile(rb"open (\d+) at " + _TIME + rb" client " + _PEER + rb" serve
 _CHUNK = re.compile(rb"(c2s|s2c) (\d+) at " + _TIME + rb" len (\d+)")
 _CLOSE = re.compile(rb"(close|reset) (\d+) (c2s|s2c) at " + _TIME)
 _META = re.compile(rb"([a-z][a-z0-9_-]*): ?(.*)")
-# Payload lines joined with LF: a literal LF can only be the separator, so no escape spans two lines.
-_PAYLOAD = re.compile(rb"(?:[\x20-\x5b\x5d-\x7e\n]|\\(?:[rnt\\]|x[0-9a-fA-F]{2}))*")
 _ONE_PAYLOAD_ITEM = re.compile(rb"[\x20-\x5b\x5d-\x7e]|\\(?:[rnt\\]|x[0-9a-fA-F]{2})")
 
 _RECORD_SHAPES = (
@@ -190,12 +188,13 @@ def read_text(path: Path) -> Transcript:
     except OSError as exc:
         raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
     try:
-        lines = enumerate(stream, 1)
+        lines = enumerate(iter(stream.readline, b""), 1)
         meta, pending = _read_header(path, lines)
     except BaseException:
         stream.close()
         raise
-    return Transcript(meta, _records(path, stream, lines, pending))
+    first_line, start = pending if pending is not None else (0, b"")
+    return Transcript(meta, _records(path, stream, first_line, start))
 
 
 def _read_header(
@@ -240,42 +239,70 @@ def _show(line: bytes, limit: int = 60) -> str:
     return repr(text + ("..." if len(line) > limit else ""))
 
 
-def _records(
-    path: Path, stream: IO[bytes], lines: Iterator[tuple[int, bytes]], pending: tuple[int, bytes] | None
-) -> Iterator[Record]:
+_BLOCK = 1 << 20
+_PAYLOAD_END = re.compile(rb"\n[^|]")  # a line break followed by a line that is not a payload line
+
+
+def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator[Record]:
+    """Records from ``buf`` (starting at line ``lineno``) and then the rest of ``stream``.
+
+    The file is read in large blocks and each chunk's payload lines are found, stripped and decoded
+    as one slice, so the time per line is C time; memory holds one block and the current chunk.
+    """
     with stream:
+        pos = 0
+        eof = False
         while True:
-            if pending is None:
-                item = next(lines, None)
-                if item is None:
+            newline = buf.find(b"\n", pos)
+            if newline < 0:
+                if not eof:
+                    more = stream.read(_BLOCK)
+                    eof = not more
+                    buf, pos = buf[pos:] + more, 0
+                    continue
+                if pos >= len(buf):
                     return
-            else:
-                item, pending = pending, None
-            lineno, raw = item
-            line = _strip(raw)
+                newline = len(buf)
+            line = buf[pos:newline]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            here = lineno
+            lineno += 1
+            pos = newline + 1
             if not line or line[:1] == b"#":
                 continue
             match = _CHUNK.fullmatch(line)
             if match is not None:
-                parts: list[bytes] = []
-                for item in lines:
-                    raw = item[1]
-                    if raw[:1] != b"|":
-                        pending = item
+                # The payload ends where a line does not start with a bar (or at the end of file).
+                scan = pos
+                while True:
+                    if pos < len(buf):
+                        if buf[pos] != 0x7C:  # "|"
+                            end = pos
+                            break
+                        found = _PAYLOAD_END.search(buf, max(pos, scan))
+                        if found is not None:
+                            end = found.start() + 1
+                            break
+                        scan = max(pos, len(buf) - 1)  # a final LF still needs its next byte
+                    if eof:
+                        end = len(buf)
                         break
-                    if raw[1:2] not in (b" ", b"\n", b"\r", b""):
-                        raise TranscriptError(
-                            path, "expected '| ' (a bar and a space) before the escaped bytes", line=item[0]
-                        )
-                    parts.append(_strip(raw[2:]))
-                data = _decode(path, lineno + 1, parts)
+                    more = stream.read(_BLOCK)
+                    eof = not more
+                    scan -= pos
+                    buf, pos = buf[pos:] + more, 0
+                region = buf[pos:end]
+                pos = end
+                data = _payload(path, lineno, region)
+                lineno += region.count(b"\n") + (1 if region and region[-1:] != b"\n" else 0)
                 declared = int(match.group(4))
                 if len(data) != declared:
                     hint = " (a trimmed trailing space? write it as \\x20)" if len(data) < declared else ""
                     raise TranscriptError(
                         path,
                         f"the chunk declares len {declared} but its payload holds {len(data)} bytes{hint}",
-                        line=lineno,
+                        line=here,
                     )
                 direction = "c2s" if match.group(1) == b"c2s" else "s2c"
                 yield Chunk(int(match.group(2)), direction, data, float(match.group(3)))
@@ -296,28 +323,81 @@ def _records(
             if line[:1] == b"|":
                 raise TranscriptError(
                     path, "payload line outside a chunk: expected a 'c2s' or 's2c' record line before it",
-                    line=lineno,
+                    line=here,
                 )
             if _META.fullmatch(line):
-                raise TranscriptError(path, "metadata lines belong before the first record", line=lineno)
-            raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=lineno)
+                raise TranscriptError(path, "metadata lines belong before the first record", line=here)
+            raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=here)
 
 
-def _decode(path: Path, first_line: int, parts: list[bytes]) -> bytes:
-    joined = b"".join(parts)
-    if b"\\" not in joined and _PAYLOAD.fullmatch(joined):
+def _payload(path: Path, first_line: int, region: bytes) -> bytes:
+    """The bytes of a chunk's payload lines (``| `` + escaped text each)."""
+    if not region:
+        return b""
+    text = b"\n" + region
+    if b"\n|\n" in text or b"\n|\r" in text or text.endswith(b"\n|"):
+        # a bare bar is a line without bytes: give it the usual prefix first
+        for bare in (b"\n|\n", b"\n|\r\n"):
+            while bare in text:
+                text = text.replace(bare, b"\n| " + bare[2:])
+        if text.endswith(b"\n|"):
+            text += b" "
+    lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
+    if text.count(b"\n| ") != lines:
+        position = 0
+        while text.startswith(b"\n| ", position):
+            position = text.index(b"\n", position + 1)
+        raise TranscriptError(
+            path, "expected '| ' (a bar and a space) before the escaped bytes",
+            line=first_line + text.count(b"\n", 0, position),
+        )
+    return _decode(path, first_line, text.replace(b"\n| ", b"\n")[1:])
+
+
+_PRINTABLE_AND_LF = bytes(range(0x20, 0x7F)) + b"\n"
+_ESCAPE_AT_LINE_END = re.compile(rb"\n(?:(?<=\\\n)|(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
+
+
+def _decode(path: Path, first_line: int, text: bytes) -> bytes:
+    """Payload lines (each ending in LF, the last one maybe not) to bytes, or a located error.
+
+    Validation runs as whole-chunk C operations (no per-escape Python or regex match objects): the
+    characters must be printable ASCII, every backslash left after pairing escaped backslashes must
+    be followed by x, r, n or t, no escape may run into a line end, and the codec rejects bad hex.
+    """
+    if b"\r" in text:  # a file saved with CRLF line ends; a CR anywhere else is still an error below
+        text = text.replace(b"\r\n", b"\n")
+    if text.translate(None, _PRINTABLE_AND_LF):
+        _locate_error(path, first_line, text)
+    joined = text.replace(b"\n", b"")
+    if b"\\" not in joined:
         return joined
-    if not _PAYLOAD.fullmatch(b"\n".join(parts)):
-        for index, part in enumerate(parts):
-            position = 0
-            while position < len(part):
-                item = _ONE_PAYLOAD_ITEM.match(part, position)
-                if item is None:
-                    raise TranscriptError(
-                        path,
-                        f"column {position + 3}: expected a printable ASCII character or one of "
-                        f"\\r \\n \\t \\\\ \\xHH, got {_show(part[position : position + 4])}",
-                        line=first_line + index,
-                    )
-                position = item.end()
-    return codecs.decode(joined, "unicode_escape").encode("latin-1")
+    # Escaped backslashes pair up from the left, as a reader parses them; a placeholder (not
+    # nothing) stands in so that no new neighbours form.
+    paired = text.replace(b"\\\\", b"_")
+    singles = paired.count(b"\\")
+    if singles:
+        starts = paired.count(b"\\x") + paired.count(b"\\r") + paired.count(b"\\n") + paired.count(b"\\t")
+        if starts != singles or _ESCAPE_AT_LINE_END.search(paired):
+            _locate_error(path, first_line, text)
+    try:
+        return codecs.decode(joined, "unicode_escape").encode("latin-1")
+    except UnicodeDecodeError:
+        _locate_error(path, first_line, text)
+        raise
+
+
+def _locate_error(path: Path, first_line: int, text: bytes) -> None:
+    for index, part in enumerate(text.split(b"\n")):
+        position = 0
+        while position < len(part):
+            item = _ONE_PAYLOAD_ITEM.match(part, position)
+            if item is None:
+                raise TranscriptError(
+                    path,
+                    f"column {position + 3}: expected a printable ASCII character or one of "
+                    f"\\r \\n \\t \\\\ \\xHH, got {_show(part[position : position + 4])}",
+                    line=first_line + index,
+                )
+            position = item.end()
+    raise AssertionError("payload rejected but no bad item found")  # pragma: no cover

@@ -169,3 +169,20 @@ def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
     with pytest.raises(TranscriptError, match="refusing to overwrite"):
         write_transcript([Chunk(1, "c2s", b"x")], path, Meta())
     assert path.read_text() == "precious"
+
+
+@pytest.mark.parametrize("payload", [b"\\x4\\\\1", b"\\\\\\q", b"ab\\", b"\\x\\x41", b"a\rb"])
+def test_invalid_escapes_are_caught(tmp_path: Path, payload: bytes) -> None:
+    path = tmp_path / "bad.h11t"
+    path.write_bytes(b"h11dbg-transcript 1\nc2s 1 at 0 len 9\n| " + payload + b"\n")
+    with pytest.raises(TranscriptError, match="expected a printable ASCII character") as info:
+        list(open_transcript(path))
+    assert info.value.line == 3
+
+
+def test_escape_never_spans_lines(tmp_path: Path) -> None:
+    path = tmp_path / "bad.h11t"
+    path.write_bytes(b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n| \\\n| x41\n")
+    with pytest.raises(TranscriptError) as info:
+        list(open_transcript(path))
+    assert info.value.line == 3

@@ -1,0 +1,496 @@
+"""Replay a transcript through two state machines per connection.
+
+For each connection the client→server bytes go into a SERVER-role Connection and the
+server→client bytes into a CLIENT-role Connection, exactly as each chunk was read.  Every event one
+side parses is sent on the other side's machine, so both advance together: the client machine
+learns the request (and so its method: HEAD, CONNECT) before it parses the response, and the server
+machine learns the response before it parses the next pipelined request.
+
+Replay is a lazy stream of :class:`ReplayStep` records, one record of the transcript at a time, so
+a multi-gigabyte transcript replays in bounded memory; connections are forgotten once both sides
+closed.  UI-free: callers render the steps (plain text here, JSON Lines via h11dbg.session.jsonl).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+from h11dbg.escaping import escape
+from h11dbg.session import jsonl
+from h11dbg.transcript.model import Chunk, Close, Open, Record
+
+StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end"]
+_DIRECTIONS = ("c2s", "s2c")
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    kind: StepKind
+    conn: int
+    time: float
+    direction: str | None = None  # "c2s"/"s2c": whose bytes were parsed
+    event: Any = None
+    states: dict[str, str] = field(default_factory=dict)  # after the step, as the parsing machine sees them
+    error: BaseException | None = None
+    offset: int | None = None  # error: byte offset in that direction's stream, from the connection start
+    offset_exact: bool = True  # False when the engine does not say and we only know where parsing stood
+    text: str | None = None
+    transitions: tuple[Any, ...] = ()
+    tunnelled: dict[str, int] = field(default_factory=dict)  # after a protocol switch: bytes each way
+    peers: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def event_name(self) -> str:
+        if self.kind == "event":
+            return type(self.event).__name__
+        return self.kind
+
+
+def make_connection(engine: ModuleType, role: Any) -> tuple[Any, bool]:
+    """A Connection that keeps HTTP/1.0 keep-alive connections open when the engine can, and
+    whether it can."""
+    try:
+        return engine.Connection(role, keep_alive_http10=True), True
+    except TypeError:  # h11 has no such option: HTTP/1.0 connections always end after one cycle
+        return engine.Connection(role), False
+
+
+def _connection_tokens(headers: Any) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def as_sendable(event: Any, http10_keep_alive: bool) -> Any:
+    """The event to send on the mirror machine.
+
+    Engines only send HTTP/1.1, but a mirror must learn what an HTTP/1.0 message means for the
+    connection: it ends after this cycle unless the peer asked for keep-alive and the engine honours
+    that.  So a 1.0 message is mirrored as 1.1 with ``Connection: close`` added when it must close.
+    """
+    version = getattr(event, "http_version", None)
+    if version is None or version == b"1.1":
+        return event
+    headers = list(event.headers.raw_items())
+    tokens = _connection_tokens(headers)
+    if b"close" not in tokens and not (http10_keep_alive and b"keep-alive" in tokens):
+        headers.append((b"Connection", b"close"))
+    if type(event).__name__ == "Request":
+        if not any(name.lower() == b"host" for name, _ in headers):
+            headers.append((b"Host", b""))  # HTTP/1.1 requires one; its value changes no state
+        return type(event)(method=event.method, target=event.target, headers=headers, http_version=b"1.1")
+    return type(event)(status_code=event.status_code, reason=event.reason, headers=headers, http_version=b"1.1")
+
+
+class _ConnectionReplay:
+    def __init__(self, engine: ModuleType, conn: int) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.server, self.http10_keep_alive = make_connection(engine, engine.SERVER)  # parses c2s bytes
+        self.client, _ = make_connection(engine, engine.CLIENT)  # parses s2c bytes
+        self.fed = {"c2s": 0, "s2c": 0}
+        self.closed: set[str] = set()
+        self.finished: set[str] = set()  # directions whose parser reported ConnectionClosed
+        self.failed = False
+        self.reset = False
+        self.switched = False
+        self.tunnelled = {"c2s": 0, "s2c": 0}
+        self.ignored = {"c2s": 0, "s2c": 0}
+        # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
+        # repeats them).
+        self._transitions: dict[int, list[Any]] = {id(self.server): [], id(self.client): []}
+        self.last_states: dict[str, str] = self.states(self.client)
+        if hasattr(self.server, "add_observer"):
+            self.server.add_observer(self._transitions[id(self.server)].append)
+            self.client.add_observer(self._transitions[id(self.client)].append)
+
+    def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
+        taken = tuple(self._transitions[id(machine)])
+        for pending in self._transitions.values():
+            pending.clear()
+        return taken
+
+    def _sides(self, direction: str) -> tuple[Any, Any]:
+        return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
+
+    def states(self, machine: Any) -> dict[str, str]:
+        states = jsonl.state_names(machine.states, self.engine.CLIENT, self.engine.SERVER)
+        self.last_states = states
+        return states
+
+    # -- input -------------------------------------------------------------------------------
+
+    def data(self, direction: str, data: bytes, time: float) -> list[ReplayStep]:
+        if self.switched:
+            self.tunnelled[direction] += len(data)
+            return []
+        if self.failed or self.reset:
+            self.ignored[direction] += len(data)
+            return []
+        parser, _ = self._sides(direction)
+        self.fed[direction] += len(data)
+        try:
+            parser.receive_data(data)
+        except RuntimeError as exc:  # bytes after that side's close
+            return [self._fail(direction, time, exc, parser)]
+        return self._pump(time)
+
+    def eof(self, direction: str, time: float) -> list[ReplayStep]:
+        self.closed.add(direction)
+        steps = [ReplayStep("close", self.conn, time, direction, text=f"{_side(direction)} stopped sending",
+                            states=self.last_states)]
+        if not (self.switched or self.failed or self.reset):
+            parser, _ = self._sides(direction)
+            try:
+                parser.receive_data(b"")
+            except RuntimeError as exc:  # a second close from the same side
+                steps.append(self._fail(direction, time, exc, parser))
+                return steps
+            steps += self._pump(time)
+        return steps
+
+    def abort(self, direction: str, time: float) -> list[ReplayStep]:
+        self.reset = True
+        self.closed.update(_DIRECTIONS)
+        text = f"{_side(direction)} reset the connection"
+        return [ReplayStep("reset", self.conn, time, direction, text=text, states=self.last_states)]
+
+    # -- the two machines --------------------------------------------------------------------
+
+    def _pump(self, time: float) -> list[ReplayStep]:
+        steps: list[ReplayStep] = []
+        engine = self.engine
+        progress = True
+        while progress:
+            progress = False
+            # Requests first: a response can only be parsed once its request is known on both sides.
+            for direction in _DIRECTIONS:
+                if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
+                    continue
+                parser, mirror = self._sides(direction)
+                while True:
+                    try:
+                        event = parser.next_event()
+                    except engine.RemoteProtocolError as exc:
+                        steps.append(self._fail(direction, time, exc, parser))
+                        return steps
+                    if event is engine.NEED_DATA or event is engine.PAUSED:
+                        break
+                    try:
+                        mirror.send(as_sendable(event, self.http10_keep_alive))
+                    except engine.LocalProtocolError as exc:
+                        steps.append(self._fail(direction, time, exc, parser, mirrored=True))
+                        return steps
+                    steps.append(
+                        ReplayStep("event", self.conn, time, direction, event=event,
+                                   states=self.states(parser), transitions=self._take_transitions(parser))
+                    )
+                    progress = True
+                    if type(event) is engine.ConnectionClosed:
+                        self.finished.add(direction)
+                        break
+                    if engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state):
+                        steps.append(self._switch(time))
+                        return steps
+            for machine in (self.server, self.client):
+                if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
+                    machine.start_next_cycle()
+                    progress = True
+                    if machine is self.client:  # both machines agree; one note for the pair
+                        steps.append(
+                            ReplayStep("cycle", self.conn, time, None, states=self.states(machine),
+                                       text="both sides DONE: start_next_cycle (keep-alive)",
+                                       transitions=self._take_transitions(machine))
+                        )
+        return steps
+
+    def _switch(self, time: float) -> ReplayStep:
+        self.switched = True
+        self.tunnelled["c2s"] = len(self.server.trailing_data[0])
+        self.tunnelled["s2c"] = len(self.client.trailing_data[0])
+        return ReplayStep("switch", self.conn, time, None, states=self.states(self.client),
+                          text="protocol switched: the bytes that follow are tunnelled, not HTTP/1.1",
+                          transitions=self._take_transitions(self.client))
+
+    def _fail(
+        self, direction: str, time: float, exc: BaseException, parser: Any, *, mirrored: bool = False
+    ) -> ReplayStep:
+        self.failed = True
+        offset = getattr(exc, "offset", None)
+        exact = offset is not None
+        if offset is None:
+            # Without the engine's help: parsing stopped somewhere in the bytes it had not consumed.
+            offset = self.fed[direction] - len(parser.trailing_data[0])
+        text = None
+        if mirrored:
+            text = (f"the {'client' if direction == 'c2s' else 'server'} machine refused the event the "
+                    "other machine parsed (the two machines disagree)")
+        return ReplayStep("error", self.conn, time, direction, error=exc, states=self.states(parser),
+                          offset=offset, offset_exact=exact, text=text,
+                          transitions=self._take_transitions(parser))
+
+    def end(self, time: float) -> ReplayStep:
+        notes = []
+        if not (self.switched or self.failed or self.reset):
+            for direction in _DIRECTIONS:
+                parser, _ = self._sides(direction)
+                left = len(parser.trailing_data[0])
+                if left:
+                    notes.append(f"{left} {direction} bytes never completed a message")
+        for direction in _DIRECTIONS:
+            if self.ignored[direction]:
+                notes.append(f"{self.ignored[direction]} {direction} bytes after the error not parsed")
+        return ReplayStep("end", self.conn, time, None, states=self.last_states,
+                          text="; ".join(notes) or None,
+                          tunnelled=dict(self.tunnelled) if self.switched else {})
+
+
+def _side(direction: str) -> str:
+    return "the client" if direction == "c2s" else "the server"
+
+
+class Replayer:
+    """Feeds records one at a time; :attr:`errors` counts connections that hit a protocol error."""
+
+    def __init__(self, engine: ModuleType) -> None:
+        self.engine = engine
+        self._conns: dict[int, _ConnectionReplay] = {}
+        self._last_time = 0.0
+        self.errors = 0
+        self.connections = 0
+
+    def _conn(self, conn: int) -> _ConnectionReplay:
+        replay = self._conns.get(conn)
+        if replay is None:
+            replay = self._conns[conn] = _ConnectionReplay(self.engine, conn)
+            self.connections += 1
+        return replay
+
+    def feed(self, record: Record) -> list[ReplayStep]:
+        self._last_time = max(self._last_time, record.time)
+        if isinstance(record, Open):
+            fresh = record.conn not in self._conns
+            replay = self._conn(record.conn)
+            if not fresh:
+                return []
+            return [ReplayStep("open", record.conn, record.time, None, states=replay.states(replay.client),
+                               peers=(record.client, record.server))]
+        replay = self._conn(record.conn)
+        failed_before = replay.failed
+        if isinstance(record, Chunk):
+            steps = replay.data(record.direction, record.data, record.time)
+        elif isinstance(record, Close):
+            steps = (replay.abort if record.reset else replay.eof)(record.direction, record.time)
+        else:
+            raise TypeError(f"not a transcript record: {record!r}")
+        if replay.failed and not failed_before:
+            self.errors += 1
+        if replay.closed == set(_DIRECTIONS):
+            steps.append(replay.end(record.time))
+            del self._conns[record.conn]
+        return steps
+
+    def finish(self) -> list[ReplayStep]:
+        """End steps for connections the transcript left open."""
+        steps = [replay.end(self._last_time) for replay in self._conns.values()]
+        self._conns.clear()
+        return steps
+
+
+def replay(records: Iterable[Record], engine: ModuleType) -> Iterator[ReplayStep]:
+    replayer = Replayer(engine)
+    for record in records:
+        yield from replayer.feed(record)
+    yield from replayer.finish()
+
+
+# -- rendering (plain text and JSON Lines; rich colours would live in h11dbg.ui) ---------------
+
+_PREVIEW = 60
+
+
+def _preview(data: bytes) -> str:
+    text = escape(data[:_PREVIEW])
+    return text + ("..." if len(data) > _PREVIEW else "")
+
+
+def describe_event(event: Any) -> str:
+    if type(event).__name__ == "Data":  # bodies can be huge: escape only the preview
+        return f"Data {len(event.data)} bytes {_preview(bytes(event.data[:_PREVIEW + 1]))}"
+    fields = jsonl.event_fields(event)
+    kind = fields["event"]
+    if kind == "Request":
+        return f"Request {fields['method']} {fields['target']} HTTP/{fields['http_version']}"
+    if kind in ("Response", "InformationalResponse"):
+        return f"{kind} {fields['status_code']} {fields['reason']} HTTP/{fields['http_version']}".rstrip()
+    if kind == "EndOfMessage" and fields["headers"]:
+        return f"EndOfMessage with {len(fields['headers'])} trailer(s)"
+    return kind
+
+
+def _states(states: dict[str, str]) -> str:
+    return f"client={states.get('client')} server={states.get('server')}" if states else ""
+
+
+def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
+    """Plain text lines for one step: ``[conn] time direction what   states``."""
+    head = f"[{step.conn}] {step.time:10.6f} {step.direction or '   '}"
+    lines: list[str] = []
+    if step.kind == "open":
+        client, server = step.peers
+        lines.append(f"{head} open {client or '?'} -> {server or '?'}")
+    elif step.kind == "event":
+        lines.append(f"{head} {describe_event(step.event):<52} {_states(step.states)}")
+        if headers and type(step.event).__name__ != "Data":
+            for name, value in jsonl.event_fields(step.event).get("headers", []):
+                lines.append(f"{'':24}{name}: {value}")
+    elif step.kind == "error":
+        exc = step.error
+        # an engine that does not say where the error is: say how far parsing got
+        where = f"at byte {step.offset}" if step.offset_exact else f"parsing stopped at byte {step.offset}"
+        lines.append(f"{head} ERROR {type(exc).__name__}: {exc} ({where})   {_states(step.states)}")
+        for name in ("rule", "section", "explanation"):
+            value = getattr(exc, name, None)
+            if value:
+                lines.append(f"{'':24}{name}: {value}")
+        offending = getattr(exc, "offending", None)
+        if offending:
+            lines.append(f"{'':24}offending bytes: {escape(offending)}")
+        if step.text:
+            lines.append(f"{'':24}{step.text}")
+    elif step.kind == "end":
+        text = f"{head} end   {_states(step.states)}"
+        if step.tunnelled:
+            text += f"   tunnelled c2s {step.tunnelled['c2s']} bytes, s2c {step.tunnelled['s2c']} bytes"
+        lines.append(text)
+        if step.text:
+            lines.append(f"{'':24}{step.text}")
+    else:
+        lines.append(f"{head} {step.kind}: {step.text}   {_states(step.states)}".rstrip())
+    for transition in step.transitions:
+        explanation = getattr(transition, "explanation", None)
+        if explanation:
+            role = str(getattr(transition, "role", ""))
+            old, new = getattr(transition, "old_state", ""), getattr(transition, "new_state", "")
+            lines.append(f"{'':24}{role} {old} -> {new}: {explanation}")
+    return lines
+
+
+def json_record(step: ReplayStep) -> dict[str, Any]:
+    """One step in the shared JSON Lines schema (h11dbg.session.jsonl); non-event steps name their kind."""
+    extra: dict[str, Any] = {"time": round(step.time, 6)}
+    if step.kind == "event":
+        record = jsonl.event_record(step.event, conn=step.conn, direction=step.direction or "",
+                                    states=step.states, **extra)
+    elif step.kind == "error":
+        assert step.error is not None
+        record = jsonl.error_record(step.error, conn=step.conn, direction=step.direction or "",
+                                    states=step.states, **extra)
+        record["offset"] = step.offset
+        if not step.offset_exact:
+            record["offset_exact"] = False
+        if step.text:
+            record["text"] = step.text
+    else:
+        record = {"conn": step.conn, "direction": step.direction, "event": step.kind, **extra}
+        if step.kind == "open":
+            record["client"], record["server"] = step.peers
+        if step.text:
+            record["text"] = step.text
+        if step.tunnelled:
+            record["tunnelled"] = step.tunnelled
+        record["states"] = step.states
+    if step.transitions:
+        record["transitions"] = [
+            {name: str(getattr(t, name)) for name in ("role", "old_state", "new_state", "rule", "section",
+                                                      "explanation") if getattr(t, name, None) is not None}
+            for t in step.transitions
+        ]
+    return record
+
+
+# -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
+
+STEP_HELP = (
+    "next [N]        show the next step (or N steps)",
+    "continue        run to the next breakpoint or to the end",
+    "break NAME      stop at steps named NAME: an event (Request, Response, Data, EndOfMessage, ...),",
+    "                error, open, close, reset, cycle, switch or end",
+    "delete NAME     remove a breakpoint ('delete all' removes every one)",
+    "breaks          list the breakpoints",
+    "explain         why the machines are in their states, what may come next, and the last error",
+    "quit            stop replaying",
+)
+
+
+class Stepper:
+    """Walks a replay step by step; breakpoints are step names compared without case."""
+
+    def __init__(self, steps: Iterable[ReplayStep], engine: ModuleType) -> None:
+        self._steps = iter(steps)
+        self.engine = engine
+        self.breakpoints: set[str] = {"error"}
+        self.current: ReplayStep | None = None
+        self.last_error: ReplayStep | None = None
+        self.finished = False
+
+    def next(self) -> ReplayStep | None:
+        step = next(self._steps, None)
+        if step is None:
+            self.finished = True
+            return None
+        self.current = step
+        if step.kind == "error":
+            self.last_error = step
+        return step
+
+    def run(self, *, ignore_breakpoints: bool = False) -> Iterator[ReplayStep]:
+        """Steps up to and including the next one that hits a breakpoint."""
+        while True:
+            step = self.next()
+            if step is None:
+                return
+            yield step
+            if not ignore_breakpoints and step.event_name.lower() in self.breakpoints:
+                return
+
+    def explain(self) -> list[str]:
+        from h11dbg.engines import is_explainable
+        from h11dbg.session.explain import allowed_events, describe_state
+
+        step = self.current
+        if step is None:
+            return ["nothing replayed yet: type next"]
+        explainable = is_explainable(self.engine)
+        lines = [f"connection {step.conn}, after: {' '.join(render_text(step, headers=False)).strip()}"]
+        for role in ("client", "server"):
+            state = step.states.get(role)
+            if state is None:
+                continue
+            lines.append(f"  {role} is {state}: {describe_state(self.engine, role, state, explainable)}")
+            allowed = allowed_events(self.engine, role, state, explainable)
+            if allowed:
+                lines.append(f"    {role} may send next: {', '.join(allowed)}")
+        for transition in step.transitions:
+            rule = getattr(transition, "rule", None)
+            section = getattr(transition, "section", None)
+            explanation = getattr(transition, "explanation", None)
+            lines.append(f"  {transition.role}: {transition.old_state} -> {transition.new_state}"
+                         + (f" (rule {rule}" + (f", {section})" if section else ")") if rule else ""))
+            if explanation:
+                lines.append(f"    {explanation}")
+        if self.last_error is not None and self.last_error.error is not None:
+            exc = self.last_error.error
+            lines.append(f"  last error (connection {self.last_error.conn}): {type(exc).__name__}: {exc}")
+            for name in ("rule", "section", "explanation"):
+                value = getattr(exc, name, None)
+                if value:
+                    lines.append(f"    {name}: {value}")
+            if not explainable:
+                lines.append("    (engine h11 gives no rule or offset; --engine h11dbg explains more)")
+        return lines
