@@ -36,15 +36,40 @@ def _hint(url: str, engine: str) -> str:
     )
 
 
+class ScriptError(Exception):
+    """A script that cannot be read as text (one line, with its location)."""
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        from h11dbg.escaping import escape
+
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = escape(data[exc.start : exc.end])
+        raise ScriptError(f"{source}:{line}: not UTF-8 text at byte {exc.start} ({bad})") from None
+
+
 def _script_lines(script: str | None) -> tuple[list[str], str] | None:
     """The lines to run in batch mode and where they came from; None means interactive."""
     if script is not None:
-        with open(script, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read().splitlines(), script
+        try:
+            with open(script, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ScriptError(f"cannot read {script}: {exc.strerror or exc}") from None
+        return _decode(data, script).splitlines(), script
     stdin = sys.stdin
     if stdin is not None and stdin.isatty():
         return None
-    text = stdin.read() if stdin is not None else ""
+    if stdin is None:
+        data = b""
+    elif hasattr(stdin, "buffer"):
+        data = stdin.buffer.read()
+    else:  # a text-only stream (an embedding program's)
+        data = stdin.read().encode("utf-8", "surrogateescape")
+    text = _decode(data, "<stdin>")
     if not text.strip():
         return list(TOUR), "<tour>"
     return text.splitlines(), "<stdin>"
@@ -86,8 +111,8 @@ def demo(engine: str, script: str | None, as_json: bool) -> None:
         sys.exit(EXIT_USAGE)
     try:
         lines = _script_lines(script)
-    except OSError as exc:
-        click.echo(f"h11dbg: cannot read {script}: {exc.strerror or exc}", err=True)
+    except ScriptError as exc:
+        click.echo(f"h11dbg: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     if as_json and lines is None:
         lines = list(TOUR), "<tour>"  # JSON is for programs: never open the REPL for it

@@ -129,6 +129,15 @@ def test_a_bad_script_line_is_reported_with_its_location(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_a_script_that_is_not_utf8_is_refused_with_its_location(tmp_path: Path) -> None:
+    script = tmp_path / "latin1.h11dbg"
+    script.write_bytes(b"request GET /\ndata caf\xe9\n")
+    result = run_demo("--engine", "h11", "--script", str(script))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"h11dbg: {script}:2: not UTF-8 text at byte 22 (\\xe9)"
+    assert result.stdout == ""
+
+
 def test_a_protocol_error_exits_1(tmp_path: Path) -> None:
     script = tmp_path / "error.h11dbg"
     script.write_text("request GET / Content-Length: 1\ndata too long\n")
