@@ -15,6 +15,11 @@ def _port(text: str, original: str) -> int:
 
 def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
     """``example.com:8080``, ``127.0.0.1``, ``[::1]:8080`` -> (host, port)."""
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        host = rest.split("/", 1)[0]
+        hint = f"{host}{'' if ':' in host else ':443'} --tls" if scheme == "https" else host
+        raise AddressError(f"expected HOST:PORT, not a URL (try: connect {hint})")
     if text.startswith("["):
         end = text.find("]")
         if end < 0:

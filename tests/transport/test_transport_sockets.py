@@ -30,6 +30,10 @@ def test_connect_addresses() -> None:
     assert parse_connect_address("example.com", 443) == ("example.com", 443)
     assert parse_connect_address("[::1]:8080", 80) == ("::1", 8080)
     assert parse_connect_address("[::1]", 80) == ("::1", 80)
+    with pytest.raises(AddressError, match=r"not a URL \(try: connect example.com:443 --tls\)"):
+        parse_connect_address("https://example.com/path", 80)
+    with pytest.raises(AddressError, match=r"try: connect example.com:8080\)"):
+        parse_connect_address("http://example.com:8080/", 80)
     for bad in ("::1:80", "[::1", "[::1]x", ":80", "host:99999", "host:"):
         with pytest.raises(AddressError):
             parse_connect_address(bad, 80)
