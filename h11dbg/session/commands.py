@@ -148,7 +148,8 @@ def parse_headers(words: list[Word]) -> list[tuple[bytes, bytes]]:
             name, value = start
             pending.append((name, [value] if value else []))
         elif not pending:
-            raise CommandError(f"expected a header like 'Name: value', got {word.text!r}")
+            hint = " (quote values, not whole headers: X-A: \"b c\")" if ":" in word.text else ""
+            raise CommandError(f"expected a header like 'Name: value', got {word.text!r}{hint}")
         else:
             pending[-1][1].append(word.text)
     return [(_unescape(name, "header name"), _unescape(" ".join(parts), f"header {name}"))
