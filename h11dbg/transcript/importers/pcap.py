@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 
 import dpkt  # type: ignore[import-untyped]
 
+from h11dbg.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers.tcp import Endpoint, Segment, reassemble
 from h11dbg.transcript.model import Meta, Record, Transcript
@@ -138,7 +139,7 @@ def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
         kind = "pcapng"
         reader_class = dpkt.pcapng.Reader
     else:
-        raise TranscriptError(path, f"not a pcap or pcapng file (starts with {head!r})", offset=0)
+        raise TranscriptError(path, f"not a pcap or pcapng file (starts with {escape(head)})", offset=0)
     try:
         reader = reader_class(tracked)
     except TranscriptError:

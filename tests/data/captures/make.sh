@@ -10,6 +10,13 @@
 # GET /hello twice on one kept-alive connection, POSTs binary bytes (CR, LF, NUL) to /echo and
 # GETs /chunked (chunks written one by one), then GETs a file from `python -m http.server`
 # (HTTP/1.0: a second connection, closed by the server).
+#
+# Files: http-lo.pcap (tcpdump -i lo, Ethernet) and http-trace.txt (curl --trace) record the same
+# run; http-lo.pcapng (dumpcap) and http-trace-ascii.txt (curl --trace-ascii --trace-time) another;
+# http-any-sll2-nano.pcap and http-any-sll.pcap (-i any: Linux cooked v2 with nanosecond stamps,
+# and v1); two-interfaces.pcapng (lo + any: two link types, which the importer refuses);
+# http-ipv6.pcap (the same traffic on ::1).  http.har is not made here: it was written by hand
+# after the HAR 1.2 spec, with the exchange of these captures.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PY=${PYTHON:-python3}
