@@ -304,3 +304,71 @@ def render_entries(entries: Iterable[LogEntry], **options: Any) -> RenderableTyp
 def error_line(message: str) -> Text:
     """A command's error: one red line."""
     return Text(f"error: {message}", style=ERROR_STYLE)
+
+
+def message_label(event: Any) -> str:
+    """A message in a few words, for the ladder: ``GET /chunked``, ``200 OK``, ``Data 9 B``."""
+    kind = type(event).__name__
+    if kind == "Request":
+        return f"{escape(bytes(event.method))} {escape(bytes(event.target))}"
+    if kind in ("Response", "InformationalResponse"):
+        return f"{int(event.status_code)} {escape(bytes(event.reason))}".rstrip()
+    if kind == "Data":
+        return f"Data {len(event.data)} B"
+    if kind == "EndOfMessage":
+        return "EndOfMessage + trailers" if len(event.headers) else "EndOfMessage"
+    if kind == "ConnectionClosed":
+        return "close"
+    return kind
+
+
+def _ladder_state(entry: LogEntry, role: str) -> tuple[str, str]:
+    value = str(entry.states_after.get(role, ""))
+    changed = str(entry.states_before.get(role, value)) != value
+    return value.ljust(22), ERROR_STYLE if value == "ERROR" else CHANGED_STYLE if changed else ""
+
+
+def ladder(entries: Iterable[LogEntry], *, width: int = 44) -> RenderableType:
+    """The exchange at a glance: one row per message, an arrow between the client's and the server's
+    columns, each side's state after it.
+
+    In loopback both engines log every message (one sends, the other receives); only the sender's
+    entry is drawn so that each message appears once.
+    """
+    rows = [Text.assemble(("client".ljust(22), "bold cyan"), (" " * (width + 2)), ("server", "bold magenta"))]
+    chosen = [
+        e for e in entries if (e.kind in ("event", "error", "sent") and e.direction in _ARROWS) or e.kind == "state"
+    ]
+    both_sides = len({e.actor for e in chosen}) > 1
+    last_state: dict[str, str] | None = None
+    for entry in chosen:
+        if entry.kind == "state":
+            if entry.states_after == last_state:
+                continue  # loopback: the other engine's half of the same cycle
+            last_state = entry.states_after
+            text = entry.text or ""
+            label = "start_next_cycle()" if text.startswith("start_next_cycle") else "state change"
+            middle = f" {label} ".center(width, "┄")
+            rows.append(
+                Text.assemble(_ladder_state(entry, "client"), (middle, DIM), "  ", _ladder_state(entry, "server"))
+            )
+            continue
+        last_state = None
+        if both_sides and entry.kind != "error":
+            sender = "client" if entry.direction == "c2s" else "server"
+            if entry.actor != sender:
+                continue
+        if entry.kind == "error":
+            label = f"✗ {type(entry.error).__name__}" if entry.error is not None else "✗ error"
+            style = ERROR_STYLE
+        elif entry.kind == "sent":
+            label = f"raw {len(entry.data)} B"
+            style = BINARY_STYLE
+        else:
+            label = message_label(entry.event)
+            style = C2S_STYLE if entry.direction == "c2s" else S2C_STYLE
+        label = label if len(label) <= width - 8 else label[: width - 9] + "…"
+        body = f" {label} ".center(width - 2, "─")
+        arrow = f"{body}─▶" if entry.direction == "c2s" else f"◀─{body}"
+        rows.append(Text.assemble(_ladder_state(entry, "client"), (arrow, style), "  ", _ladder_state(entry, "server")))
+    return Group(*rows)

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from h11dbg.session import commands
 from h11dbg.transport import NetworkError
-from h11dbg.ui.render import error_line, render_entries, render_entry
+from h11dbg.ui.render import error_line, ladder, render_entries, render_entry
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
 HEADER_NAMES = (
@@ -40,6 +40,7 @@ _HEADER_COMMANDS = {"request": 2, "response": 1, "info": 1, "eom": 0}
 # REPL-only commands: they change how things are shown, not what happens on the wire
 LOCAL_COMMANDS = {
     "hex": ("hex [on|off]", "show the bytes of each entry as a hex dump (toggles without an argument)"),
+    "ladder": ("ladder", "the exchange so far as a ladder diagram: messages between the two sides"),
 }
 
 
@@ -212,6 +213,12 @@ class Repl:
                 return True
             self.hexdump = (not self.hexdump) if not arg else arg == "on"
             self.console.print(f"hex dumps {'on' if self.hexdump else 'off'}", highlight=False)
+            return True
+        if name == "ladder":
+            if rest.strip():
+                self.console.print(error_line("usage: " + LOCAL_COMMANDS["ladder"][0]))
+            else:
+                self.console.print(ladder(self.session.log))
             return True
         if name == "log" and not rest.strip():
             # the REPL draws the log with colours; execute() gives scripts the plain-text form

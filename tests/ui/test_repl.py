@@ -162,3 +162,24 @@ def test_completion_of_targets_and_data_files(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "body.bin").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
     assert completions("data @bo") == ["dy.bin"]
+
+
+def test_ladder_draws_each_message_once_in_loopback(loopback: Session) -> None:
+    keys = (
+        "request POST /x Content-Length: 5\rdata hello\reom\ras server\rrun\r"
+        "response 200 Transfer-Encoding: chunked\rdata abc\reom\ras client\rrun\rcycle\rladder\rquit\r"
+    )
+    code, out = drive(loopback, keys)
+    assert code == 0
+    rows = out[out.index("client                ") :].splitlines()
+    assert rows[0].split() == ["client", "server"]
+    arrows = [" ".join(row.split()) for row in rows[1:]]
+    assert arrows == [
+        "SEND_BODY ──────────────── POST /x ──────────────────▶ SEND_RESPONSE",
+        "SEND_BODY ──────────────── Data 5 B ─────────────────▶ SEND_RESPONSE",
+        "DONE ────────────── EndOfMessage ───────────────▶ SEND_RESPONSE",
+        "DONE ◀────────────────── 200 OK ───────────────── SEND_BODY",
+        "DONE ◀───────────────── Data 3 B ──────────────── SEND_BODY",
+        "DONE ◀─────────────── EndOfMessage ────────────── DONE",
+        "IDLE ┄┄┄┄┄┄┄┄┄┄┄┄ start_next_cycle() ┄┄┄┄┄┄┄┄┄┄┄┄ IDLE",
+    ]
