@@ -351,7 +351,7 @@ class Session:
                 text = (f"NEED_DATA: {len(buffer_before)} bytes buffered are not a whole event yet; "
                         "`recv` reads more")
             else:
-                text = "PAUSED: the peer's message is complete; `cycle` starts the next request/response"
+                text = self._paused_text(side, len(buffer_before))
             if quiet_need_data and name == "NEED_DATA":
                 # run() reads on by itself; a note per partial read would only be noise
                 return LogEntry(seq=0, time=0.0, conn=self.conn_id, kind="note", event=event, text=text)
@@ -363,6 +363,15 @@ class Session:
                 and side.transport.write_closed:
             side.transport.close()
         return entry
+
+    def _paused_text(self, side: Side, buffered: int) -> str:
+        their = self._states(side)[self.their_role(side.role)]
+        if their == "SWITCHED_PROTOCOL":
+            return (f"PAUSED: the connection switched protocols; the {buffered} bytes after the switch are "
+                    "in trailing_data and are not HTTP/1.1")
+        if their == "MIGHT_SWITCH_PROTOCOL" or self._states(side)[side.role] == "MIGHT_SWITCH_PROTOCOL":
+            return "PAUSED: a protocol switch was proposed; the server's answer decides what comes next"
+        return "PAUSED: the peer's message is complete; `cycle` starts the next request/response"
 
     def run(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:
         """Receive and process until the peer's current message is complete, it closes, or timeout."""

@@ -134,7 +134,9 @@ def explain_lines(
     lines.append(f"{peer} may send next: {', '.join(theirs) if theirs else 'nothing'}")
     if states["client"] == "DONE" and states["server"] == "DONE":
         lines.append("both sides are DONE: `cycle` starts the next request/response on this connection")
-    if buffered:
+    if buffered and "SWITCHED_PROTOCOL" in states.values():
+        lines.append(f"{buffered} bytes arrived after the protocol switch (trailing_data): they are not HTTP/1.1")
+    elif buffered:
         lines.append(f"{buffered} bytes received but not parsed yet: `next` parses one event")
     if getattr(conn, "they_are_waiting_for_100_continue", False):
         lines.append("the client sent Expect: 100-continue and waits for a 100 response or the final one")

@@ -157,3 +157,14 @@ def test_explain_names_the_rule_an_error_broke() -> None:
         assert "rule content-length-exceeded" in last and "RFC 9112" in last
     finally:
         s.close()
+
+
+def test_upgrade_then_bytes_that_are_not_http(session: Session) -> None:
+    for line in ["request GET /chat Connection: upgrade Upgrade: websocket", "eom", "as server", "run",
+                 "info 101 Connection: upgrade Upgrade: websocket", r"raw \x81\x02hi", "as client", "run"]:
+        assert execute(session, line).error is None, line
+    assert session.states() == {"client": "SWITCHED_PROTOCOL", "server": "SWITCHED_PROTOCOL"}
+    [paused] = session.next()
+    assert paused.event is session.engine.PAUSED and "4 bytes after the switch" in (paused.text or "")
+    assert session.side().conn.trailing_data == (b"\x81\x02hi", False)
+    assert any("after the protocol switch" in line for line in session.explain())
