@@ -404,6 +404,11 @@ class Session:
                 continue
             if type(entry.event).__name__ in _MESSAGE_ENDS:
                 break
+            if type(entry.event).__name__ == "Request" and side.conn.they_are_waiting_for_100_continue:
+                # reading on would wait for a body the client holds back until we answer
+                self._note("the client sent Expect: 100-continue and waits: answer `info 100` (or a final "
+                           "response), then `run` for the body", side)
+                break
         return self.log[mark:]
 
     def wait_closed(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:

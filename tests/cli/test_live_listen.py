@@ -84,6 +84,24 @@ def test_curl_post_with_chunked_body_and_step_by_step_server(tmp_path: Path) -> 
     assert all(e["direction"] == "c2s" for e in data)
 
 
+def test_expect_100_continue_with_curl(tmp_path: Path) -> None:
+    script = tmp_path / "serve.h11"
+    script.write_text("run\ninfo 100\nrun\nresponse 200 Content-Length: 2\ndata ok\neom\n")
+    proc, note = start_listen(["127.0.0.1:0", "--script", str(script)])
+    started = time.monotonic()
+    curl = subprocess.run(
+        [CURL, "-s", "--max-time", "10", "--expect100-timeout", "8", "-H", "Expect: 100-continue",
+         "--data-binary", "abc", f"http://127.0.0.1:{port_of(note)}/"],
+        capture_output=True, timeout=20)
+    code, lines, err = finish(proc)
+    assert curl.stdout == b"ok"
+    assert time.monotonic() - started < 5  # curl sent its body on our 100, not after its own timeout
+    assert code == 0, err
+    kinds = [e.get("event") or e.get("text", "")[:40] for e in lines]
+    waits = next(i for i, k in enumerate(kinds) if k.startswith("the client sent Expect: 100-continue"))
+    assert kinds[waits - 1] == "Request" and kinds[waits + 1] == "InformationalResponse"
+
+
 def test_accept_serves_a_second_client(tmp_path: Path) -> None:
     answer = "run\nresponse 200 Content-Length: 3\ndata {}\neom\n"
     script = tmp_path / "serve.h11"
