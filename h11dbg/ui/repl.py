@@ -175,6 +175,7 @@ class Repl:
             history=history if history is not None else self._file_history(),
             completer=CommandCompleter(targets),
             complete_while_typing=False,
+            refresh_interval=1.0,  # the toolbar clock keeps ticking while you think
             bottom_toolbar=lambda: toolbar_text(self.session.toolbar()),
         )
 
