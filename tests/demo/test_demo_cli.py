@@ -1,8 +1,7 @@
 """``h11dbg demo`` from the outside: batch runs as subprocesses, and the REPL on a real pty.
 
-Until the lead adds ``cli_demo`` to ``h11dbg.cli._register()``, the command runs as
-``python -m h11dbg.cli_demo`` (the same click command); ``test_registered_as_h11dbg_demo`` checks the
-registration itself.
+The command runs as ``.venv/bin/h11dbg demo`` (h11dbg.cli_live lists h11dbg.cli_demo's command), or
+as ``python -m h11dbg.cli_demo`` (the same click command) where that script is missing.
 """
 
 from __future__ import annotations
