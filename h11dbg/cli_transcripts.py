@@ -175,4 +175,95 @@ def _step_loop(stepper: Any, emit: Any, out: IO[str]) -> None:
         say(["end of transcript"])
 
 
-COMMANDS: list[click.Command] = [replay]
+@click.command()
+@click.argument("file")
+@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--port", type=int, metavar="P", help="Only compare connections to server port P.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per connection.")
+@click.option("--engines", default="h11dbg,h11", show_default=True, metavar="A,B",
+              help="The two engines to compare.")
+def diff(file: str, format_name: str | None, port: int | None, as_json: bool, engines: str) -> None:
+    """Replay FILE through two engines (h11dbg.protocol and h11) and show, per connection, the
+    first step where they differ: an event, a state or an error.  Exit 0 identical, 1 different."""
+    from h11dbg.session import jsonl
+    from h11dbg.session.replay import EngineDiff, json_record, render_text
+    from h11dbg.transcript import TranscriptError
+
+    names = [name.strip() for name in engines.split(",")]
+    if len(names) != 2 or any(name not in ("h11dbg", "h11") for name in names):
+        _fail(f"--engines takes two of h11dbg,h11 separated by a comma (got {engines!r})")
+    first, second = (_load_engine(name) for name in names)
+    transcript = _open(file, format_name, port)
+    comparison = EngineDiff(first, second)
+    out = sys.stdout
+
+    def show(differences: Any) -> None:
+        for found in differences:
+            if as_json:
+                record = {"conn": found.conn, "event": "diff", "index": found.index}
+                for name, step_ in zip(names, (found.first, found.second), strict=True):
+                    record[name] = json_record(step_) if step_ is not None else None
+                out.write(jsonl.dumps(record) + "\n")
+                continue
+            out.write(f"connection {found.conn}: the engines differ at step {found.index + 1}\n")
+            width = max(len(name) for name in names)
+            for name, step_ in zip(names, (found.first, found.second), strict=True):
+                text = render_text(step_, headers=False) if step_ is not None else ["(no further step)"]
+                out.write(f"  {name:<{width}}  {text[0].strip()}\n")
+                out.writelines(f"  {'':<{width}}  {line.strip()}\n" for line in text[1:])
+
+    try:
+        for record in transcript:
+            show(comparison.feed(record))
+        show(comparison.finish())
+    except TranscriptError as exc:
+        out.flush()
+        _fail(str(exc))
+    for conn, steps in sorted(comparison.identical.items()):
+        if as_json:
+            out.write(jsonl.dumps({"conn": conn, "event": "same", "steps": steps}) + "\n")
+        else:
+            out.write(f"connection {conn}: identical ({steps} steps)\n")
+    out.flush()
+    differing = len(comparison.differences)
+    if not as_json:
+        click.echo(f"{differing} connection(s) differ, {len(comparison.identical)} identical", err=True)
+    sys.exit(EXIT_PROTOCOL_ERROR if differing else EXIT_OK)
+
+
+@click.command()
+@click.argument("source", metavar="IN")
+@click.argument("target", metavar="OUT")
+@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--to", "to_format", default="h11dbg", show_default=True, metavar="F",
+              help="The output format.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool) -> None:
+    """Convert the transcript IN (any readable format) into OUT (h11dbg's text format by default)."""
+    import os
+    from pathlib import Path
+
+    from h11dbg import __version__
+    from h11dbg.transcript import TranscriptError, write_transcript
+
+    out_path = Path(target)
+    if out_path.exists() and not force:
+        _fail(f"{target}: exists already; refusing to overwrite it (use --force)")
+    transcript = _open(source, format_name, None)
+    transcript.meta.extra.setdefault("converted_by", f"h11dbg convert {__version__}")
+    # Write beside the target and move it into place, so a bad input never leaves half a file.
+    partial = out_path.with_name(f".{out_path.name}.partial-{os.getpid()}")
+    try:
+        write_transcript(transcript, partial, format=to_format, overwrite=True)
+        os.replace(partial, out_path)
+    except TranscriptError as exc:
+        _fail(str(exc).replace(str(partial), target))
+    except OSError as exc:
+        _fail(f"{target}: cannot write: {exc.strerror or exc}")
+    finally:
+        if partial.exists():
+            partial.unlink()
+    click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
+
+
+COMMANDS: list[click.Command] = [replay, diff, convert]
