@@ -25,9 +25,12 @@ def load_engine(name: str = "h11dbg") -> ModuleType:
             f"unknown engine {name!r}: choose one of {', '.join(sorted(ENGINE_MODULES))}"
         ) from None
     try:
-        return importlib.import_module(module_name)
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise EngineUnavailable(f"engine {name!r} is not installed ({exc})") from None
+    if not hasattr(module, "Connection"):
+        raise EngineUnavailable(f"engine {name!r} ({module_name}) does not offer h11's API")
+    return module
 
 
 def is_explainable(engine: ModuleType) -> bool:
