@@ -29,9 +29,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from h11dbg import cli_live, cli_transcripts
+    from h11dbg import cli_demo, cli_live, cli_transcripts
 
-    for module in (cli_live, cli_transcripts):
+    for module in (cli_live, cli_demo, cli_transcripts):
         for command in module.COMMANDS:
             main.add_command(command)
 

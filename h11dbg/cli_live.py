@@ -1,4 +1,4 @@
-"""Live commands: connect, listen, loopback, and ``demo`` (defined in h11dbg.cli_demo).
+"""Live commands: connect, listen, loopback (``demo`` is in h11dbg.cli_demo).
 
 Heavy imports (the session layer, rich, prompt_toolkit) happen inside the command functions.
 """
@@ -188,13 +188,4 @@ def loopback(engine: str, script: str | None, as_json: bool, timeout: float) -> 
     run_session(session, script, as_json, lines=lines)
 
 
-def _demo_commands() -> list[click.Command]:
-    # `demo` lives in h11dbg.cli_demo (the UI's); h11dbg.cli registers only this module's COMMANDS
-    try:
-        from h11dbg import cli_demo
-    except ImportError:
-        return []
-    return list(cli_demo.COMMANDS)
-
-
-COMMANDS: list[click.Command] = [connect, listen, loopback, *_demo_commands()]
+COMMANDS: list[click.Command] = [connect, listen, loopback]
