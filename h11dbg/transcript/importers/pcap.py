@@ -239,16 +239,17 @@ class _PcapRecords:
 
     def __iter__(self) -> Iterator[Record]:
         notes: list[str] = []
-        self.meta.lossy = None
-        records = reassemble(self._segments(notes), server_port=self.port, notes=notes)
-        seen = 0
-        for record in records:
-            yield record
-            if len(notes) != seen:
-                seen = len(notes)
-                self.meta.lossy = "; ".join(notes)
-        if len(notes) != seen:
-            self.meta.lossy = "; ".join(notes)
+        yield from reassemble(self._segments(notes), server_port=self.port, notes=notes)
+        self.meta.lossy = "; ".join(notes) or None
+
+    def scan(self) -> None:
+        """Read the whole capture once, keeping nothing but the lossy notes.
+
+        Gaps show up only as the packets are reassembled, but readers of a transcript (replay's
+        banner, convert's file header) look at ``Meta.lossy`` before the first record.
+        """
+        for _ in self:
+            pass
 
     def _segments(self, notes: list[str]) -> Iterator[Segment]:
         with open(self.path, "rb") as f:
@@ -287,9 +288,10 @@ class _PcapRecords:
 def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
     """A capture as a transcript; ``port`` keeps only TCP connections with that port on one side.
 
-    The file's header is checked now; packets are read as the records are iterated, and
-    ``Meta.lossy`` is filled in as gaps are found (check it after iterating).  Unreadable input
-    raises :class:`~h11dbg.transcript.formats.TranscriptError` with the byte offset.
+    The whole file is read once now (streamed, keeping nothing) so that damage is reported and
+    ``Meta.lossy`` names every gap before the first record; iterating the records streams the
+    file again.  Unreadable input raises :class:`~h11dbg.transcript.formats.TranscriptError`
+    with the byte offset.
     """
     path = Path(path)
     try:
@@ -302,4 +304,6 @@ def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
     if port is not None:
         extra["port"] = str(port)
     meta = Meta(tool=None, description=f"imported from {path.name}", source_format=kind, extra=extra)
-    return Transcript(meta, _PcapRecords(path, port, meta))
+    records = _PcapRecords(path, port, meta)
+    records.scan()
+    return Transcript(meta, records)

@@ -100,3 +100,31 @@ def test_replay_of_an_ascii_trace_says_it_is_lossy() -> None:
     first = result.stdout.splitlines()[0]
     assert "lossy" in first and "'.'" in first
     assert "POST /echo" in result.stdout
+
+
+def _gappy_capture(tmp_path: Path) -> Path:
+    from capture_helpers import CLIENT, SERVER, tcp_frame, write_pcap
+
+    from h11dbg.transcript.importers.tcp import ACK, SYN
+
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+    n = len(head)
+    return write_pcap(tmp_path / "gap.pcap", [
+        tcp_frame(CLIENT, SERVER, 1000, 0, SYN),
+        tcp_frame(SERVER, CLIENT, 5000, 1001, SYN | ACK),
+        tcp_frame(CLIENT, SERVER, 1001, 5001, ACK, head),
+        tcp_frame(CLIENT, SERVER, 1001 + n + 5, 5001, ACK, b"67890"),  # 5 body bytes never captured
+        tcp_frame(SERVER, CLIENT, 5001, 1001 + n + 10, ACK, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ])
+
+
+def test_a_gap_in_a_capture_is_announced_by_replay_and_kept_by_convert(tmp_path: Path) -> None:
+    path = _gappy_capture(tmp_path)
+    result = replay(str(path))
+    assert "lossy" in result.stdout.splitlines()[0] and "stream offset 48" in result.stdout.splitlines()[0]
+    out = tmp_path / "gap.txt"
+    converted = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(path), str(out)],
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert converted.returncode == EXIT_OK, converted.stderr
+    header = out.read_text().split("\n\n", 1)[0]
+    assert "lossy:" in header and "stream offset 48 (5 bytes)" in header

@@ -194,3 +194,10 @@ def test_buffering_is_bounded_behind_a_hole() -> None:
         r.feed(Segment(0.1 * i, CLIENT, SERVER, C_ISN + 1 + 10 + 50 * i, 0, ACK, b"x" * 50))
     assert any("more than 100 bytes" in note for note in r.notes)
     assert r.feed(Segment(1.0, CLIENT, SERVER, C_ISN + 1, 0, ACK, b"y" * 10)) == []
+
+
+def test_gaps_are_known_before_the_first_record(tmp_path: Path) -> None:
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]))
+    assert transcript.meta.lossy is not None and "offset 3" in transcript.meta.lossy
+    assert chunks(list(transcript)) == [b"abc"]
+    assert transcript.meta.lossy is not None  # iterating again finds the same gap
