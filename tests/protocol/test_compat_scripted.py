@@ -68,6 +68,17 @@ def get_keep_alive_two_cycles(t: Trace) -> None:
 
 
 @script
+def request_writer_puts_host_first(t: Trace) -> None:
+    e = t.e
+    c, s = pair(t)
+    out = t.send(c, e.Request(method="GET", target="/", headers=[("User-Agent", "u"), ("Accept", "*/*"),
+                                                                 ("HOST", "h")]))
+    assert out.startswith(b"GET / HTTP/1.1\r\nHOST: h\r\n")
+    t.receive(s, out)
+    t.events(s)
+
+
+@script
 def post_with_content_length(t: Trace) -> None:
     e = t.e
     c, s = pair(t)
@@ -432,6 +443,20 @@ def connect_accepted_200(t: Trace) -> None:
 
 
 @script
+def connect_2xx_framing_headers_are_ignored(t: Trace) -> None:
+    # RFC 9112 §6.3: a client MUST ignore Content-Length and Transfer-Encoding in a 2xx response to
+    # CONNECT (the connection is a tunnel from there on), so both together are no smuggling sign.
+    e = t.e
+    c = t.connection("client")
+    t.send(c, e.Request(method="CONNECT", target="h:443", headers=[("Host", "h:443")]))
+    t.send(c, e.EndOfMessage())
+    t.receive(c, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\ntunnel")
+    got = t.events(c)
+    assert kinds(got) == ["Response", "PAUSED"]
+    assert c.their_state is e.SWITCHED_PROTOCOL and c.trailing_data == (b"tunnel", False)
+
+
+@script
 def connect_refused_407(t: Trace) -> None:
     e = t.e
     c, s = pair(t)
@@ -637,12 +662,6 @@ def client_reads_responses_with_odd_but_legal_heads(t: Trace) -> None:
 # Differences from h11 in h11dbg.protocol that are bugs, not design; each is asserted as h11 behaves
 # and expected to fail (strictly, so a fix shows up) until the engine is fixed.
 KNOWN_ENGINE_BUGS: dict[str, str] = {
-    "tls_handshake_to_plain_server_fails_fast": (
-        "h11dbg waits (NEED_DATA) on a first byte < 0x21 such as TLS's 0x16; h11 rejects at once"
-    ),
-    "test_event_equality": "h11dbg events are hashable; h11 sets __hash__ = None",
-    "status_code_not_int": "h11dbg accepts status_code='200' and 200.0 (converts with int()); "
-    "h11 raises LocalProtocolError('status code must be integer')",
 }
 
 
