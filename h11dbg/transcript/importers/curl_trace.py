@@ -261,7 +261,10 @@ class _TraceRecords:
 
 
 def read_curl_trace(path: str | Path) -> Transcript:
-    """A ``curl --trace`` or ``--trace-ascii`` file (told apart by its first dump line)."""
+    """A ``curl --trace`` or ``--trace-ascii`` file (told apart by its first dump line).
+
+    The file is checked through once now; iterating the records reads it again, streaming.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -279,4 +282,7 @@ def read_curl_trace(path: str | Path) -> Transcript:
         source_format="curl-trace" if mode == "hex" else "curl-trace-ascii",
         lossy=ASCII_LOSSY if mode == "ascii" else None,
     )
-    return Transcript(meta, _TraceRecords(path, mode))
+    records = _TraceRecords(path, mode)
+    for _ in records:  # a damaged trace is reported now, before anything is replayed or written
+        pass
+    return Transcript(meta, records)
