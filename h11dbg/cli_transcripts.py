@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from h11dbg.cli import EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE
+from h11dbg.cli import EXIT_NETWORK, EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE
 
 _ENGINES = click.Choice(["h11dbg", "h11"])
 
@@ -266,4 +266,82 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
     click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
 
 
-COMMANDS: list[click.Command] = [replay, diff, convert]
+@click.command()
+@click.option("--listen", required=True, metavar="HOST:PORT",
+              help="Where clients connect (PORT 0 picks a free port and prints it).")
+@click.option("--upstream", required=True, metavar="HOST:PORT", help="The real server.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The transcript to write.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option("--description", metavar="TEXT", help="What the recording shows (kept in the metadata).")
+def record(listen: str, upstream: str, output: str, force: bool, description: str | None) -> None:
+    """Record real traffic: a proxy between real clients and a real server that forwards every byte
+    unchanged and writes each read to FILE as it happens (Ctrl-C or SIGTERM stop it; the file is
+    valid up to the last chunk)."""
+    import datetime
+    import os
+    import signal
+    from pathlib import Path
+
+    from h11dbg import __version__
+    from h11dbg.transcript.model import Meta
+    from h11dbg.transcript.textformat import TextWriter
+    from h11dbg.transport import address
+    from h11dbg.transport.proxy import RecordingProxy
+
+    try:
+        listen_address = address.parse_listen_address(listen)
+        upstream_address = address.parse_connect_address(upstream, 80)
+    except address.AddressError as exc:
+        _fail(str(exc))
+    path = Path(output)
+    try:
+        # "x" creates the file only if it is new: a recording is never overwritten by accident.
+        stream = open(path, "wb" if force else "xb")  # noqa: SIM115  (closed in the finally below)
+    except FileExistsError:
+        _fail(f"{output}: exists already; refusing to overwrite it (use --force)")
+    except OSError as exc:
+        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+    try:
+        def log(line: str) -> None:
+            click.echo(line, err=True)
+
+        writer: TextWriter | None = None  # the header names the port, known once listening
+
+        def save(item: Any) -> None:
+            if writer is not None:
+                writer.write(item)
+
+        try:
+            proxy = RecordingProxy(listen_address, upstream_address, save, log=log)
+        except OSError as exc:
+            stream.close()
+            if path.stat().st_size == 0:
+                os.unlink(path)
+            _fail(f"cannot listen on {listen}: {exc.strerror or exc}", EXIT_NETWORK)
+        listening = address.format_address(*proxy.address)
+        meta = Meta(
+            tool=f"h11dbg record {__version__}",
+            peers=f"{listening} -> {address.format_address(*upstream_address)}",
+            recorded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            description=description,
+        )
+        writer = TextWriter(stream, meta, flush=True)
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+        upstream_name = address.format_address(*upstream_address)
+        log(f"recording {listening} -> {upstream_name} into {output} (Ctrl-C to stop)")
+        try:
+            proxy.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            proxy.stop()
+    finally:
+        stream.close()
+    log(f"stopped; {output} is complete")
+
+
+COMMANDS: list[click.Command] = [replay, diff, convert, record]

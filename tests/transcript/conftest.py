@@ -1,8 +1,19 @@
 from __future__ import annotations
 
 import importlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+H11DBG = str(Path(sys.executable).with_name("h11dbg"))
 
 
 def default_engine() -> str:
@@ -17,3 +28,127 @@ def default_engine() -> str:
 @pytest.fixture(scope="session")
 def engine_name() -> str:
     return default_engine()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[int]:
+    """python -m http.server on 127.0.0.1 serving a small directory; yields its port."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        _stop(proc)
+
+
+ECHO_APP = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    reply = scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(reply)).encode())]})
+    await send({"type": "http.response.body", "body": reply})
+'''
+
+
+@pytest.fixture
+def uvicorn_server(tmp_path: Path) -> Iterator[int]:
+    """uvicorn (its h11 protocol) running an echo app; yields its port."""
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "echo_app:app", "--app-dir", str(tmp_path),
+                             "--host", "127.0.0.1", "--port", str(port), "--http", "h11",
+                             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        _stop(proc)
+
+
+class Recorder:
+    """A running ``h11dbg record`` subprocess."""
+
+    def __init__(self, upstream: int, output: Path, *extra: str) -> None:
+        self.output = output
+        self.proc = subprocess.Popen(
+            [H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
+             "-o", str(output), *extra],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        )
+        assert self.proc.stderr is not None
+        self._err = self.proc.stderr
+        line = self._readline(15)
+        if not line.startswith("recording "):
+            raise RuntimeError(f"record did not start: {line!r}")
+        self.port = int(line.split()[1].rsplit(":", 1)[1])
+        self.log = [line]
+
+    def _readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self._err], [], [], timeout)
+        if not ready:
+            raise TimeoutError("no output from h11dbg record")
+        return self._err.readline().decode()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        os.kill(self.proc.pid, sig)
+        code = self.proc.wait(timeout=10)
+        self.log += [line.decode() for line in self._err.readlines()]
+        return code
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[Callable[..., Recorder]]:
+    started: list[Recorder] = []
+
+    def start(upstream: int, name: str = "rec.h11t", *extra: str) -> Recorder:
+        rec = Recorder(upstream, tmp_path / name, *extra)
+        started.append(rec)
+        return rec
+
+    yield start
+    for rec in started:
+        if rec.proc.poll() is None:
+            rec.proc.kill()
+            rec.proc.wait()

@@ -1,0 +1,174 @@
+"""The recording proxy: forwards bytes between real clients and a real server, unchanged and at
+once, and records every read as a transcript chunk.
+
+Two threads per connection, one per direction, so neither side waits for the other (a client
+still uploading while the server already answers must not stall).  Each chunk is recorded before
+it is forwarded, so whatever the other side sends in reply is recorded after it: the transcript's
+order is causal.  Every record is written and flushed as it happens, so a Ctrl-C or a kill leaves
+a file that is valid up to the last chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
+from h11dbg.transport.address import format_address
+
+_READ_SIZE = 65536
+
+
+class RecordingProxy:
+    """Listens on ``listen``; each accepted connection gets its own connection to ``upstream``.
+
+    ``record`` is called (from several threads, serialised here) with every transcript record;
+    ``log`` gets one line per connection event for the person watching.
+    """
+
+    def __init__(
+        self,
+        listen: tuple[str, int],
+        upstream: tuple[str, int],
+        record: Callable[[Record], None],
+        *,
+        log: Callable[[str], None] | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.upstream = upstream
+        self._record = record
+        self._log = log or (lambda line: None)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._next_conn = 1
+        self._start = time.monotonic()
+        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(listen)
+        self._listener.listen(128)
+        self._listener.settimeout(0.2)  # wake up now and then to notice stop()
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._open: set[socket.socket] = set()
+
+    def _now(self) -> float:
+        return time.monotonic() - self._start
+
+    def _write(self, record: Record) -> None:
+        with self._lock:
+            if not self._stopped.is_set():
+                self._record(record)
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`stop` (or KeyboardInterrupt in the calling thread)."""
+        try:
+            while not self._stopped.is_set():
+                try:
+                    client, peer = self._listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    if self._stopped.is_set():
+                        break
+                    raise
+                conn = self._next_conn
+                self._next_conn += 1
+                threading.Thread(target=self._handle, args=(conn, client, peer), daemon=True,
+                                 name=f"proxy-conn-{conn}").start()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop accepting and recording; later bytes are neither recorded nor forwarded."""
+        with self._lock:  # a record being written finishes first
+            self._stopped.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for sock in list(self._open):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    # -- one connection --------------------------------------------------------------------
+
+    def _handle(self, conn: int, client: socket.socket, peer: tuple[str, int]) -> None:
+        client_name = format_address(*peer[:2])
+        upstream_name = format_address(*self.upstream)
+        self._open.add(client)
+        try:
+            server = socket.create_connection(self.upstream, timeout=self._connect_timeout)
+        except OSError as exc:
+            self._write(Open(conn, self._now(), client_name, upstream_name))
+            self._write(Close(conn, "s2c", self._now(), reset=True))
+            self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} failed: {exc}")
+            _reset(client)
+            self._open.discard(client)
+            return
+        client.settimeout(None)
+        server.settimeout(None)
+        self._open.add(server)
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward promptly
+        self._write(Open(conn, self._now(), client_name, upstream_name))
+        self._log(f"conn {conn}: {client_name} connected")
+        state = _Pair(client, server)
+        replies = threading.Thread(target=self._pump, args=(conn, state, "s2c"), daemon=True)
+        replies.start()
+        self._pump(conn, state, "c2s")
+        replies.join()
+        for sock in (client, server):
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._open.discard(sock)
+        self._log(f"conn {conn}: closed")
+
+    def _pump(self, conn: int, pair: _Pair, direction: Direction) -> None:
+        source, target = (pair.client, pair.server) if direction == "c2s" else (pair.server, pair.client)
+        while True:
+            try:
+                data = source.recv(_READ_SIZE)
+            except OSError as exc:
+                if pair.aborted or self._stopped.is_set():
+                    return
+                pair.aborted = True
+                self._write(Close(conn, direction, self._now(), reset=True))
+                self._log(f"conn {conn}: {direction} reset ({exc})")
+                _reset(target)
+                return
+            if not data:
+                if pair.aborted:
+                    return
+                self._write(Close(conn, direction, self._now()))
+                with contextlib.suppress(OSError):
+                    target.shutdown(socket.SHUT_WR)  # pass the half-close on
+                return
+            self._write(Chunk(conn, direction, data, self._now()))
+            try:
+                target.sendall(data)
+            except OSError:
+                if pair.aborted or self._stopped.is_set():
+                    return
+                # The receiver is gone; the reset shows up on its own reading side.
+                pair.aborted = True
+                other: Direction = "s2c" if direction == "c2s" else "c2s"
+                self._write(Close(conn, other, self._now(), reset=True))
+                _reset(source)
+                return
+
+
+class _Pair:
+    def __init__(self, client: socket.socket, server: socket.socket) -> None:
+        self.client = client
+        self.server = server
+        self.aborted = False
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with an RST rather than a FIN, to pass a reset on."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
