@@ -89,13 +89,17 @@ def _script_lines(script: str | None) -> tuple[list[str], str] | None:
     help="Run the commands in FILE instead of opening the REPL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per log entry (batch mode).")
-def demo(engine: str, script: str | None, as_json: bool) -> None:
+@click.option("--record", "record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write every byte sent and received to FILE as a transcript, as it happens.")
+@click.option("--force", is_flag=True, help="With --record: replace FILE if it exists.")
+def demo(engine: str, script: str | None, as_json: bool, record: str | None, force: bool) -> None:
     """Start a teaching HTTP/1.1 server on 127.0.0.1 and debug a connection to it.
 
     At a terminal this opens the REPL.  With --script, or commands piped on stdin, it runs them and
     exits; with nothing on a non-interactive stdin it runs a short built-in tour.
     """
     from h11dbg.cli import EXIT_NETWORK, EXIT_USAGE
+    from h11dbg.cli_live import Recording
     from h11dbg.demo.server import ROUTES, DemoServer
     from h11dbg.engines import EngineUnavailable, load_engine
     from h11dbg.session.core import Session
@@ -116,17 +120,22 @@ def demo(engine: str, script: str | None, as_json: bool) -> None:
         sys.exit(EXIT_USAGE)
     if as_json and lines is None:
         lines = list(TOUR), "<tour>"  # JSON is for programs: never open the REPL for it
+    recording = Recording(record, force)
     with DemoServer(module) as server:
         try:
             session = Session.connect(module, server.host, server.port, timeout=10.0)
         except NetworkError as exc:
+            recording.abandon()
             click.echo(f"h11dbg: network error: {exc}", err=True)
             sys.exit(EXIT_NETWORK)
+        session.command = "demo"
+        recording.start(session)
         try:
             if lines is None:
                 from h11dbg.ui.repl import run_repl
 
-                status = run_repl(session, hint=_hint(server.url, engine), targets=list(ROUTES))
+                hint = _hint(server.url, engine) + (f"\nrecording to {record}" if record else "")
+                status = run_repl(session, hint=hint, targets=list(ROUTES))
             else:
                 from h11dbg.session.batch import run_batch
 

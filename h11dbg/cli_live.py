@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -27,6 +27,9 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Batch output as JSON Lines (see docs/json.md)."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
                      show_default=True, help="Seconds to wait for connecting and for each read."),
+        click.option("--record", "record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Write every byte sent and received to FILE as a transcript, as it happens."),
+        click.option("--force", is_flag=True, help="With --record: replace FILE if it exists."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -45,17 +48,70 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _build(factory: Callable[[], Session]) -> Session:
+class Recording:
+    """``--record FILE``: the file is created before any network I/O (so an existing one is refused
+    at once), and the header is written once the session knows its peers."""
+
+    def __init__(self, path: str | None, force: bool) -> None:
+        self.path = path
+        self.stream: IO[bytes] | None = None
+        if path is None:
+            if force:
+                _fail("--force only makes sense with --record FILE", _exit_code("EXIT_USAGE"))
+            return
+        from h11dbg.session.recording import RecordingError, create_new
+
+        try:
+            self.stream = create_new(path, force)
+        except RecordingError as exc:
+            _fail(str(exc), _exit_code("EXIT_USAGE"))
+
+    def start(self, session: Session) -> None:
+        if self.stream is None or self.path is None:
+            return
+        from h11dbg.session.recording import RecordingError
+
+        try:
+            session.start_recording(self.stream, self.path)
+        except RecordingError as exc:
+            session.close()
+            _fail(str(exc), _exit_code("EXIT_USAGE"))
+
+    def abandon(self) -> None:
+        """The session never started: remove the empty file this run created."""
+        import os
+
+        if self.stream is None or self.path is None:
+            return
+        self.stream.close()
+        try:
+            if os.path.getsize(self.path) == 0:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _build(factory: Callable[[], Session], recording: Recording | None = None) -> Session:
     from h11dbg.engines import EngineUnavailable
     from h11dbg.transport import NetworkError
 
     try:
-        return factory()
+        session = factory()
     except EngineUnavailable as exc:
+        if recording is not None:
+            recording.abandon()
         _fail(str(exc), _exit_code("EXIT_USAGE"))
     except NetworkError as exc:
+        if recording is not None:
+            recording.abandon()
         _fail(f"network error: {exc}", _exit_code("EXIT_NETWORK"))
-    raise AssertionError("unreachable")
+    except BaseException:
+        if recording is not None:
+            recording.abandon()
+        raise
+    if recording is not None:
+        recording.start(session)
+    return session
 
 
 def _script_lines(script: str | None) -> tuple[Iterable[str], str]:
@@ -120,7 +176,7 @@ def run_session(
               help="Server name for SNI and certificate checks (with --tls; default: HOST).")
 @_common_options
 def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: str | None, engine: str,
-            script: str | None, as_json: bool, timeout: float) -> None:
+            script: str | None, as_json: bool, timeout: float, record: str | None, force: bool) -> None:
     """Be the CLIENT on a real connection to HOST:PORT ([::1]:8080 for IPv6).
 
     Type requests event by event (request, data, eom), or raw bytes, and step
@@ -137,8 +193,9 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: st
     except AddressError as exc:
         _fail(str(exc), _exit_code("EXIT_USAGE"))
     lines = _script_lines(script) if script else None
+    recording = Recording(record, force)
     session = _build(lambda: Session.connect(engine, host, port, tls=tls, cafile=cafile, insecure=insecure,
-                                             server_hostname=sni, timeout=timeout))
+                                             server_hostname=sni, timeout=timeout), recording)
     run_session(session, script, as_json, lines=lines)
 
 
@@ -148,7 +205,7 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: st
 @click.option("--accept-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="In batch mode, give up (exit 3) when no client connects within this many seconds.")
 def listen(address: str, engine: str, script: str | None, as_json: bool, timeout: float,
-           accept_timeout: float | None) -> None:
+           record: str | None, force: bool, accept_timeout: float | None) -> None:
     """Be the SERVER: listen on [HOST:]PORT (127.0.0.1 unless HOST is given; 0 picks a free port).
 
     One connection at a time; in the REPL `accept` waits for the next.  In batch
@@ -162,7 +219,8 @@ def listen(address: str, engine: str, script: str | None, as_json: bool, timeout
     except AddressError as exc:
         _fail(str(exc), _exit_code("EXIT_USAGE"))
     lines = _script_lines(script) if script else None
-    session = _build(lambda: Session.listen(engine, host, port, timeout=timeout))
+    recording = Recording(record, force)
+    session = _build(lambda: Session.listen(engine, host, port, timeout=timeout), recording)
     if _interactive(script, as_json):
         # the REPL starts with a client to talk to
         click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
@@ -176,7 +234,8 @@ def listen(address: str, engine: str, script: str | None, as_json: bool, timeout
 
 @click.command()
 @_common_options
-def loopback(engine: str, script: str | None, as_json: bool, timeout: float) -> None:
+def loopback(engine: str, script: str | None, as_json: bool, timeout: float, record: str | None,
+             force: bool) -> None:
     """Play both sides in one process over a socket pair (`as client` / `as server`).
 
     Reads wait at most 0.5 s (or --timeout, if smaller): the peer is this process.
@@ -184,7 +243,8 @@ def loopback(engine: str, script: str | None, as_json: bool, timeout: float) -> 
     from h11dbg.session.core import LOOPBACK_READ_TIMEOUT, Session
 
     lines = _script_lines(script) if script else None
-    session = _build(lambda: Session.loopback(engine, timeout=min(timeout, LOOPBACK_READ_TIMEOUT)))
+    recording = Recording(record, force)
+    session = _build(lambda: Session.loopback(engine, timeout=min(timeout, LOOPBACK_READ_TIMEOUT)), recording)
     run_session(session, script, as_json, lines=lines)
 
 

@@ -70,6 +70,8 @@ COMMANDS: dict[str, CommandInfo] = {
         CommandInfo("explain", "explain", "why each side is where it is and what may come next"),
         CommandInfo("log", "log", "everything that happened so far"),
         CommandInfo("cycle", "cycle", "start_next_cycle(): reuse the connection once both sides are DONE"),
+        CommandInfo("save", "save [--force] FILE",
+                    "write every byte sent and received so far to FILE as a transcript (for h11dbg replay)"),
         CommandInfo("accept", "accept", "finish this connection, then wait for the next client (listen mode)",
                     ("listen",)),
         CommandInfo("as", "as client|server", "act as the client or the server (loopback mode)",
@@ -291,6 +293,13 @@ def _states_output(session: Session) -> list[str]:
     return lines
 
 
+def _cmd_save(session: Session, rest: str) -> CommandResult:
+    options, positional, extra = _take_options(split_words(rest), {"--force": False}, 1)
+    if not positional or extra:
+        raise CommandError("usage: " + COMMANDS["save"].syntax + " (quote a name with spaces)")
+    return CommandResult(output=[session.save(positional[0], force=bool(options.get("--force")))])
+
+
 def help_lines(name: str | None = None) -> list[str]:
     if name:
         info = COMMANDS.get(ALIASES.get(name, name))
@@ -325,6 +334,8 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
         return CommandResult(entries=session.run(timeout=_seconds(rest)))
     if name == "help":
         return CommandResult(output=help_lines(rest.strip() or None))
+    if name == "save":
+        return _cmd_save(session, rest)
     if name == "as":
         role = rest.strip()
         if role not in ROLES:

@@ -24,6 +24,11 @@ Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Sessio
 * ``cycle()`` — ``start_next_cycle()`` (both connections in loopback).
 * ``accept(timeout=None)`` — listen mode: wait for the next client (one connection at a time).
 * ``close()`` — release sockets and the listener (idempotent; call it when the session ends).
+* ``start_recording(stream, path)`` — stream every record to an open file as it happens (``--record``).
+* ``save(path, force=False)`` — write everything recorded so far as a transcript (``save``).
+
+Every byte that crosses a socket, every half-close and reset, is also kept as transcript records
+in :attr:`Session.recorder` (one chunk per real send/recv; in loopback each byte once, as written).
 * ``states()``, ``explain()``, ``toolbar()`` — read-only views for the REPL and scripts.
 """
 
@@ -31,12 +36,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 from h11dbg.engines import is_explainable, load_engine
 from h11dbg.session.explain import describe_state, explain_lines
 from h11dbg.session.log import EntryKind, LogEntry
+from h11dbg.session.recording import Recorder, make_meta
 from h11dbg.transport import (
     Listener,
     NetworkError,
@@ -106,6 +113,8 @@ class Session:
         self.listener: Listener | None = None
         self.timeouts = 0  # reads that found nothing in time (batch mode turns these into exit 3)
         self.closed = False
+        self.command = mode  # the CLI command, for a recording's metadata ("demo" sets its own)
+        self.recorder = Recorder(on_failure=lambda text: self._note(text))
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -157,6 +166,7 @@ class Session:
         session = cls(engine, "loopback", timeout=timeout, address="loopback", host="localhost")
         pair = loopback_pair(timeout=timeout)
         session.conn_id = 1
+        session.recorder.open(1, None, None)  # a socket pair has no addresses
         session.sides["client"] = session._new_side("client", pair.client)
         session.sides["server"] = session._new_side("server", pair.server)
         session._note(f"loopback: client and server in one process (engine {session.engine_name}); "
@@ -172,6 +182,10 @@ class Session:
 
     def _open_side(self, role: str, transport: SocketTransport) -> Side:
         self.conn_id += 1
+        if role == "client":
+            self.recorder.open(self.conn_id, transport.local, transport.peer)
+        else:
+            self.recorder.open(self.conn_id, transport.peer, transport.local)
         side = self._new_side(role, transport)
         self.sides[role] = side
         return side
@@ -190,7 +204,7 @@ class Session:
             # one connection at a time: let the client finish (it usually closes once it has its
             # response), then close whatever is left of this one
             self.wait_closed()
-            side.transport.close()
+            self._close_transport(side)
             self._note(f"connection {self.conn_id} closed; waiting for the next client", side)
         transport = self.listener.accept(timeout)
         self.started = time.monotonic()
@@ -265,10 +279,12 @@ class Session:
         self._append("event", side, direction=side.out_direction, event=event, data=data or b"",
                      states_before=before)
         if type(event).__name__ == "ConnectionClosed":
-            if not side.transport.shutdown_write():
+            if side.transport.shutdown_write():
+                self.recorder.close(self.conn_id, side.out_direction)
+            else:
                 self._note("TLS has no half-close: the socket closes when the session ends", side)
             if side.transport.eof:
-                side.transport.close()
+                self._close_transport(side)
         return self.log[mark:]
 
     def _check_writable(self, side: Side) -> None:
@@ -285,8 +301,36 @@ class Session:
         try:
             side.transport.send(data)
         except NetworkError as exc:
+            # sending fails once the peer has reset (or fully closed) the connection
+            self.recorder.close(self.conn_id, side.in_direction, reset=True)
             self._note(f"network error: {exc}", side, direction=side.out_direction)
             raise
+        self.recorder.chunk(self.conn_id, side.out_direction, data)
+
+    def _wire_recv(self, side: Side, timeout: float | None) -> bytes:
+        """One socket read (b"" at EOF), recorded; ReceiveTimeout/NetworkError pass through."""
+        assert side.transport is not None
+        try:
+            data = side.transport.recv(timeout)
+        except ReceiveTimeout:
+            raise
+        except NetworkError:
+            self.recorder.close(self.conn_id, side.in_direction, reset=True)
+            raise
+        if self.mode != "loopback":
+            # in loopback the other side's write already recorded these bytes (and its half-close)
+            if data:
+                self.recorder.chunk(self.conn_id, side.in_direction, data)
+            else:
+                self.recorder.close(self.conn_id, side.in_direction)
+        return data
+
+    def _close_transport(self, side: Side) -> None:
+        """Close the socket; our sending direction ends there if it had not already."""
+        assert side.transport is not None
+        if not side.transport.closed:
+            self.recorder.close(self.conn_id, side.out_direction)
+        side.transport.close()
 
     def send_raw(self, data: bytes, actor: str | None = None) -> list[LogEntry]:
         """Write bytes that bypass the state machine (the engine does not see them)."""
@@ -307,7 +351,7 @@ class Session:
         if side.transport.eof:
             return [self._note("the peer already closed its side: nothing more to read", side)]
         try:
-            data = side.transport.recv(timeout)
+            data = self._wire_recv(side, timeout)
         except ReceiveTimeout as exc:
             self.timeouts += 1
             return [self._note(f"timeout: {exc}", side)]
@@ -323,7 +367,7 @@ class Session:
             entry = self._append("eof", side, direction=side.in_direction, states_before=before,
                                  text="the peer closed its sending side (EOF)")
             if side.transport.write_closed:
-                side.transport.close()
+                self._close_transport(side)
         return [entry]
 
     def buffered(self, actor: str | None = None) -> int:
@@ -361,7 +405,7 @@ class Session:
                              data=buffer_before[:consumed], states_before=before)
         if type(event).__name__ == "ConnectionClosed" and side.transport is not None \
                 and side.transport.write_closed:
-            side.transport.close()
+            self._close_transport(side)
         return entry
 
     def _paused_text(self, side: Side, buffered: int) -> str:
@@ -423,7 +467,7 @@ class Session:
             if remaining is not None and remaining <= 0:
                 break
             try:
-                data = side.transport.recv(remaining)
+                data = self._wire_recv(side, remaining)
             except ReceiveTimeout:
                 break
             before = self._states(side)
@@ -465,9 +509,44 @@ class Session:
         self.closed = True
         for side in self.sides.values():
             if side.transport is not None:
-                side.transport.close()
+                self._close_transport(side)
         if self.listener is not None:
             self.listener.close()
+        self.recorder.finish()
+
+    # ----------------------------------------------------------------- recording
+    def peers(self) -> str:
+        """Between whom this session's traffic goes, for a recording's ``peers`` line."""
+        if self.mode == "loopback":
+            return "loopback client -> loopback server (one process, a socket pair)"
+        if self.mode == "listen":
+            return f"clients -> {self.address}"
+        side = self.sides.get("client")
+        if side is not None and side.transport is not None:
+            return f"{side.transport.local} -> {side.transport.peer}"
+        return f"? -> {self.address}"
+
+    def recording_meta(self) -> Any:
+        return make_meta(self.command, self.peers(), self.engine_name)
+
+    def start_recording(self, stream: IO[bytes], path: str | Path) -> LogEntry:
+        """Stream every record, from the session's start, to ``stream`` (a new file at ``path``) as it
+        happens.  Raises :class:`~h11dbg.session.recording.RecordingError` if it cannot be written."""
+        self.recorder.stream_to(stream, self.recording_meta(), path)
+        return self._note(f"recording to {path}")
+
+    def save(self, path: str | Path, force: bool = False) -> str:
+        """Write everything recorded so far to ``path``; returns a one-line summary.
+
+        Raises :class:`SessionError` (one line) if the file exists (without ``force``) or cannot be written.
+        """
+        from h11dbg.session.recording import RecordingError
+
+        try:
+            self.recorder.save(path, self.recording_meta(), force=force)
+        except RecordingError as exc:
+            raise SessionError(str(exc)) from None
+        return f"saved {self.recorder.summary()} to {path}"
 
     @property
     def connected(self) -> bool:

@@ -1,0 +1,160 @@
+"""A live session's traffic as transcript records: kept in memory for ``save``, streamed for ``--record``.
+
+The session calls :meth:`Recorder.open`, :meth:`Recorder.chunk` and :meth:`Recorder.close` at the
+socket calls themselves (one chunk per real ``send``/``recv``), so a recording replays with the same
+chunk boundaries, and so the same ``NEED_DATA`` points, that the live engine saw.
+
+Formatting is :mod:`h11dbg.transcript.textformat`'s (its :class:`TextWriter` with ``flush=True``):
+every record reaches the OS as soon as it happens, so a Ctrl-C or a kill leaves a file that is a
+valid transcript up to the last chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from h11dbg import __version__
+from h11dbg.transcript.model import Chunk, Close, Direction, Meta, Open, Record
+from h11dbg.transcript.textformat import TextWriter
+
+
+class RecordingError(Exception):
+    """A recording file cannot be created or written (one line, naming the file)."""
+
+
+def make_meta(command: str, peers: str | None, engine: str) -> Meta:
+    """The header of a live recording: which command, between whom, when, on which engine."""
+    return Meta(
+        tool=f"h11dbg {__version__} {command}",
+        peers=peers,
+        recorded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        extra={"engine": engine},
+    )
+
+
+def create_new(path: str | Path, force: bool, hint: str = "--force") -> IO[bytes]:
+    """Open ``path`` for writing; without ``force`` only if it does not exist yet ("x" mode makes that
+    check and the creation one step, so a recording is never replaced by accident)."""
+    try:
+        return open(path, "wb" if force else "xb")  # noqa: SIM115  (the caller owns the stream)
+    except FileExistsError:
+        raise RecordingError(f"{path}: exists already; refusing to overwrite it (use {hint})") from None
+    except IsADirectoryError:
+        raise RecordingError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+class Recorder:
+    """Every record of one session, in order, with times counted from the recorder's creation."""
+
+    def __init__(self, on_failure: Callable[[str], None] | None = None) -> None:
+        self.started = time.monotonic()
+        self._on_failure = on_failure
+        self.records: list[Record] = []
+        self._closed: set[tuple[int, str]] = set()
+        self._writer: TextWriter | None = None
+        self._stream: IO[bytes] | None = None
+        self.path: Path | None = None  # the file being streamed to, if any
+
+    def _now(self) -> float:
+        return round(time.monotonic() - self.started, 6)
+
+    def _add(self, record: Record) -> None:
+        self.records.append(record)
+        if self._writer is not None:
+            try:
+                self._writer.write(record)
+            except OSError as exc:
+                # a full disk must not end the debugging session: stop streaming, keep recording
+                self._stop_streaming()
+                if self._on_failure is not None:
+                    self._on_failure(f"{self.path}: writing the recording failed ({exc.strerror or exc}); "
+                                     "the file ends here, `save` can still write everything")
+
+    # -------------------------------------------------------------- what the session reports
+    def open(self, conn: int, client: str | None, server: str | None) -> None:
+        self._add(Open(conn, self._now(), client, server))
+
+    def chunk(self, conn: int, direction: Direction, data: bytes) -> None:
+        if data:
+            self._add(Chunk(conn, direction, bytes(data), self._now()))
+
+    def close(self, conn: int, direction: Direction, *, reset: bool = False) -> None:
+        """A half-close (FIN) or a reset; each direction of a connection ends once."""
+        if (conn, direction) in self._closed:
+            return
+        self._closed.add((conn, direction))
+        self._add(Close(conn, direction, self._now(), reset=reset))
+
+    def is_closed(self, conn: int, direction: Direction) -> bool:
+        return (conn, direction) in self._closed
+
+    # -------------------------------------------------------------- files
+    def stream_to(self, stream: IO[bytes], meta: Meta, path: str | Path) -> None:
+        """Write the header and everything so far to ``stream``, then each record as it happens."""
+        self.path = Path(path)
+        self._stream = stream
+        try:
+            self._writer = TextWriter(stream, meta, flush=True)
+            for record in self.records:
+                self._writer.write(record)
+        except OSError as exc:
+            self._stop_streaming()
+            raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    def _stop_streaming(self) -> None:
+        self._writer = None
+        if self._stream is not None:
+            with contextlib.suppress(OSError):
+                self._stream.close()
+            self._stream = None
+
+    def finish(self) -> None:
+        """Close the streamed file (idempotent)."""
+        self._stop_streaming()
+
+    def save(self, path: str | Path, meta: Meta, *, force: bool = False) -> int:
+        """Write every record so far to ``path``; returns how many.
+
+        Without ``force`` an existing file is refused.  With it the new file is written beside the
+        old one and moved into place, so a failed write never loses what was there.
+        """
+        path = Path(path)
+        if self.path is not None and self._writer is not None and _same_file(path, self.path):
+            raise RecordingError(f"{path}: that is the file --record is writing; save to another file")
+        target = path.with_name(f".{path.name}.partial-{os.getpid()}") if force else path
+        stream = create_new(target, force, hint=f"save --force {path}")
+        try:
+            with stream:
+                writer = TextWriter(stream, meta)
+                for record in self.records:
+                    writer.write(record)
+            if force:
+                os.replace(target, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                target.unlink()
+            raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        return len(self.records)
+
+    def summary(self) -> str:
+        """``3 connections, 12 chunks, 4,096 bytes`` (for the one-line result of ``save``)."""
+        conns = {record.conn for record in self.records}
+        chunks = [record for record in self.records if isinstance(record, Chunk)]
+        total = sum(len(chunk.data) for chunk in chunks)
+        return (f"{len(conns)} connection{'s' if len(conns) != 1 else ''}, "
+                f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''}, {total:,} bytes")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
