@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -134,8 +135,22 @@ def client(url):
     print(json.dumps(out))
 
 
+def fetch(url):
+    # One GET with a fresh client: against an HTTP/1.0 server the body ends when the server closes.
+    import httpx
+    with httpx.Client(timeout=10) as c:
+        r = c.get(url)
+        conn = c._transport._pool.connections
+        module = type(conn[0]._connection._h11_state).__module__ if conn else None
+        print(json.dumps({"status": r.status_code, "http_version": r.http_version,
+                          "body": r.content.decode("latin-1"), "h11": h11.__name__, "conn_module": module,
+                          "content_length": r.headers.get("content-length")}))
+
+
 if mode == "serve":
     serve()
+elif mode == "fetch":
+    fetch(sys.argv[3])
 else:
     client(sys.argv[3])
 '''
@@ -284,3 +299,75 @@ def test_curl_against_uvicorn_on_the_engine(server: Server, tmp_path: Path) -> N
     proc = curl(server, "-i", f"{url}/nocontent")
     assert proc.stdout.startswith(b"HTTP/1.1 204 No Content")
     assert "Traceback" not in server.log(), server.log()
+
+
+def test_httpx_on_the_engine_reads_an_http10_server(engine_name: str, driver: Path, tmp_path: Path) -> None:
+    """``python -m http.server`` answers HTTP/1.0: the swapped httpx must read its bodies to EOF."""
+    root = tmp_path / "site"
+    root.mkdir()
+    payload = "".join(chr(32 + i % 90) for i in range(50_000))
+    (root / "big.txt").write_text(payload)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        assert server.stdout is not None
+        threading.Thread(target=lambda: lines.put(server.stdout.readline()), daemon=True).start()
+        banner = lines.get(timeout=20)
+        port = int(banner.split(" port ")[1].split()[0])
+        proc = subprocess.run(
+            [sys.executable, str(driver), engine_name, "fetch", f"http://127.0.0.1:{port}/big.txt"],
+            capture_output=True, text=True, timeout=60, env=child_env(),
+        )
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        package = "h11dbg" if engine_name == "h11dbg" else "h11"
+        assert out["h11"].split(".")[0] == package
+        assert out["status"] == 200 and out["http_version"] == "HTTP/1.0"
+        assert out["body"] == payload and out["content_length"] == str(len(payload))
+    finally:
+        server.kill()
+        server.wait(timeout=5)
+
+
+def test_httpx_on_the_engine_reads_a_body_delimited_by_close(engine_name: str, driver: Path) -> None:
+    """A server that sends no Content-Length and ends the body by closing (HTTP/1.0 style)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(20)
+    port = listener.getsockname()[1]
+    body = b"until-close;" * 3000
+
+    def serve_one() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                more = conn.recv(4096)
+                if not more:
+                    return
+                request += more
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            for i in range(0, len(body), 7000):  # several writes, so several reads on the other side
+                conn.sendall(body[i:i + 7000])
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(driver), engine_name, "fetch", f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, timeout=60, env=child_env(),
+        )
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["h11"].split(".")[0] == ("h11dbg" if engine_name == "h11dbg" else "h11")
+        assert out["status"] == 200 and out["http_version"] == "HTTP/1.0" and out["content_length"] is None
+        assert out["body"].encode("latin-1") == body
+    finally:
+        listener.close()
+        thread.join(timeout=10)
