@@ -1,0 +1,102 @@
+"""The sample transcripts in transcripts/ (recorded from real clients and servers by
+transcripts/record_all.py) replay to the events they were recorded to show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from h11dbg.cli import main
+
+LIBRARY = Path(__file__).resolve().parents[2] / "transcripts"
+
+CLOSED = {"client": "CLOSED", "server": "CLOSED"}
+EXCHANGE = "Request EndOfMessage Response Data EndOfMessage"
+BYE = "ConnectionClosed ConnectionClosed"
+
+# name -> (steps in order with runs of Data written Data*N, final states, error message part or None)
+# Steps are event class names plus the replay's own "cycle" (start_next_cycle), "switch" and "error".
+EXPECTED: dict[str, tuple[str, dict[str, str], str | None]] = {
+    "keepalive-curl-uvicorn": (f"{EXCHANGE} cycle {EXCHANGE} cycle {EXCHANGE} cycle {BYE}", CLOSED, None),
+    "keepalive-node-client-uvicorn": (f"{EXCHANGE} cycle {EXCHANGE} cycle {BYE}", CLOSED, None),
+    "chunked-request-curl-uvicorn": (f"Request Data EndOfMessage Response Data EndOfMessage cycle {BYE}",
+                                     CLOSED, None),
+    "chunked-request-httpclient-node": (
+        f"Request Data*3 EndOfMessage Response Data EndOfMessage cycle {EXCHANGE} cycle {BYE}", CLOSED, None),
+    "chunked-trailers-curl-node": (f"Request EndOfMessage Response Data*2 EndOfMessage cycle {BYE}", CLOSED, None),
+    "expect-100-continue-curl-node": (
+        f"Request InformationalResponse Data EndOfMessage Response Data EndOfMessage cycle {BYE}", CLOSED, None),
+    "http10-close-curl-http-server": (f"{EXCHANGE} {BYE}", CLOSED, None),
+    "http10-keepalive-curl-node": (f"{EXCHANGE} cycle {EXCHANGE} cycle {BYE}", CLOSED, None),
+    "half-close-raw-http-server": (f"{EXCHANGE} {BYE}", CLOSED, None),
+    "head-curl-http-server": (f"Request EndOfMessage Response EndOfMessage {BYE}", CLOSED, None),
+    "head-curl-uvicorn": ("Request EndOfMessage Response EndOfMessage cycle "
+                          f"Request EndOfMessage Response EndOfMessage cycle {BYE}", CLOSED, None),
+    "204-304-curl-node": ("Request EndOfMessage Response EndOfMessage cycle "
+                          f"Request EndOfMessage Response EndOfMessage cycle {BYE}", CLOSED, None),
+    "pipelining-raw-node": (f"{EXCHANGE} cycle {EXCHANGE} cycle {EXCHANGE} {BYE}", CLOSED, None),
+    "websocket-upgrade-raw-node": ("Request EndOfMessage InformationalResponse switch",
+                                   {"client": "SWITCHED_PROTOCOL", "server": "SWITCHED_PROTOCOL"}, None),
+    "large-body-httpx-http-server": (f"Request EndOfMessage Response Data*20 EndOfMessage {BYE}", CLOSED, None),
+    "smuggle-cl-te-raw-node": ("error", {"client": "ERROR", "server": "IDLE"},
+                               "both Content-Length and Transfer-Encoding"),
+    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error", {"client": "ERROR", "server": "SEND_RESPONSE"},
+                                            "bare LF"),
+    "smuggle-duplicate-content-length-raw-node": ("error", {"client": "ERROR", "server": "IDLE"},
+                                                  "conflicting Content-Length"),
+}
+
+# Where h11, which has no HTTP/1.0 keep-alive and is lenient about some smuggling shapes, differs.
+H11_DIFFERENT: dict[str, tuple[str, dict[str, str], str | None]] = {
+    "http10-keepalive-curl-node": (f"{EXCHANGE} error", {"client": "ERROR", "server": "MUST_CLOSE"},
+                                   "Got data when expecting EOF"),
+    "smuggle-cl-te-raw-node": ("Request EndOfMessage Response error", {"client": "ERROR", "server": "SEND_BODY"},
+                               "Got data when expecting EOF"),
+    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error", {"client": "ERROR", "server": "SEND_RESPONSE"},
+                                            "peer unexpectedly closed connection"),
+}
+
+
+def _compress(steps: list[str]) -> str:
+    out: list[str] = []
+    for step in steps:
+        if step == "Data" and out and out[-1].startswith("Data"):
+            out[-1] = f"Data*{int(out[-1][5:] or 1) + 1}"
+        else:
+            out.append(step)
+    return " ".join(out)
+
+
+def test_library_is_complete() -> None:
+    recorded = {path.stem for path in LIBRARY.glob("*.h11t")}
+    assert recorded == set(EXPECTED)
+    assert len(recorded) >= 15
+    readme = (LIBRARY / "README.md").read_text()
+    for name in recorded:
+        assert f"{name}.h11t" in readme
+
+
+@pytest.mark.parametrize("engine", ["h11dbg", "h11"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_transcript_replays_to_its_events(name: str, engine: str, engine_name: str) -> None:
+    if engine == "h11dbg" and engine_name != "h11dbg":
+        pytest.skip("h11dbg.protocol is not usable yet")
+    steps, final, error = (H11_DIFFERENT if engine == "h11" else {}).get(name, EXPECTED[name])
+    result = CliRunner().invoke(main, ["replay", str(LIBRARY / f"{name}.h11t"), "--json", "--engine", engine])
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert {line["conn"] for line in lines} == {1}
+    assert _compress([x["event"] for x in lines if x["event"] not in ("open", "close", "end")]) == steps
+    assert lines[-1]["event"] == "end" and lines[-1]["states"] == final
+    errors = [x for x in lines if x["event"] == "error"]
+    if error is None:
+        assert result.exit_code == 0 and not errors
+    else:
+        assert result.exit_code == 1
+        assert error in errors[0]["message"] and errors[0]["direction"] == "c2s"
+        if engine == "h11dbg":
+            assert errors[0]["rule"] and errors[0]["section"].startswith("RFC 9112")
+    if name == "websocket-upgrade-raw-node":
+        assert lines[-1]["tunnelled"] == {"c2s": 17, "s2c": 15}  # one masked frame + close, echo + close
