@@ -11,6 +11,7 @@ a file that is valid up to the last chunk.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import struct
 import threading
@@ -62,7 +63,8 @@ class RecordingProxy:
     def _write(self, record: Record) -> None:
         with self._lock:
             if not self._stopped.is_set():
-                self._record(record)
+                # stamped under the lock, so times in the file never go backwards between threads
+                self._record(dataclasses.replace(record, time=self._now()))
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or KeyboardInterrupt in the calling thread)."""
@@ -102,8 +104,8 @@ class RecordingProxy:
         try:
             server = socket.create_connection(self.upstream, timeout=self._connect_timeout)
         except OSError as exc:
-            self._write(Open(conn, self._now(), client_name, upstream_name))
-            self._write(Close(conn, "s2c", self._now(), reset=True))
+            self._write(Open(conn, 0.0, client_name, upstream_name))
+            self._write(Close(conn, "s2c", 0.0, reset=True))
             self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} failed: {exc}")
             _reset(client)
             self._open.discard(client)
@@ -113,7 +115,7 @@ class RecordingProxy:
         self._open.add(server)
         for sock in (client, server):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward promptly
-        self._write(Open(conn, self._now(), client_name, upstream_name))
+        self._write(Open(conn, 0.0, client_name, upstream_name))
         self._log(f"conn {conn}: {client_name} connected")
         state = _Pair(client, server)
         replies = threading.Thread(target=self._pump, args=(conn, state, "s2c"), daemon=True)
@@ -135,18 +137,18 @@ class RecordingProxy:
                 if pair.aborted or self._stopped.is_set():
                     return
                 pair.aborted = True
-                self._write(Close(conn, direction, self._now(), reset=True))
+                self._write(Close(conn, direction, 0.0, reset=True))
                 self._log(f"conn {conn}: {direction} reset ({exc})")
                 _reset(target)
                 return
             if not data:
                 if pair.aborted:
                     return
-                self._write(Close(conn, direction, self._now()))
+                self._write(Close(conn, direction, 0.0))
                 with contextlib.suppress(OSError):
                     target.shutdown(socket.SHUT_WR)  # pass the half-close on
                 return
-            self._write(Chunk(conn, direction, data, self._now()))
+            self._write(Chunk(conn, direction, data, 0.0))
             try:
                 target.sendall(data)
             except OSError:
@@ -155,7 +157,7 @@ class RecordingProxy:
                 # The receiver is gone; the reset shows up on its own reading side.
                 pair.aborted = True
                 other: Direction = "s2c" if direction == "c2s" else "c2s"
-                self._write(Close(conn, other, self._now(), reset=True))
+                self._write(Close(conn, other, 0.0, reset=True))
                 _reset(source)
                 return
 

@@ -131,6 +131,17 @@ class Recorder:
             raise TimeoutError("no output from h11dbg record")
         return self._err.readline().decode()
 
+    def wait_for_closes(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until ``count`` close/reset records are on disk (peers close a moment after the client
+        returns; stopping before that would cut the recording short)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output.read_bytes()
+            if text.count(b"\nclose ") + text.count(b"\nreset ") >= count:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"fewer than {count} closes recorded in {self.output}")
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         os.kill(self.proc.pid, sig)
         code = self.proc.wait(timeout=10)

@@ -41,6 +41,7 @@ def test_curl_through_the_proxy_to_http_server(
     out = subprocess.run([CURL, "-s", "-S", f"{url}/hello.txt", f"{url}/missing"], capture_output=True,
                          timeout=30)
     assert out.returncode == 0 and out.stdout.startswith(b"hello\n")  # forwarded unchanged
+    rec.wait_for_closes(4)
     assert rec.stop() == 0
     transcript = open_transcript(rec.output)
     assert transcript.meta.description == "two curl GETs"
@@ -70,6 +71,7 @@ def test_curl_keep_alive_through_the_proxy_to_uvicorn(
     out = subprocess.run([CURL, "-s", "-S", f"{url}/a", "-d", "posted", f"{url}/b"], capture_output=True,
                          timeout=30)
     assert out.stdout == b"POST /a postedPOST /b posted"
+    rec.wait_for_closes(2)
     rec.stop()
     code, lines = _replay(rec.output, engine_name)
     assert code == 0
@@ -93,6 +95,7 @@ def test_concurrent_clients_are_recorded_in_full(uvicorn_server: int, recorder: 
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(fetch, range(8)))
     assert replies == [f"POST /c{i} ".encode() + b"x" * (1000 * i) for i in range(8)]
+    rec.wait_for_closes(16)
     rec.stop()
     records = list(open_transcript(rec.output))
     conns = {r.conn for r in records}
@@ -144,7 +147,7 @@ def test_half_close_and_reset_are_forwarded_and_recorded(http_server: int, recor
     time.sleep(0.2)
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()
-    time.sleep(0.3)
+    rec.wait_for_closes(3)
     rec.stop()
     records = list(open_transcript(rec.output))
     first = [r for r in records if r.conn == 1]
