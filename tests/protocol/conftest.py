@@ -100,7 +100,9 @@ def snapshot(e: ModuleType, conn: Any) -> dict[str, Any]:
         "their_http_version": conn.their_http_version,
         "client_is_waiting_for_100_continue": conn.client_is_waiting_for_100_continue,
         "they_are_waiting_for_100_continue": conn.they_are_waiting_for_100_continue,
-        "trailing_data": conn.trailing_data,
+        # After the peer's error, how far the engine had consumed is internal; the API only promises
+        # trailing_data for protocol switches.
+        "trailing_data": "<after error>" if conn.their_state is e.ERROR else conn.trailing_data,
     }
 
 
