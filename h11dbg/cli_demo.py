@@ -89,7 +89,7 @@ def _script_lines(script: str | None) -> tuple[list[str], str] | None:
     help="Run the commands in FILE instead of opening the REPL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per log entry (batch mode).")
-@click.option("--record", "record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--record", "record", type=click.Path(), default=None, metavar="FILE",
               help="Write every byte sent and received to FILE as a transcript, as it happens.")
 @click.option("--force", is_flag=True, help="With --record: replace FILE if it exists.")
 def demo(engine: str, script: str | None, as_json: bool, record: str | None, force: bool) -> None:

@@ -27,7 +27,7 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Batch output as JSON Lines (see docs/json.md)."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
                      show_default=True, help="Seconds to wait for connecting and for each read."),
-        click.option("--record", "record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        click.option("--record", "record", type=click.Path(), default=None, metavar="FILE",
                      help="Write every byte sent and received to FILE as a transcript, as it happens."),
         click.option("--force", is_flag=True, help="With --record: replace FILE if it exists."),
     ]
@@ -49,28 +49,46 @@ def _fail(message: str, code: int) -> None:
 
 
 class Recording:
-    """``--record FILE``: the file is created before any network I/O (so an existing one is refused
-    at once), and the header is written once the session knows its peers."""
+    """``--record FILE``: a new file is created before any network I/O (so an existing one is refused
+    at once, exit 2), and the header is written once the session knows its peers.  With ``--force``
+    an existing file is only replaced once the session exists: a failed connect must not lose it."""
 
     def __init__(self, path: str | None, force: bool) -> None:
         self.path = path
+        self.force = force
         self.stream: IO[bytes] | None = None
         if path is None:
             if force:
                 _fail("--force only makes sense with --record FILE", _exit_code("EXIT_USAGE"))
             return
+        import os
+
+        if os.path.isdir(path):
+            _fail(f"{path}: is a directory", _exit_code("EXIT_USAGE"))
+        if not force:
+            self.stream = self._create()
+
+    def _create(self) -> IO[bytes]:
         from h11dbg.session.recording import RecordingError, create_new
 
+        assert self.path is not None
         try:
-            self.stream = create_new(path, force)
+            return create_new(self.path, self.force)
         except RecordingError as exc:
             _fail(str(exc), _exit_code("EXIT_USAGE"))
+        raise AssertionError("unreachable")
 
     def start(self, session: Session) -> None:
-        if self.stream is None or self.path is None:
+        if self.path is None:
             return
         from h11dbg.session.recording import RecordingError
 
+        if self.stream is None:
+            try:
+                self.stream = self._create()
+            except SystemExit:
+                session.close()
+                raise
         try:
             session.start_recording(self.stream, self.path)
         except RecordingError as exc:
