@@ -527,7 +527,13 @@ class Session:
         return f"? -> {self.address}"
 
     def recording_meta(self) -> Any:
-        return make_meta(self.command, self.peers(), self.engine_name)
+        meta = make_meta(self.command, self.peers(), self.engine_name)
+        side = self.sides.get("client")
+        summary = side.transport.tls_summary() if side is not None and side.transport is not None else None
+        if summary:
+            # what the engine saw is what a replay needs; the TLS records themselves are not kept
+            meta.extra["tls"] = f"{summary}; the chunks are the plaintext inside TLS"
+        return meta
 
     def start_recording(self, stream: IO[bytes], path: str | Path) -> LogEntry:
         """Stream every record, from the session's start, to ``stream`` (a new file at ``path``) as it

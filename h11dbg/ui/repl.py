@@ -89,6 +89,9 @@ class CommandCompleter(Completer):
             # data @FILE sends a file's bytes: complete the path after the @
             inner = Document(current[1:], len(current) - 1)
             yield from self._paths.get_completions(inner, complete_event)
+        elif command == "save" and position == 0:
+            # save [--force] FILE: complete the file name (a transcript to write)
+            yield from self._paths.get_completions(Document(current, len(current)), complete_event)
         elif command in _STATUS_COMMANDS and position == 0:
             wanted = [s for s in STATUS_CODES if (s.value < 200) == (command == "info")]
             for status in wanted:

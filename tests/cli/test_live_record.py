@@ -303,3 +303,51 @@ def test_save_in_a_script_refuses_an_existing_file(h11dbg: Run, tmp_path: Path) 
     assert joined(list(open_transcript(path)), "c2s").startswith(b"GET / HTTP/1.1\r\n")
     result = h11dbg(["loopback"], "help save\n")
     assert "save [--force] FILE" in result.stdout
+
+
+def test_repl_save_and_record_on_a_pty(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    import os
+
+    recorded, saved = tmp_path / "live.h11t", tmp_path / "snapshots" / "one.h11t"
+    saved.parent.mkdir()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}  # keep REPL history out of $HOME
+    child = pexpect.spawn(sys.executable, ["-m", "h11dbg", "loopback", "--record", str(recorded)],
+                          encoding="utf-8", timeout=10, dimensions=(50, 200), env=env, cwd=str(tmp_path))
+    try:
+        child.expect(f"recording to {recorded}")
+        child.expect("loopback:client")
+        child.sendline("request GET /pty")
+        child.expect("SEND_BODY")
+        child.send("save snap\t")  # Tab completes the path
+        child.expect("hots")  # "snap" became "snapshots"
+        child.sendline("/one.h11t")
+        child.expect(r"saved 1 connection, 1 chunk, 38 bytes to snapshots/one\.h11t")
+        child.sendline("save snapshots/one.h11t")
+        child.expect(r"exists already; refusing to overwrite it \(use save --force snapshots/one\.h11t\)")
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    request = b"GET /pty HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    assert joined(list(open_transcript(saved)), "c2s") == request
+    # the live file also has the closes the session made when it ended
+    live = list(open_transcript(recorded))
+    assert joined(live, "c2s") == request
+    assert [(r.direction, r.reset) for r in live if isinstance(r, Close)] == [("c2s", False), ("s2c", False)]
+
+
+def test_tls_connect_records_the_plaintext(h11dbg: Run, tls_server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tls.h11t"
+    result = h11dbg(["connect", f"localhost:{tls_server.port}", "--tls", "--cafile", str(tls_server.cafile),
+                     "--record", str(path), "--json"], "request GET /secret\neom\nrun\n")
+    assert result.returncode == 0, result.stderr
+    transcript = open_transcript(path)
+    records = list(transcript)
+    assert joined(records, "c2s").startswith(b"GET /secret HTTP/1.1\r\n")
+    assert joined(records, "s2c").endswith(b"\r\n18\r\nuvicorn got GET /secret \r\n0\r\n\r\n")
+    assert transcript.meta.extra["tls"].startswith("TLS TLSv1.3")
+    assert transcript.meta.extra["tls"].endswith("; the chunks are the plaintext inside TLS")
+    assert [e["event"] for e in replayed_events(h11dbg, path)][:5] == [
+        "Request", "EndOfMessage", "Response", "Data", "EndOfMessage"]
