@@ -219,3 +219,23 @@ def test_a_failed_send_is_recorded_as_the_peers_reset() -> None:
         assert closes(session.recorder.records) == [(1, "s2c", True)]
     finally:
         session.close()
+
+
+def test_a_recording_file_that_breaks_mid_session_stops_streaming_but_not_the_session(tmp_path: Path) -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    session = Session.loopback("h11dbg", timeout=0.3)
+    try:
+        session.start_recording(os.fdopen(write_end, "wb"), "pipe")
+        os.close(read_end)  # the reader goes away: the next write fails with EPIPE
+        entries = execute(session, "request GET /after").entries
+        assert execute(session, "eom").error is None
+        notes = [e.text for e in session.log if e.kind == "note"]
+        assert "pipe: writing the recording failed (Broken pipe); the file ends here, `save` can still " \
+               "write everything" in notes
+        assert entries[-1].kind == "event"  # the request itself went out and was logged
+        assert execute(session, f"save {tmp_path / 'all.h11t'}").error is None
+        assert chunks(list(open_transcript(tmp_path / "all.h11t")), "c2s") == [entries[-1].data]
+    finally:
+        session.close()
