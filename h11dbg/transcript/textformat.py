@@ -294,8 +294,8 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     buf, pos = buf[pos:] + more, 0
                 region = buf[pos:end]
                 pos = end
-                data = _payload(path, lineno, region)
-                lineno += region.count(b"\n") + (1 if region and region[-1:] != b"\n" else 0)
+                data, lines = _payload(path, lineno, region)
+                lineno += lines
                 declared = int(match.group(4))
                 if len(data) != declared:
                     hint = " (a trimmed trailing space? write it as \\x20)" if len(data) < declared else ""
@@ -330,10 +330,10 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
             raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=here)
 
 
-def _payload(path: Path, first_line: int, region: bytes) -> bytes:
-    """The bytes of a chunk's payload lines (``| `` + escaped text each)."""
+def _payload(path: Path, first_line: int, region: bytes) -> tuple[bytes, int]:
+    """The bytes of a chunk's payload lines (``| `` + escaped text each), and how many lines."""
     if not region:
-        return b""
+        return b"", 0
     text = b"\n" + region
     if b"\n|\n" in text or b"\n|\r" in text or text.endswith(b"\n|"):
         # a bare bar is a line without bytes: give it the usual prefix first
@@ -343,7 +343,8 @@ def _payload(path: Path, first_line: int, region: bytes) -> bytes:
         if text.endswith(b"\n|"):
             text += b" "
     lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
-    if text.count(b"\n| ") != lines:
+    stripped = text.replace(b"\n| ", b"\n")
+    if len(text) - len(stripped) != 2 * lines:  # some line lacks the "| " prefix
         position = 0
         while text.startswith(b"\n| ", position):
             position = text.index(b"\n", position + 1)
@@ -351,19 +352,19 @@ def _payload(path: Path, first_line: int, region: bytes) -> bytes:
             path, "expected '| ' (a bar and a space) before the escaped bytes",
             line=first_line + text.count(b"\n", 0, position),
         )
-    return _decode(path, first_line, text.replace(b"\n| ", b"\n")[1:])
+    return _decode(path, first_line, stripped[1:]), lines
 
 
 _PRINTABLE_AND_LF = bytes(range(0x20, 0x7F)) + b"\n"
+_BAD_ESCAPE = re.compile(rb"\\[^xrnt]|\\$")
 _ESCAPE_AT_LINE_END = re.compile(rb"\n(?:(?<=\\\n)|(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
 
 
 def _decode(path: Path, first_line: int, text: bytes) -> bytes:
     """Payload lines (each ending in LF, the last one maybe not) to bytes, or a located error.
 
-    Validation runs as whole-chunk C operations (no per-escape Python or regex match objects): the
-    characters must be printable ASCII, every backslash left after pairing escaped backslashes must
-    be followed by x, r, n or t, no escape may run into a line end, and the codec rejects bad hex.
+    Validation runs as whole-chunk C operations (no per-escape Python): the characters must be
+    printable ASCII, then the escapes are checked.
     """
     if b"\r" in text:  # a file saved with CRLF line ends; a CR anywhere else is still an error below
         text = text.replace(b"\r\n", b"\n")
@@ -373,13 +374,11 @@ def _decode(path: Path, first_line: int, text: bytes) -> bytes:
     if b"\\" not in joined:
         return joined
     # Escaped backslashes pair up from the left, as a reader parses them; a placeholder (not
-    # nothing) stands in so that no new neighbours form.
+    # nothing) stands in so that no new neighbours form.  Every backslash left must start \x \r
+    # \n or \t and must not run into a line end (the codec then rejects bad hex digits).
     paired = text.replace(b"\\\\", b"_")
-    singles = paired.count(b"\\")
-    if singles:
-        starts = paired.count(b"\\x") + paired.count(b"\\r") + paired.count(b"\\n") + paired.count(b"\\t")
-        if starts != singles or _ESCAPE_AT_LINE_END.search(paired):
-            _locate_error(path, first_line, text)
+    if _BAD_ESCAPE.search(paired) or _ESCAPE_AT_LINE_END.search(paired):
+        _locate_error(path, first_line, text)
     try:
         return codecs.decode(joined, "unicode_escape").encode("latin-1")
     except UnicodeDecodeError:
