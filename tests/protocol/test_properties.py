@@ -890,3 +890,76 @@ def test_sending_http10_requests(candidate: ModuleType, h11_ref: ModuleType) -> 
     server.next_event()
     with pytest.raises(candidate.LocalProtocolError):
         server.send(candidate.Response(status_code=200, headers=[], http_version="1.0"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# (e) keep-alive and pipelining: several valid messages in one stream, read with the reading side
+# answering and starting the next cycle whenever it can, must go exactly as in h11.
+
+
+def run_cycles(e: ModuleType, compat: Any, role: str, pieces: list[bytes], eof: bool) -> list[Any]:
+    conn = prepared(e, role)
+    log: list[Any] = []
+
+    def step() -> bool:
+        """Answer / cycle if the exchange allows it; True if anything happened."""
+        if role == "server" and conn.our_state is e.SEND_RESPONSE and conn.their_state in (e.DONE, e.MUST_CLOSE):
+            log.append(("sent", conn.send(e.Response(status_code=200, headers=[("Content-Length", "1")])),
+                        conn.send(e.Data(data=b"r")), conn.send(e.EndOfMessage())))
+            return True
+        if conn.our_state is e.DONE and conn.their_state is e.DONE:
+            conn.start_next_cycle()
+            log.append(("cycle",))
+            if role == "client":
+                conn.send(e.Request(method="GET", target="/next", headers=[("Host", "h")]))
+                conn.send(e.EndOfMessage())
+            return True
+        return False
+
+    try:
+        for piece in [p for p in pieces if p] + ([b""] if eof else []):
+            conn.receive_data(piece)
+            for _ in range(1000):
+                event = conn.next_event()
+                described = compat.describe_event(e, event)
+                log.append(described if described[0] != "Data" else ("Data", len(described[1])))
+                if event is e.NEED_DATA or isinstance(event, e.ConnectionClosed):
+                    break
+                if event is e.PAUSED and not step():
+                    break
+    except e.ProtocolError as exc:
+        log.append(compat.describe_error(e, exc))
+    log.append((repr(conn.our_state), repr(conn.their_state)))
+    return merge_data_lengths(log)
+
+
+def merge_data_lengths(log: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in log:
+        if item[0] == "Data" and out and out[-1][0] == "Data":
+            out[-1] = ("Data", out[-1][1] + item[1])
+        elif item[0] == "sentinel" and item[1] == "NEED_DATA":
+            continue  # where reads end depends on the splits only
+        else:
+            out.append(item)
+    return out
+
+
+def no_http10_transfer_encoding(stream: bytes) -> bool:
+    # `transfer-encoding-in-http10` is a reported difference, checked by the byte-stream differential
+    return not re.search(rb"HTTP/1\.0[^\n]*\r\n(?:[^\r\n]*\r\n)*?Transfer-Encoding", stream)
+
+
+@SETTINGS
+@given(data=st.data(), role=st.sampled_from(["server", "client"]), eof=st.booleans(),
+       cuts=st.lists(st.integers(0, 3000), max_size=6))
+def test_pipelined_valid_streams_match_h11(
+    candidate: ModuleType, h11_ref: ModuleType, compat: Any, data: st.DataObject, role: str, eof: bool,
+    cuts: list[int],
+) -> None:
+    messages = data.draw(st.lists(wire_messages(role), min_size=1, max_size=4))
+    stream = b"".join(messages)
+    if not no_http10_transfer_encoding(stream):
+        return
+    pieces = split(stream, cuts)
+    assert run_cycles(candidate, compat, role, pieces, eof) == run_cycles(h11_ref, compat, role, pieces, eof)
