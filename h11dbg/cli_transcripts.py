@@ -17,6 +17,26 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+class _Quietly:
+    """Ends a streaming command without a traceback when the reader goes away (``| head``) or the
+    user presses Ctrl-C."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> bool:
+        if kind is BrokenPipeError:
+            import os
+
+            # stdout is gone: point it at /dev/null so the final flush at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        if kind is KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        return False
+
+
 def _load_engine(name: str) -> Any:
     from h11dbg.engines import EngineUnavailable, load_engine
 
@@ -106,11 +126,13 @@ def replay(
             out.write("\n".join(render_text(step_, headers=not no_headers)) + "\n")
 
     try:
-        if step:
-            _step_loop(Stepper(steps(), engine), emit, out)
-        else:
-            for item in steps():
-                emit(item)
+        with _Quietly():
+            if step:
+                _step_loop(Stepper(steps(), engine), emit, out)
+            else:
+                for item in steps():
+                    emit(item)
+            out.flush()
     except TranscriptError as exc:
         out.flush()
         _fail(str(exc))
@@ -213,9 +235,11 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
                 out.writelines(f"  {'':<{width}}  {line.strip()}\n" for line in text[1:])
 
     try:
-        for record in transcript:
-            show(comparison.feed(record))
-        show(comparison.finish())
+        with _Quietly():
+            for record in transcript:
+                show(comparison.feed(record))
+            show(comparison.finish())
+            out.flush()
     except TranscriptError as exc:
         out.flush()
         _fail(str(exc))

@@ -177,7 +177,7 @@ def _strip(raw: bytes) -> bytes:
 
 
 def _peer(value: bytes) -> str | None:
-    return None if value == b"-" else value.decode("ascii")
+    return None if value == b"-" else value.decode("ascii", "backslashreplace")
 
 
 def read_text(path: Path) -> Transcript:

@@ -213,3 +213,18 @@ def test_http10_without_keep_alive_ends_after_one_cycle(tmp_path: Path, engine: 
                              "s2c:EndOfMessage", "s2c:ConnectionClosed", "c2s:close", "c2s:ConnectionClosed",
                              ":end"]
     assert lines[-1]["states"] == {"client": "CLOSED", "server": "CLOSED"}
+
+
+def test_output_reader_going_away_is_not_an_error(tmp_path: Path, engine_name: str) -> None:
+    records = []
+    for conn in range(1, 400):
+        records += [Chunk(conn, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                    Chunk(conn, "s2c", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+    path = _write(tmp_path / "many.h11t", records)
+    proc = subprocess.Popen([H11DBG, "replay", str(path), "--engine", engine_name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"[1]")
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(timeout=30) == 0
+    assert b"Traceback" not in proc.stderr.read()
