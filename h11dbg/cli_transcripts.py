@@ -10,6 +10,8 @@ import click
 from h11dbg.cli import EXIT_NETWORK, EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE
 
 _ENGINES = click.Choice(["h11dbg", "h11"])
+_FORMAT_HELP = ("Force the input format instead of detecting it by content: h11dbg, pcap, pcapng, "
+                "curl-trace, curl-trace-ascii or har.")
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -85,7 +87,7 @@ def _describe_lossy(meta: Any) -> str | None:
 
 @click.command()
 @click.argument("file")
-@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--format", "format_name", metavar="F", help=_FORMAT_HELP)
 @click.option("--port", type=int, metavar="P", help="Only replay connections to server port P.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines (the shared schema, docs/json.md).")
 @click.option("--engine", "engine_name", type=_ENGINES, default="h11dbg", show_default=True)
@@ -199,7 +201,7 @@ def _step_loop(stepper: Any, emit: Any, out: IO[str]) -> None:
 
 @click.command()
 @click.argument("file")
-@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--format", "format_name", metavar="F", help=_FORMAT_HELP)
 @click.option("--port", type=int, metavar="P", help="Only compare connections to server port P.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per connection.")
 @click.option("--engines", default="h11dbg,h11", show_default=True, metavar="A,B",
@@ -258,7 +260,7 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
 @click.command()
 @click.argument("source", metavar="IN")
 @click.argument("target", metavar="OUT")
-@click.option("--format", "format_name", metavar="F", help="Force the input format instead of detecting it.")
+@click.option("--format", "format_name", metavar="F", help=_FORMAT_HELP)
 @click.option("--to", "to_format", default="h11dbg", show_default=True, metavar="F",
               help="The output format.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")

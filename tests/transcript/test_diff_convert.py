@@ -82,3 +82,23 @@ def test_convert_of_a_broken_input_leaves_no_output(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"{source}:5:" in result.output
     assert not target.exists() and list(tmp_path.iterdir()) == [source]
+
+
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
+
+
+@pytest.mark.parametrize("name", ["http-lo.pcap", "http-lo.pcapng", "http-trace.txt", "http-trace-ascii.txt",
+                                  "http.har"])
+def test_convert_from_every_importer_replays_the_same(tmp_path: Path, name: str) -> None:
+    source = CAPTURES / name
+    if not source.exists():
+        pytest.skip(f"{source} is not there")
+    target = tmp_path / f"{name}.h11t"
+    converted = CliRunner().invoke(main, ["convert", str(source), str(target)])
+    assert converted.exit_code == 0, converted.output
+    meta = open_transcript(target).meta
+    assert meta.source_format == open_transcript(source).meta.source_format != "h11dbg"
+    before = CliRunner().invoke(main, ["replay", str(source), "--json", "--engine", "h11"])
+    after = CliRunner().invoke(main, ["replay", str(target), "--json", "--engine", "h11"])
+    assert before.exit_code == after.exit_code
+    assert before.output == after.output and before.output.count("\n") > 10
