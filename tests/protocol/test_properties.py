@@ -348,7 +348,7 @@ def streams(role: str) -> st.SearchStrategy[bytes]:
 # (b) split independence
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=80)
 @given(data=st.data(), role=st.sampled_from(["server", "client"]), eof=st.booleans())
 def test_one_byte_at_a_time_equals_all_at_once(
     engine: ModuleType, compat: Any, data: st.DataObject, role: str, eof: bool
@@ -643,7 +643,7 @@ def candidate(engine: ModuleType) -> ModuleType:
     return engine
 
 
-@settings(SETTINGS, max_examples=400)
+@settings(SETTINGS, max_examples=250)
 @given(data=st.data(), role=st.sampled_from(["server", "client"]), eof=st.booleans(),
        cuts=st.lists(st.integers(0, 400), max_size=4))
 def test_differential_against_h11(
@@ -722,7 +722,7 @@ def test_size_limit_does_not_depend_on_splits(candidate: ModuleType, h11_ref: Mo
         "RemoteProtocolError", 431)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=80)
 @given(data=st.data(), limit=st.integers(20, 400), cuts=st.lists(st.integers(0, 600), max_size=5))
 def test_size_limit_split_independence_property(
     candidate: ModuleType, compat: Any, data: st.DataObject, limit: int, cuts: list[int]
@@ -950,7 +950,7 @@ def no_http10_transfer_encoding(stream: bytes) -> bool:
     return not re.search(rb"HTTP/1\.0[^\n]*\r\n(?:[^\r\n]*\r\n)*?Transfer-Encoding", stream)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=60)
 @given(data=st.data(), role=st.sampled_from(["server", "client"]), eof=st.booleans(),
        cuts=st.lists(st.integers(0, 3000), max_size=6))
 def test_pipelined_valid_streams_match_h11(
