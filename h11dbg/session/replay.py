@@ -26,7 +26,7 @@ StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset"
 _DIRECTIONS = ("c2s", "s2c")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and replay builds millions
 class ReplayStep:
     kind: StepKind
     conn: int
@@ -39,7 +39,7 @@ class ReplayStep:
     offset_exact: bool = True  # False when the engine does not say and we only know where parsing stood
     text: str | None = None
     transitions: tuple[Any, ...] = ()
-    tunnelled: dict[str, int] = field(default_factory=dict)  # after a protocol switch: bytes each way
+    tunnelled: dict[str, int] | None = None  # after a protocol switch: bytes each way
     peers: tuple[str | None, str | None] = (None, None)
 
     @property
@@ -247,7 +247,7 @@ class _ConnectionReplay:
                 notes.append(f"{self.ignored[direction]} {direction} bytes after the error not parsed")
         return ReplayStep("end", self.conn, time, None, states=self.last_states,
                           text="; ".join(notes) or None,
-                          tunnelled=dict(self.tunnelled) if self.switched else {})
+                          tunnelled=dict(self.tunnelled) if self.switched else None)
 
 
 def _side(direction: str) -> str:
@@ -319,10 +319,11 @@ def _preview(data: bytes) -> str:
     return text + ("..." if len(data) > _PREVIEW else "")
 
 
-def describe_event(event: Any) -> str:
+def describe_event(event: Any, fields: dict[str, Any] | None = None) -> str:
     if type(event).__name__ == "Data":  # bodies can be huge: escape only the preview
         return f"Data {len(event.data)} bytes {_preview(bytes(event.data[:_PREVIEW + 1]))}"
-    fields = jsonl.event_fields(event)
+    if fields is None:
+        fields = jsonl.event_fields(event)
     kind = fields["event"]
     if kind == "Request":
         return f"Request {fields['method']} {fields['target']} HTTP/{fields['http_version']}"
@@ -345,9 +346,10 @@ def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
         client, server = step.peers
         lines.append(f"{head} open {client or '?'} -> {server or '?'}")
     elif step.kind == "event":
-        lines.append(f"{head} {describe_event(step.event):<52} {_states(step.states)}")
-        if headers and type(step.event).__name__ != "Data":
-            for name, value in jsonl.event_fields(step.event).get("headers", []):
+        fields = None if type(step.event).__name__ == "Data" else jsonl.event_fields(step.event)
+        lines.append(f"{head} {describe_event(step.event, fields):<52} {_states(step.states)}")
+        if headers and fields is not None:
+            for name, value in fields.get("headers", []):
                 lines.append(f"{'':24}{name}: {value}")
     elif step.kind == "error":
         exc = step.error
@@ -514,7 +516,7 @@ def _step_key(step: ReplayStep) -> tuple[Any, ...]:
         return ("event", step.direction, type(event).__name__, detail, tuple(step.states.items()))
     if step.kind == "error":
         return ("error", step.direction, tuple(step.states.items()))
-    return (step.kind, step.direction, tuple(step.states.items()), tuple(step.tunnelled.items()))
+    return (step.kind, step.direction, tuple(step.states.items()), tuple((step.tunnelled or {}).items()))
 
 
 @dataclass(frozen=True)
