@@ -909,3 +909,54 @@ def test_connection_rejects_bad_role(engine: ModuleType) -> None:
     assert c.our_role is engine.CLIENT and c.their_role is engine.SERVER
     assert c.their_http_version is None and c.trailing_data == (b"", False)
     assert c.states == {engine.CLIENT: engine.IDLE, engine.SERVER: engine.IDLE}
+
+
+CONSTRUCTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("Request", {"method": bytearray(b"GET"), "target": memoryview(b"/m"), "headers": [(b"Host", bytearray(b"h"))]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "h\u00e9")]}),
+    ("Request", {"method": "GÉT", "target": "/", "headers": [("Host", "h")]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", 1)]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "h")], "http_version": "2"}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "h")], "http_version": b"1.0"}),
+    ("Request", {"method": "GET", "target": "/", "headers": (("Host", "h"),)}),
+    ("Request", {"method": "GET", "target": "http://a/b?c#d", "headers": [("Host", "a")]}),
+    ("Request", {"method": "CONNECT", "target": "a:443", "headers": [("Host", "a:443")]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "")]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "h"), ("Content-Length", "00012")]}),
+    ("Request", {"method": "GET", "target": "/", "headers": [("Host", "h"), ("Transfer-Encoding", " chunked ")]}),
+    ("Response", {"status_code": 200, "headers": [], "reason": "Ok \u00e9"}),
+    ("Response", {"status_code": True, "headers": []}),
+    ("Response", {"status_code": 999, "headers": [], "reason": bytearray(b"Odd")}),
+    ("InformationalResponse", {"status_code": 101, "headers": [("Upgrade", "x")], "http_version": "1.0"}),
+    ("Data", {"data": bytearray(b"ba")}),
+    ("Data", {"data": b"x", "chunk_start": 1, "chunk_end": 0}),
+    ("EndOfMessage", {"headers": [("X", "y"), ("x", "z")]}),
+    ("EndOfMessage", {"headers": [("Content-Length", "1")]}),
+    ("EndOfMessage", {"headers": None}),
+]
+
+
+def test_reason_with_control_bytes_is_refused(engine: ModuleType, h11_ref: ModuleType) -> None:
+    """`control-bytes-in-reason-phrase` (docs/differences-from-h11.md), on the sending side: h11 builds
+    and would send such a Response; ours refuses to build it."""
+    h11_ref.Response(status_code=200, headers=[], reason=b"\x01ctl")
+    if engine is not h11_ref:
+        with pytest.raises(engine.LocalProtocolError):
+            engine.Response(status_code=200, headers=[], reason=b"\x01ctl")
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CONSTRUCTIONS, ids=[str(i) for i in range(len(CONSTRUCTIONS))])
+def test_event_construction_matches_h11(
+    engine: ModuleType, h11_ref: ModuleType, compat: Any, cls: str, kwargs: dict[str, Any]
+) -> None:
+    def build(e: ModuleType) -> tuple[Any, ...]:
+        try:
+            event = getattr(e, cls)(**kwargs)
+        except Exception as exc:
+            return compat.describe_error(e, exc)
+        fields = compat.describe_event(e, event)
+        if cls == "Data":  # h11 keeps the object it was given; so must we (send passthrough relies on it)
+            return (*fields, type(event.data).__name__, event.chunk_start, event.chunk_end)
+        return (*fields, repr(event))
+
+    assert build(engine) == build(h11_ref)
