@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Record the sample transcripts in this directory from real clients and real servers.
 
-    .venv/bin/python transcripts/record_all.py            # all of them
-    .venv/bin/python transcripts/record_all.py head-uvicorn pipelining-node
+    .venv/bin/python transcripts/record_all.py            # all of them, into this directory
+    .venv/bin/python transcripts/record_all.py head-curl-uvicorn pipelining-raw-node
+    .venv/bin/python transcripts/record_all.py --out /tmp/t head-curl-uvicorn
 
 Each scenario starts ``h11dbg record`` between a client (curl, httpx, http.client, node's http
 module, or a raw socket for what well-behaved clients never send) and a server (python -m
@@ -158,8 +159,8 @@ class Servers:
             proc.wait(timeout=10)
 
 
-def record(name: str, upstream: int, description: str, client: Callable[[int], None]) -> Path:
-    output = HERE / f"{name}.h11t"
+def record(name: str, upstream: int, description: str, client: Callable[[int], None], out: Path) -> Path:
+    output = out / f"{name}.h11t"
     proc = subprocess.Popen([H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
                              "-o", str(output), "--force", "--description", description],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -327,7 +328,11 @@ SCENARIOS = [
 ]
 
 
-def main(names: list[str]) -> None:
+def main(args: list[str]) -> None:
+    out = HERE
+    if args[:1] == ["--out"]:
+        out, args = Path(args[1]), args[2:]
+    names = args
     chosen = [s for s in SCENARIOS if not names or s.name in names]
     unknown = set(names) - {s.name for s in SCENARIOS}
     if unknown:
@@ -336,7 +341,8 @@ def main(names: list[str]) -> None:
         servers = Servers(Path(work))
         try:
             for scenario in chosen:
-                record(scenario.name, getattr(servers, scenario.server), scenario.description, scenario.client)
+                record(scenario.name, getattr(servers, scenario.server), scenario.description, scenario.client,
+                       out)
         finally:
             servers.stop()
 

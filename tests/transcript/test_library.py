@@ -4,6 +4,9 @@ transcripts/record_all.py) replay to the events they were recorded to show."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,16 @@ def test_transcript_replays_to_its_events(name: str, engine: str, engine_name: s
             assert errors[0]["rule"] and errors[0]["section"].startswith("RFC 9112")
     if name == "websocket-upgrade-raw-node":
         assert lines[-1]["tunnelled"] == {"c2s": 17, "s2c": 15}  # one masked frame + close, echo + close
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("curl") is None, reason="needs node and curl")
+def test_the_recording_script_still_records(tmp_path: Path, engine_name: str) -> None:
+    script = LIBRARY / "record_all.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "pipelining-raw-node"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    fresh = tmp_path / "pipelining-raw-node.h11t"
+    result = CliRunner().invoke(main, ["replay", str(fresh), "--json", "--engine", engine_name])
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    steps = _compress([x["event"] for x in lines if x["event"] not in ("open", "close", "end")])
+    assert steps == EXPECTED["pipelining-raw-node"][0]
