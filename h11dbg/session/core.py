@@ -26,10 +26,10 @@ Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Sessio
 * ``close()`` — release sockets and the listener (idempotent; call it when the session ends).
 * ``start_recording(stream, path)`` — stream every record to an open file as it happens (``--record``).
 * ``save(path, force=False)`` — write everything recorded so far as a transcript (``save``).
+* ``states()``, ``explain()``, ``toolbar()`` — read-only views for the REPL and scripts.
 
 Every byte that crosses a socket, every half-close and reset, is also kept as transcript records
 in :attr:`Session.recorder` (one chunk per real send/recv; in loopback each byte once, as written).
-* ``states()``, ``explain()``, ``toolbar()`` — read-only views for the REPL and scripts.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from typing import IO, Any
 from h11dbg.engines import is_explainable, load_engine
 from h11dbg.session.explain import describe_state, explain_lines
 from h11dbg.session.log import EntryKind, LogEntry
-from h11dbg.session.recording import Recorder, make_meta
+from h11dbg.session.recording import Recorder, RecordingError, make_meta
+from h11dbg.transcript.model import Meta
 from h11dbg.transport import (
     Listener,
     NetworkError,
@@ -114,6 +115,7 @@ class Session:
         self.timeouts = 0  # reads that found nothing in time (batch mode turns these into exit 3)
         self.closed = False
         self.command = mode  # the CLI command, for a recording's metadata ("demo" sets its own)
+        self.tls: str | None = None  # the TLS summary of a connect --tls session
         self.recorder = Recorder(on_failure=lambda text: self._note(text))
 
     # ----------------------------------------------------------------- construction
@@ -143,6 +145,7 @@ class Session:
         session._note(f"connected to {transport.peer} from {transport.local} (engine {session.engine_name})")
         summary = transport.tls_summary()
         if summary:
+            session.tls = summary
             session._note(summary)
         return session
 
@@ -526,13 +529,11 @@ class Session:
             return f"{side.transport.local} -> {side.transport.peer}"
         return f"? -> {self.address}"
 
-    def recording_meta(self) -> Any:
+    def recording_meta(self) -> Meta:
         meta = make_meta(self.command, self.peers(), self.engine_name)
-        side = self.sides.get("client")
-        summary = side.transport.tls_summary() if side is not None and side.transport is not None else None
-        if summary:
+        if self.tls:
             # what the engine saw is what a replay needs; the TLS records themselves are not kept
-            meta.extra["tls"] = f"{summary}; the chunks are the plaintext inside TLS"
+            meta.extra["tls"] = f"{self.tls}; the chunks are the plaintext inside TLS"
         return meta
 
     def start_recording(self, stream: IO[bytes], path: str | Path) -> LogEntry:
@@ -546,8 +547,6 @@ class Session:
 
         Raises :class:`SessionError` (one line) if the file exists (without ``force``) or cannot be written.
         """
-        from h11dbg.session.recording import RecordingError
-
         try:
             self.recorder.save(path, self.recording_meta(), force=force)
         except RecordingError as exc:
