@@ -311,7 +311,9 @@ def test_repl_save_and_record_on_a_pty(tmp_path: Path) -> None:
 
     recorded, saved = tmp_path / "live.h11t", tmp_path / "snapshots" / "one.h11t"
     saved.parent.mkdir()
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}  # keep REPL history out of $HOME
+    # keep REPL history out of $HOME; without a terminal answering cursor-position requests
+    # prompt_toolkit would wait a second for each one
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PROMPT_TOOLKIT_NO_CPR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "h11dbg", "loopback", "--record", str(recorded)],
                           encoding="utf-8", timeout=10, dimensions=(50, 200), env=env, cwd=str(tmp_path))
     try:
