@@ -19,6 +19,7 @@ take the rest of the line literally (only escapes are processed); ``data @FILE``
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -297,7 +298,9 @@ def _cmd_save(session: Session, rest: str) -> CommandResult:
     options, positional, extra = _take_options(split_words(rest), {"--force": False}, 1)
     if not positional or extra:
         raise CommandError("usage: " + COMMANDS["save"].syntax + " (quote a name with spaces)")
-    return CommandResult(output=[session.save(positional[0], force=bool(options.get("--force")))])
+    # the REPL completes ~/ paths, so `save` must understand them too
+    path = os.path.expanduser(positional[0])
+    return CommandResult(output=[session.save(path, force=bool(options.get("--force")))])
 
 
 def help_lines(name: str | None = None) -> list[str]:

@@ -239,3 +239,10 @@ def test_a_recording_file_that_breaks_mid_session_stops_streaming_but_not_the_se
         assert chunks(list(open_transcript(tmp_path / "all.h11t")), "c2s") == [entries[-1].data]
     finally:
         session.close()
+
+
+def test_save_expands_a_home_directory(loopback: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = execute(loopback, "save ~/home.h11t")
+    assert result.error is None and result.output == [f"saved 1 connection, 0 chunks, 0 bytes to {tmp_path}/home.h11t"]
+    assert list(open_transcript(tmp_path / "home.h11t")) == loopback.recorder.records
