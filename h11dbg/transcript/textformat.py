@@ -294,9 +294,9 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     buf, pos = buf[pos:] + more, 0
                 region = buf[pos:end]
                 pos = end
-                data, lines = _payload(path, lineno, region)
-                lineno += lines
                 declared = int(match.group(4))
+                data, lines = _payload(path, lineno, region, declared)
+                lineno += lines
                 if len(data) != declared:
                     hint = " (a trimmed trailing space? write it as \\x20)" if len(data) < declared else ""
                     raise TranscriptError(
@@ -330,37 +330,41 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
             raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=here)
 
 
-def _payload(path: Path, first_line: int, region: bytes) -> tuple[bytes, int]:
+def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple[bytes, int]:
     """The bytes of a chunk's payload lines (``| `` + escaped text each), and how many lines."""
     if not region:
         return b"", 0
     text = b"\n" + region
-    if b"\n|\n" in text or b"\n|\r" in text or text.endswith(b"\n|"):
-        # a bare bar is a line without bytes: give it the usual prefix first
+    lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
+    stripped = text.replace(b"\n| ", b"\n")
+    if len(text) - len(stripped) != 2 * lines:  # bare bars (lines without bytes) or a missing space
         for bare in (b"\n|\n", b"\n|\r\n"):
             while bare in text:
                 text = text.replace(bare, b"\n| " + bare[2:])
         if text.endswith(b"\n|"):
             text += b" "
-    lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
-    stripped = text.replace(b"\n| ", b"\n")
-    if len(text) - len(stripped) != 2 * lines:  # some line lacks the "| " prefix
-        position = 0
-        while text.startswith(b"\n| ", position):
-            position = text.index(b"\n", position + 1)
-        raise TranscriptError(
-            path, "expected '| ' (a bar and a space) before the escaped bytes",
-            line=first_line + text.count(b"\n", 0, position),
-        )
-    return _decode(path, first_line, stripped[1:]), lines
+        stripped = text.replace(b"\n| ", b"\n")
+        if len(text) - len(stripped) != 2 * lines:
+            position = 0
+            while text.startswith(b"\n| ", position):
+                position = text.index(b"\n", position + 1)
+            raise TranscriptError(
+                path, "expected '| ' (a bar and a space) before the escaped bytes",
+                line=first_line + text.count(b"\n", 0, position),
+            )
+    return _decode(path, first_line, stripped[1:], declared), lines
 
 
 _PRINTABLE_AND_LF = bytes(range(0x20, 0x7F)) + b"\n"
-_BAD_ESCAPE = re.compile(rb"\\[^xrnt]|\\$")
-_ESCAPE_AT_LINE_END = re.compile(rb"\n(?:(?<=\\\n)|(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
+# After a backslash: anything but x r n t (a line end included), the end, or \x cut short by a line
+# end.  One pattern is quickest when escapes are few (text); when they are dense (binary), checking
+# the line ends on their own is.
+_BAD_ESCAPE = re.compile(rb"\\(?:[^xrnt]|$|x\n|x[0-9a-fA-F]\n)")
+_BAD_ESCAPE_START = re.compile(rb"\\(?:[^xrnt]|$)")
+_ESCAPE_AT_LINE_END = re.compile(rb"\n(?:(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
 
 
-def _decode(path: Path, first_line: int, text: bytes) -> bytes:
+def _decode(path: Path, first_line: int, text: bytes, declared: int) -> bytes:
     """Payload lines (each ending in LF, the last one maybe not) to bytes, or a located error.
 
     Validation runs as whole-chunk C operations (no per-escape Python): the characters must be
@@ -377,7 +381,11 @@ def _decode(path: Path, first_line: int, text: bytes) -> bytes:
     # nothing) stands in so that no new neighbours form.  Every backslash left must start \x \r
     # \n or \t and must not run into a line end (the codec then rejects bad hex digits).
     paired = text.replace(b"\\\\", b"_")
-    if _BAD_ESCAPE.search(paired) or _ESCAPE_AT_LINE_END.search(paired):
+    if len(joined) > 2 * declared:
+        bad = _BAD_ESCAPE_START.search(paired) or _ESCAPE_AT_LINE_END.search(paired)
+    else:
+        bad = _BAD_ESCAPE.search(paired)
+    if bad:
         _locate_error(path, first_line, text)
     try:
         return codecs.decode(joined, "unicode_escape").encode("latin-1")

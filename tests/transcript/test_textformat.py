@@ -180,9 +180,11 @@ def test_invalid_escapes_are_caught(tmp_path: Path, payload: bytes) -> None:
     assert info.value.line == 3
 
 
-def test_escape_never_spans_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("declared", [1, 100])  # escape-dense and sparse chunks are checked differently
+@pytest.mark.parametrize("split", [b"\\\n| x41", b"\\x\n| 41", b"\\x4\n| 1"])
+def test_escape_never_spans_lines(tmp_path: Path, declared: int, split: bytes) -> None:
     path = tmp_path / "bad.h11t"
-    path.write_bytes(b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n| \\\n| x41\n")
+    path.write_bytes(b"h11dbg-transcript 1\nc2s 1 at 0 len %d\n| " % declared + split + b"\n")
     with pytest.raises(TranscriptError) as info:
         list(open_transcript(path))
     assert info.value.line == 3
