@@ -246,3 +246,27 @@ def test_save_expands_a_home_directory(loopback: Session, tmp_path: Path, monkey
     result = execute(loopback, "save ~/home.h11t")
     assert result.error is None and result.output == [f"saved 1 connection, 0 chunks, 0 bytes to {tmp_path}/home.h11t"]
     assert list(open_transcript(tmp_path / "home.h11t")) == loopback.recorder.records
+
+
+def test_every_byte_value_and_a_large_binary_body_round_trip_through_save(tmp_path: Path) -> None:
+    import os
+
+    body = bytes(range(256)) * 4 + os.urandom(1 << 20)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    received: list[bytes] = []
+    port, thread = _server([head + body], received)
+    session = Session.connect("h11dbg", "127.0.0.1", port, timeout=5)
+    try:
+        execute(session, "request GET /big")
+        execute(session, "eom")
+        execute(session, "run")
+        thread.join(5)
+        assert execute(session, f"save {tmp_path / 'big.h11t'}").error is None
+    finally:
+        session.close()
+    reads = [e.data for e in session.log if e.kind == "received"]
+    assert len(reads) > 1  # a megabyte takes many reads, and each is its own chunk
+    on_disk = list(open_transcript(tmp_path / "big.h11t"))
+    assert chunks(on_disk, "s2c") == reads
+    assert b"".join(reads) == head + body
+    assert chunks(on_disk, "c2s") == received
