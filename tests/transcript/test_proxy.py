@@ -3,6 +3,7 @@ servers (python -m http.server, uvicorn); its files are then replayed."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import signal
@@ -169,3 +170,35 @@ def test_refuses_to_overwrite_without_force(http_server: int, recorder: Callable
     rec = recorder(http_server, "rec.h11t", "--force")
     rec.stop()
     assert open_transcript(existing).meta.tool.startswith("h11dbg record")
+
+
+def test_busy_listen_port_is_a_network_error_and_leaves_no_file(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        output = tmp_path / "never.h11t"
+        result = subprocess.run([H11DBG, "record", "--listen", f"127.0.0.1:{port}", "--upstream", "127.0.0.1:9",
+                                 "-o", str(output)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists()
+    bad = subprocess.run([H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream", "nowhere:x", "-o",
+                          str(output)], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "bad port" in bad.stderr
+
+
+def test_unreachable_upstream_is_recorded_as_a_reset(tmp_path: Path, recorder: Callable) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]  # nothing listens once this socket is closed
+    rec = recorder(dead_port)
+    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    with contextlib.suppress(ConnectionResetError):  # the proxy passes the failure on as a reset
+        assert client.recv(10) == b""
+    client.close()
+    rec.wait_for_closes(1)
+    rec.stop()
+    records = list(open_transcript(rec.output))
+    assert isinstance(records[0], Open) and records[1] == Close(1, "s2c", records[1].time, reset=True)
+    assert any("failed" in line for line in rec.log)
