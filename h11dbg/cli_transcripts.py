@@ -304,7 +304,6 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
     unchanged and writes each read to FILE as it happens (Ctrl-C or SIGTERM stop it; the file is
     valid up to the last chunk)."""
     import datetime
-    import os
     import signal
     from pathlib import Path
 
@@ -320,34 +319,38 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
     except address.AddressError as exc:
         _fail(str(exc))
     path = Path(output)
+    if path.exists() and not force:  # checked before listening, so nothing starts in vain
+        _fail(f"{output}: exists already; refusing to overwrite it (use --force)")
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    writer: TextWriter | None = None  # the header names the port, known once listening
+
+    def save(item: Any) -> None:
+        if writer is not None:
+            writer.write(item)
+
     try:
-        # "x" creates the file only if it is new: a recording is never overwritten by accident.
+        proxy = RecordingProxy(listen_address, upstream_address, save, log=log)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}: {exc.strerror or exc}", EXIT_NETWORK)
+    try:
+        # Opened only once listening works, so a failed start leaves an earlier file alone; "x"
+        # creates the file only if it is new (a recording is never replaced by accident).
         stream = open(path, "wb" if force else "xb")  # noqa: SIM115  (closed in the finally below)
     except FileExistsError:
+        proxy.stop()
         _fail(f"{output}: exists already; refusing to overwrite it (use --force)")
     except OSError as exc:
+        proxy.stop()
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
     try:
-        def log(line: str) -> None:
-            click.echo(line, err=True)
-
-        writer: TextWriter | None = None  # the header names the port, known once listening
-
-        def save(item: Any) -> None:
-            if writer is not None:
-                writer.write(item)
-
-        try:
-            proxy = RecordingProxy(listen_address, upstream_address, save, log=log)
-        except OSError as exc:
-            stream.close()
-            if path.stat().st_size == 0:
-                os.unlink(path)
-            _fail(f"cannot listen on {listen}: {exc.strerror or exc}", EXIT_NETWORK)
         listening = address.format_address(*proxy.address)
+        upstream_name = address.format_address(*upstream_address)
         meta = Meta(
             tool=f"h11dbg record {__version__}",
-            peers=f"{listening} -> {address.format_address(*upstream_address)}",
+            peers=f"{listening} -> {upstream_name}",
             recorded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             description=description,
         )
@@ -357,7 +360,6 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, interrupt)
-        upstream_name = address.format_address(*upstream_address)
         log(f"recording {listening} -> {upstream_name} into {output} (Ctrl-C to stop)")
         try:
             proxy.serve_forever()

@@ -173,16 +173,20 @@ def test_refuses_to_overwrite_without_force(http_server: int, recorder: Callable
 
 
 def test_busy_listen_port_is_a_network_error_and_leaves_no_file(tmp_path: Path) -> None:
+    output = tmp_path / "never.h11t"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        output = tmp_path / "never.h11t"
-        result = subprocess.run([H11DBG, "record", "--listen", f"127.0.0.1:{port}", "--upstream", "127.0.0.1:9",
-                                 "-o", str(output)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 3
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
-    assert not output.exists()
+        argv = [H11DBG, "record", "--listen", f"127.0.0.1:{port}", "--upstream", "127.0.0.1:9", "-o", str(output)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 3
+        assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+        assert not output.exists()
+        output.write_text("an earlier recording")
+        forced = subprocess.run([*argv, "--force"], capture_output=True, text=True, timeout=30)
+        assert forced.returncode == 3 and output.read_text() == "an earlier recording"  # a failed start keeps it
+    output.unlink()
     bad = subprocess.run([H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream", "nowhere:x", "-o",
                           str(output)], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "bad port" in bad.stderr
