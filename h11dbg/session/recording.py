@@ -93,9 +93,6 @@ class Recorder:
         self._closed.add((conn, direction))
         self._add(Close(conn, direction, self._now(), reset=reset))
 
-    def is_closed(self, conn: int, direction: Direction) -> bool:
-        return (conn, direction) in self._closed
-
     # -------------------------------------------------------------- files
     def stream_to(self, stream: IO[bytes], meta: Meta, path: str | Path) -> None:
         """Write the header and everything so far to ``stream``, then each record as it happens."""
