@@ -26,7 +26,7 @@ class _Quietly:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, value: Any, traceback: Any) -> bool:
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
         if kind is BrokenPipeError:
             import os
 
@@ -36,7 +36,6 @@ class _Quietly:
         if kind is KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        return False
 
 
 def _load_engine(name: str) -> Any:

@@ -331,7 +331,7 @@ def describe_event(event: Any, fields: dict[str, Any] | None = None) -> str:
         return f"{kind} {fields['status_code']} {fields['reason']} HTTP/{fields['http_version']}".rstrip()
     if kind == "EndOfMessage" and fields["headers"]:
         return f"EndOfMessage with {len(fields['headers'])} trailer(s)"
-    return kind
+    return str(kind)
 
 
 def _states(states: dict[str, str]) -> str:

@@ -304,8 +304,8 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                         f"the chunk declares len {declared} but its payload holds {len(data)} bytes{hint}",
                         line=here,
                     )
-                direction = "c2s" if match.group(1) == b"c2s" else "s2c"
-                yield Chunk(int(match.group(2)), direction, data, float(match.group(3)))
+                yield Chunk(int(match.group(2)), "c2s" if match.group(1) == b"c2s" else "s2c", data,
+                            float(match.group(3)))
                 continue
             match = _OPEN.fullmatch(line)
             if match is not None:
@@ -315,10 +315,8 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                 continue
             match = _CLOSE.fullmatch(line)
             if match is not None:
-                direction = "c2s" if match.group(3) == b"c2s" else "s2c"
-                yield Close(
-                    int(match.group(2)), direction, float(match.group(4)), reset=match.group(1) == b"reset"
-                )
+                yield Close(int(match.group(2)), "c2s" if match.group(3) == b"c2s" else "s2c",
+                            float(match.group(4)), reset=match.group(1) == b"reset")
                 continue
             if line[:1] == b"|":
                 raise TranscriptError(
