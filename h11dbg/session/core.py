@@ -583,7 +583,7 @@ class Session:
 
     def toolbar(self) -> dict[str, Any]:
         states = self.states()
-        return {
+        bar: dict[str, Any] = {
             "role": self.actor,
             "peer": self.address,
             "our_state": states[self.actor],
@@ -592,3 +592,6 @@ class Session:
             "engine": self.engine_name,
             "elapsed": round(self.elapsed(), 3),
         }
+        if self.recorder.streaming:
+            bar["recording"] = str(self.recorder.path)
+        return bar

@@ -106,6 +106,11 @@ class Recorder:
             self._stop_streaming()
             raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
+    @property
+    def streaming(self) -> bool:
+        """True while records go to a file as they happen."""
+        return self._writer is not None
+
     def _stop_streaming(self) -> None:
         self._writer = None
         if self._stream is not None:
@@ -124,7 +129,7 @@ class Recorder:
         old one and moved into place, so a failed write never loses what was there.
         """
         path = Path(path)
-        if self.path is not None and self._writer is not None and _same_file(path, self.path):
+        if self.path is not None and self.streaming and _same_file(path, self.path):
             raise RecordingError(f"{path}: that is the file --record is writing; save to another file")
         target = path.with_name(f".{path.name}.partial-{os.getpid()}") if force else path
         stream = create_new(target, force, hint=f"save --force {path}")

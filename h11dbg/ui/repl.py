@@ -155,6 +155,8 @@ def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
     field("buffered", f"{bar.get('buffered', 0)} B")
     field("engine", bar.get("engine", "?"))
     field("t", f"{float(bar.get('elapsed', 0.0)):.1f}s")
+    if bar.get("recording"):
+        field("rec", bar["recording"], "bold fg:ansired")
     return FormattedText(parts)
 
 
