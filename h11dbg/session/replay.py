@@ -179,12 +179,18 @@ class _ConnectionReplay:
                     except engine.RemoteProtocolError as exc:
                         steps.append(self._fail(direction, time, exc, parser))
                         return steps
+                    except Exception as exc:  # an engine bug must not end the replay (h11 has a few)
+                        steps.append(self._fail(direction, time, exc, parser, crashed=True))
+                        return steps
                     if event is engine.NEED_DATA or event is engine.PAUSED:
                         break
                     try:
                         mirror.send(as_sendable(event, self.http10_keep_alive))
                     except engine.LocalProtocolError as exc:
                         steps.append(self._fail(direction, time, exc, parser, mirrored=True))
+                        return steps
+                    except Exception as exc:
+                        steps.append(self._fail(direction, time, exc, parser, mirrored=True, crashed=True))
                         return steps
                     steps.append(
                         ReplayStep("event", self.conn, time, direction, event=event,
@@ -218,7 +224,8 @@ class _ConnectionReplay:
                           transitions=self._take_transitions(self.client))
 
     def _fail(
-        self, direction: str, time: float, exc: BaseException, parser: Any, *, mirrored: bool = False
+        self, direction: str, time: float, exc: BaseException, parser: Any, *, mirrored: bool = False,
+        crashed: bool = False,
     ) -> ReplayStep:
         self.failed = True
         offset = getattr(exc, "offset", None)
@@ -230,6 +237,10 @@ class _ConnectionReplay:
         if mirrored:
             text = (f"the {'client' if direction == 'c2s' else 'server'} machine refused the event the "
                     "other machine parsed (the two machines disagree)")
+        if crashed:
+            text = (text + "; " if text else "") + (
+                f"the engine itself failed with {type(exc).__name__} (an engine bug, met on bytes it "
+                "should have refused)")
         return ReplayStep("error", self.conn, time, direction, error=exc, states=self.states(parser),
                           offset=offset, offset_exact=exact, text=text,
                           transitions=self._take_transitions(parser))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from h11dbg.cli import main
 from h11dbg.transcript import Chunk, Close, Meta, Open, textformat, write_transcript
@@ -228,3 +230,42 @@ def test_output_reader_going_away_is_not_an_error(tmp_path: Path, engine_name: s
     proc.stdout.close()  # like `| head -1`
     assert proc.wait(timeout=30) == 0
     assert b"Traceback" not in proc.stderr.read()
+
+
+_fragments = st.sampled_from([
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", b"3\r\nabc\r\n", b"0\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: ws\r\nConnection: upgrade\r\nExpect: 100-continue\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 101 Switching\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+])
+_records = st.lists(st.one_of(
+    st.builds(Chunk, st.integers(1, 3), st.sampled_from(["c2s", "s2c"]), st.one_of(_fragments, st.binary())),
+    st.builds(Close, st.integers(1, 3), st.sampled_from(["c2s", "s2c"]), st.just(0.0), st.booleans()),
+), max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=_records)
+@pytest.mark.parametrize("engine", ["h11", "h11dbg"])
+def test_any_record_sequence_replays_without_crashing(engine: str, records: list) -> None:
+    from h11dbg.engines import load_engine
+    from h11dbg.session.replay import Replayer, json_record, render_text
+
+    module = load_engine(engine)
+    if not hasattr(module, "Connection"):
+        pytest.skip("engine not usable yet")
+    replayer = Replayer(module)
+    ended: list[int] = []
+    for record in records:
+        for step in replayer.feed(record):
+            render_text(step)
+            json.dumps(json_record(step), default=str)
+            if step.kind == "end":
+                ended.append(step.conn)
+    ended += [step.conn for step in replayer.finish() if step.kind == "end"]
+    # every connection ends (records after both sides closed start that id afresh)
+    assert set(ended) == {record.conn for record in records}
+    assert len(ended) >= len(set(ended))
