@@ -188,3 +188,27 @@ def test_escape_never_spans_lines(tmp_path: Path, declared: int, split: bytes) -
     with pytest.raises(TranscriptError) as info:
         list(open_transcript(path))
     assert info.value.line == 3
+
+
+_lines = st.lists(st.one_of(
+    st.sampled_from([b"c2s 1 at 0 len 3", b"s2c 2 at 1.5 len 0", b"| abc", b"|", b"| \\x4", b"| \\\\",
+                     b"close 1 c2s at 2", b"reset 3 s2c at 1", b"open 1 at 0 client - server a:1", b"# x",
+                     b"", b"tool: late", b"| \\r\\n", b"|\\x00", b"c2s 1 at 0 len 99999999999"]),
+    st.binary(max_size=12),
+), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_lines, crlf=st.booleans())
+def test_any_file_reads_or_fails_with_a_location(tmp_path_factory: pytest.TempPathFactory, lines: list[bytes],
+                                                 crlf: bool) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "f.h11t"
+    end = b"\r\n" if crlf else b"\n"
+    content = b"h11dbg-transcript 1" + end + end.join(lines)
+    path.write_bytes(content)
+    try:
+        for record in open_transcript(path):
+            assert record.conn >= 0
+    except TranscriptError as exc:
+        assert exc.line is not None and 1 <= exc.line <= content.count(b"\n") + 1
+        assert str(exc).startswith(f"{path}:{exc.line}: ")
