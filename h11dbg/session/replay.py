@@ -480,7 +480,7 @@ class Stepper:
         if step is None:
             return ["nothing replayed yet: type next"]
         explainable = is_explainable(self.engine)
-        lines = [f"connection {step.conn}, after: {' '.join(render_text(step, headers=False)).strip()}"]
+        lines = [f"connection {step.conn}, after: {render_text(step, headers=False)[0].strip()}"]
         for role in ("client", "server"):
             state = step.states.get(role)
             if state is None:
