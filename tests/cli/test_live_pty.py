@@ -15,7 +15,8 @@ CURL = "/usr/bin/curl"
 
 def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
     # the REPL keeps history in the user's data directory: keep the tests' out of $HOME
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    # NO_CPR: no cursor-position queries, which would make every prompt wait about a second for a reply
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PROMPT_TOOLKIT_NO_CPR": "1"}
     return pexpect.spawn(sys.executable, ["-m", "h11dbg", *args], encoding="utf-8", timeout=10,
                          dimensions=(50, 160), env=env)
 
