@@ -705,9 +705,9 @@ def test_event_reprs_match_h11(engine: ModuleType, h11_ref: ModuleType) -> None:
     )
 
 
-def test_event_fields_match_h11(engine: ModuleType, h11_ref: ModuleType, compat: Any) -> None:
+def test_event_fields_match_h11(candidate: ModuleType, h11_ref: ModuleType, compat: Any) -> None:
     describe_event = compat.describe_event
-    ours = [describe_event(engine, ev) for ev in sample_events(engine)]
+    ours = [describe_event(candidate, ev) for ev in sample_events(candidate)]
     ref = [describe_event(h11_ref, ev) for ev in sample_events(h11_ref)]
     assert ours == ref
 
@@ -774,7 +774,7 @@ def test_header_normalisation(engine: ModuleType) -> None:
     assert not e.EndOfMessage().headers
 
 
-def test_header_normalisation_matches_h11(engine: ModuleType, h11_ref: ModuleType) -> None:
+def test_header_normalisation_matches_h11(candidate: ModuleType, h11_ref: ModuleType) -> None:
     cases = [
         [("Host", "h"), ("Content-Length", "5, 5")],
         [("Host", "h"), ("Content-Length", "7"), ("content-length", "7")],
@@ -785,7 +785,7 @@ def test_header_normalisation_matches_h11(engine: ModuleType, h11_ref: ModuleTyp
         [("Host", "h"), ("X", "\x80\xff".encode("latin-1"))],
     ]
     for headers in cases:
-        ours = engine.Request(method="GET", target="/", headers=headers).headers
+        ours = candidate.Request(method="GET", target="/", headers=headers).headers
         ref = h11_ref.Request(method="GET", target="/", headers=headers).headers
         assert (list(ours), ours.raw_items()) == (list(ref), ref.raw_items()), headers
 
@@ -936,18 +936,17 @@ CONSTRUCTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def test_reason_with_control_bytes_is_refused(engine: ModuleType, h11_ref: ModuleType) -> None:
+def test_reason_with_control_bytes_is_refused(candidate: ModuleType, h11_ref: ModuleType) -> None:
     """`control-bytes-in-reason-phrase` (docs/differences-from-h11.md), on the sending side: h11 builds
     and would send such a Response; ours refuses to build it."""
-    h11_ref.Response(status_code=200, headers=[], reason=b"\x01ctl")
-    if engine is not h11_ref:
-        with pytest.raises(engine.LocalProtocolError):
-            engine.Response(status_code=200, headers=[], reason=b"\x01ctl")
+    assert h11_ref.Response(status_code=200, headers=[], reason=b"\x01ctl").reason == b"\x01ctl"
+    with pytest.raises(candidate.LocalProtocolError):
+        candidate.Response(status_code=200, headers=[], reason=b"\x01ctl")
 
 
 @pytest.mark.parametrize(("cls", "kwargs"), CONSTRUCTIONS, ids=[str(i) for i in range(len(CONSTRUCTIONS))])
 def test_event_construction_matches_h11(
-    engine: ModuleType, h11_ref: ModuleType, compat: Any, cls: str, kwargs: dict[str, Any]
+    candidate: ModuleType, h11_ref: ModuleType, compat: Any, cls: str, kwargs: dict[str, Any]
 ) -> None:
     def build(e: ModuleType) -> tuple[Any, ...]:
         try:
@@ -959,4 +958,4 @@ def test_event_construction_matches_h11(
             return (*fields, type(event.data).__name__, event.chunk_start, event.chunk_end)
         return (*fields, repr(event))
 
-    assert build(engine) == build(h11_ref)
+    assert build(candidate) == build(h11_ref)

@@ -653,13 +653,6 @@ def check_against_h11(engine: ModuleType, h11: ModuleType, compat: Any, role: st
     return reason
 
 
-@pytest.fixture
-def candidate(engine: ModuleType) -> ModuleType:
-    if engine.__name__ == "h11":
-        pytest.skip("the differential test compares h11dbg with h11; h11 against itself proves nothing")
-    return engine
-
-
 @settings(SETTINGS, max_examples=250)
 @given(data=st.data(), role=st.sampled_from(["server", "client"]), eof=st.booleans(),
        cuts=st.lists(st.integers(0, 400), max_size=4))
