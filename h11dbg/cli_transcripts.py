@@ -113,6 +113,9 @@ def replay(
     note = _describe_lossy(transcript.meta)
     if note and not as_json:
         out.write(note + "\n")
+    elif note:  # bytes rebuilt from a HAR or a --trace-ascii dump: say so before any event
+        out.write(jsonl.dumps({"conn": None, "event": "lossy", "source_format": transcript.meta.source_format,
+                               "lossy": transcript.meta.lossy}) + "\n")
     replayer = Replayer(engine)
 
     def steps() -> Any:

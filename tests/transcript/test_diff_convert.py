@@ -102,3 +102,16 @@ def test_convert_from_every_importer_replays_the_same(tmp_path: Path, name: str)
     after = CliRunner().invoke(main, ["replay", str(target), "--json", "--engine", "h11"])
     assert before.exit_code == after.exit_code
     assert before.output == after.output and before.output.count("\n") > 10
+
+
+def test_lossy_inputs_are_flagged_in_replay_output(tmp_path: Path) -> None:
+    source = CAPTURES / "http.har"
+    if not source.exists():
+        pytest.skip(f"{source} is not there")
+    as_json = CliRunner().invoke(main, ["replay", str(source), "--json", "--engine", "h11"])
+    first = json.loads(as_json.output.splitlines()[0])
+    assert first["event"] == "lossy" and first["source_format"] == "har" and "HAR" in first["lossy"]
+    as_text = CliRunner().invoke(main, ["replay", str(source), "--engine", "h11"])
+    assert as_text.output.startswith("note: har input is lossy: ")
+    ours = _transcript(tmp_path / "exact.h11t", [Chunk(1, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")])
+    assert "lossy" not in CliRunner().invoke(main, ["replay", str(ours), "--json", "--engine", "h11"]).output
