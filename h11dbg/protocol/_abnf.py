@@ -13,7 +13,9 @@ import re
 TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 # RFC 9110 §5.5: field-vchar = VCHAR / obs-text; field-content keeps inner SP/HTAB only.
 FIELD_VCHAR = rb"[\x21-\x7e\x80-\xff]"
-FIELD_VALUE = rb"(?:" + FIELD_VCHAR + rb"+(?:[ \t]+" + FIELD_VCHAR + rb"+)*)?"
+# field-value = *field-content, i.e. empty, or a VCHAR ... VCHAR run with inner SP/HTAB.  Written as
+# one greedy class between two single VCHARs, so matching backtracks over trailing whitespace only.
+FIELD_VALUE = rb"(?:" + FIELD_VCHAR + rb"(?:[\t\x20-\x7e\x80-\xff]*" + FIELD_VCHAR + rb")?)?"
 OWS = rb"[ \t]*"
 
 token_re = re.compile(TOKEN)
@@ -22,10 +24,11 @@ field_value_re = re.compile(FIELD_VALUE)
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS (no whitespace before the colon).
 FIELD_LINE = rb"(" + TOKEN + rb"):" + OWS + rb"(" + FIELD_VALUE + rb")" + OWS
 field_line_re = re.compile(FIELD_LINE)
-# A whole header block (every line ending in CRLF, or a bare LF which RFC 9112 §2.2 lets a
-# recipient accept): validated in one C-level pass, then split with findall.
-header_block_re = re.compile(rb"(?:" + FIELD_LINE + rb"\r?\n)*")
-header_line_iter_re = re.compile(FIELD_LINE + rb"\r?\n")
+# Field lines of a header block, each ending in CRLF or a bare LF (which RFC 9112 §2.2 lets a
+# recipient accept).  findall() returns (whole line, name, value) for every line that matches; when the
+# lines' lengths add up to the block's, every byte of the block was matched: one C-level pass both
+# validates and splits.
+header_line_iter_re = re.compile(rb"(" + FIELD_LINE + rb"\r?\n)")
 
 # RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT
 HTTP_VERSION = rb"HTTP/([0-9]\.[0-9])"

@@ -21,7 +21,6 @@ from ._abnf import (
     chunk_header_re,
     chunk_line_fast_re,
     field_line_re,
-    header_block_re,
     header_line_iter_re,
     host_re,
     request_line_re,
@@ -210,8 +209,9 @@ def _diagnose_field_line(line: bytes) -> tuple[int, str, str, str]:
 
 def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes, bytes]]:
     """Field lines of a header section (each ending in LF).  ``base``: offset of ``block[0]``."""
-    if header_block_re.fullmatch(block) is not None:
-        return header_line_iter_re.findall(block)
+    found = header_line_iter_re.findall(block)
+    if sum([len(line) for line, _, _ in found]) == len(block):
+        return [(name, value) for _, name, value in found]
     # The slow path: walk the lines to apply obs-fold rules and to point at the bad byte.
     fields: list[list[bytes]] = []
     start = 0
