@@ -300,7 +300,11 @@ HEADER_LINES = [b"Content-Length: 3", b"Content-Length: 0", b"Content-Length: -1
                 b"Transfer-Encoding: chunked, gzip", b"Transfer-Encoding: identity", b"Host: other",
                 b"Connection: close", b"Expect: 100-continue", b"Upgrade: x", b" folded", b"\tfolded",
                 b"X-Ctl: a\x01b", b"X-Nul: a\x00b", b"X-Cr: a\rb", b"X-Del: \x7f", b"Bad Name: v",
-                b"X-Sp : v", b"X-Obs: \xff\xfe", b":no-name", b"X-Empty:"]
+                b"X-Sp : v", b"X-Obs: \xff\xfe", b":no-name", b"X-Empty:", b"Transfer-Encoding: chunked, chunked",
+                b"Transfer-Encoding: ,chunked", b"Transfer-Encoding: CHUNKED", b"transfer-encoding: chunked",
+                b"Content-Length: 3, 3", b"Content-Length: 03", b"content-LENGTH: 2", b"Content-Length:",
+                b"Connection: keep-alive, close", b"Expect: 100-Continue", b"Transfer-Encoding:",
+                b"Transfer-Encoding: chunked;q=1", b"Host:", b"Host: a:80", b"Host: [::1]:8080"]
 CHUNK_SIZES = [b"0x5", b"+5", b"5_0", b" 5", b"5 ", b"5;", b"5 ;a", b"5; a = b", b"5;a=", b"5;=b",
                b"0000000000000000005", b"10000000000000000", b"fffffffffffffffff", b"-1", b"5\t", b"",
                b"5;a=\"\x01\"", b"5;\x00"]
