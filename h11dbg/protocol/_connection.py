@@ -79,7 +79,8 @@ def _framing(request_method: bytes | None, event: Request | Response) -> _Framin
             or (request_method == b"CONNECT" and 200 <= status < 300)
         ):
             return ("content-length", 0)
-    facts = event.headers.facts()
+    headers = event.headers
+    facts = headers._facts or headers.facts()
     if facts.chunked:
         return ("chunked", None)
     if facts.content_length is not None:
@@ -241,7 +242,8 @@ class Connection:
                 self.client_is_waiting_for_100_continue = False
             return
         if event_type is Data or event_type is EndOfMessage or event_type is ConnectionClosed:
-            cstate.process_event(role, event_type)
+            cstate._fire(role, event_type)
+            cstate._settle()
             if role is CLIENT and event_type is not ConnectionClosed:
                 self.client_is_waiting_for_100_continue = False
             self._after_change(event_type.__name__, event)
@@ -252,7 +254,8 @@ class Connection:
                 # a request that proposes a protocol switch (RFC 9110 §7.8, §9.3.6)
                 if event.method == b"CONNECT":
                     cstate.process_client_switch_proposal(_SWITCH_CONNECT)
-                if event.headers.facts().upgrade:
+                headers = event.headers
+                if (headers._facts or headers.facts()).upgrade:
                     cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
             cstate.process_event(role, Request)
             self._request_method = event.method
@@ -281,7 +284,8 @@ class Connection:
         self._after_change(event_type.__name__, event)
 
     def _keep_alive(self, event: Any) -> bool:
-        tokens = event.headers.facts().connection
+        headers = event.headers
+        tokens = (headers._facts or headers.facts()).connection
         if b"close" in tokens:
             return False
         if event.http_version < b"1.1":
@@ -369,7 +373,7 @@ class Connection:
 
     def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
         """Like send(), but a Data event's payload object is passed through without copying."""
-        if self.our_state is ERROR:
+        if self._cstate.states[self.our_role] is ERROR:
             raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
                                      section="RFC 9112 §2.2")
         try:

@@ -44,7 +44,7 @@ HeaderInput = Union["Headers", Iterable[tuple[BytesLike, BytesLike]]]  # noqa: U
 def bytesify(value: Any) -> bytes:
     if type(value) is bytes:
         return value
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.encode("ascii")
     if isinstance(value, int):
         raise TypeError("expected a bytes-like object, not int")
@@ -138,8 +138,15 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
         # framing fields need the rules below; most messages have at most one of them.
         parsed = [(name, name.lower(), value) for name, value in headers]
         names = [item[1] for item in parsed]
-        if b"content-length" not in names and b"transfer-encoding" not in names:
-            return Headers(parsed, names)
+        if b"transfer-encoding" not in names:
+            length_fields = names.count(b"content-length")
+            if length_fields == 0:
+                return Headers(parsed, names)
+            if length_fields == 1:
+                # one plain length (bytes.isdigit() is ASCII digits only): nothing to normalise
+                value = parsed[names.index(b"content-length")][2]
+                if value.isdigit() and len(value) <= MAX_CONTENT_LENGTH_DIGITS:
+                    return Headers(parsed, names)
     items: list[tuple[bytes, bytes, bytes]] = []
     seen_content_length: bytes | None = None
     seen_transfer_encoding = False
@@ -231,4 +238,4 @@ def set_comma_header(headers: Headers, name: bytes, new_values: list[bytes]) -> 
 
 def has_expect_100_continue(http_version: bytes, headers: Headers) -> bool:
     # RFC 9110 §10.1.1: a server that receives 100-continue in an HTTP/1.0 request MUST ignore it.
-    return http_version >= b"1.1" and headers.facts().expect_continue
+    return http_version >= b"1.1" and (headers._facts or headers.facts()).expect_continue
