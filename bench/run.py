@@ -17,13 +17,19 @@ subprocess so peak-RSS growth is attributable to one engine: the peak is reset
 
 Every workload checks the events it gets (types, counts, body sizes) and fails
 loudly on a mismatch, so a broken engine cannot post a fast time.
+
+Row 7 (7a-7h) is replay speed, ``h11dbg replay FILE > /dev/null`` on generated
+traffic as a transcript and as a pcap, with our engine only; it lives in
+bench/replay.py and prints a second table (MB/s and peak RSS, no reference).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -622,6 +628,22 @@ def profile_row(row: Row, engine: ModuleType, sizes: Sizes, top: int = 15) -> st
     return "\n".join(lines)
 
 
+def _replay_bench() -> ModuleType:
+    """bench/replay.py, loaded by path (bench/ is not a package)."""
+    name = "h11dbg_bench_replay"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("replay.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+REPLAY_ROWS = [f"7{letter}" for letter in "abcdefgh"]
+
+
 def _parse_rows(text: str) -> list[str]:
     wanted: list[str] = []
     for part in text.split(","):
@@ -633,10 +655,10 @@ def _parse_rows(text: str) -> list[str]:
             wanted.append(part)
     rows: list[str] = []
     for item in wanted:
-        ids = ["6a", "6b"] if item == "6" else [item]
+        ids = ["6a", "6b"] if item == "6" else REPLAY_ROWS if item == "7" else [item]
         for row_id in ids:
-            if row_id not in ROW_BY_ID:
-                raise ValueError(f"unknown row {item!r}: choose from 1-6")
+            if row_id not in ROW_BY_ID and row_id not in REPLAY_ROWS:
+                raise ValueError(f"unknown row {item!r}: choose from 1-7 (6a, 6b, 7a-7h)")
             if row_id not in rows:
                 rows.append(row_id)
     return rows
@@ -647,7 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="h11dbg,h11",
                         help="OURS,REFERENCE engine names (h11dbg, h11); default h11dbg,h11")
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (smoke test)")
-    parser.add_argument("--rows", default="1-6", help="rows to run, e.g. 1,2,6 or 4-5 (default 1-6)")
+    parser.add_argument("--rows", default="1-7",
+                        help="rows to run, e.g. 1,2,6 or 4-5; 7 is replay speed (default 1-7)")
+    parser.add_argument("--keep", metavar="DIR", type=Path,
+                        help="row 7: generate the replay traffic into DIR and reuse it on later runs")
     parser.add_argument("--json", dest="json_out", metavar="OUT", help="also write results to this JSON file")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile our engine on every row below the speed target")
@@ -676,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
     reports: list[dict[str, Any]] = []
+    replay_ids = [row_id for row_id in row_ids if row_id in REPLAY_ROWS]
+    row_ids = [row_id for row_id in row_ids if row_id not in REPLAY_ROWS]
     groups = [[row_id] for row_id in row_ids if row_id not in ("6a", "6b")]
     groups.append([row_id for row_id in row_ids if row_id in ("6a", "6b")])
     for group in filter(None, groups):
@@ -696,6 +723,26 @@ def main(argv: list[str] | None = None) -> int:
     if "6a" in by_id and "6b" in by_id:
         scaling = scaling_report(by_id["6a"], by_id["6b"], labels, sizes)
         reports.insert(reports.index(by_id["6b"]) + 1, scaling)
+
+    with contextlib.ExitStack() as cleanup:
+        replay_section: dict[str, Any] | None = None
+        replay_table = ""
+        replay_profiles: list[str] = []
+        if replay_ids:
+            bench = _replay_bench()
+            replay_rows = bench.parse_rows(",".join(replay_ids))
+            replay_sizes = bench.QUICK if args.quick else bench.FULL
+            directory = cleanup.enter_context(bench.corpus_directory(args.keep))
+            print(f"running row 7: replay speed ({', '.join(replay_ids)}) with {names[0]} ...",
+                  file=sys.stderr, flush=True)
+            try:
+                replay_reports, corpora = bench.run(replay_rows, names[0], replay_sizes, directory)
+            except bench.BenchError as exc:
+                raise BenchError(str(exc)) from None
+            replay_section = bench.json_section(names[0], replay_reports, corpora)
+            replay_table = bench.markdown_table(replay_reports, names[0])
+            if args.profile:
+                replay_profiles = bench.profiles(replay_reports, corpora, names[0])
     elapsed = time.perf_counter() - started
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -706,8 +753,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{'quick' if args.quick else 'full'} run in {elapsed:.0f} s. "
           f"Times are medians of interleaved repetitions; ratio = median over repetitions of "
           f"{labels[1]} time / {labels[0]} time in the same repetition (> 1: {labels[0]} is faster).")
-    print()
-    print(markdown_table(reports, labels))
+    if reports:
+        print()
+        print(markdown_table(reports, labels))
+    if replay_table:
+        print()
+        print(replay_table)
 
     if args.json_out:
         meta = {"engines": labels, "versions": versions, "quick": args.quick,
@@ -716,13 +767,19 @@ def main(argv: list[str] | None = None) -> int:
                 "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": elapsed,
                 "targets": {"speed_ratio": SPEED_TARGET, "rss_growth_bytes": RSS_TARGET_BYTES,
                             "per_byte_scaling": SCALING_TARGET}}
-        Path(args.json_out).write_text(json.dumps({"meta": meta, "rows": reports}, indent=2) + "\n")
+        data: dict[str, Any] = {"meta": meta, "rows": reports}
+        if replay_section is not None:
+            data["replay"] = replay_section
+        Path(args.json_out).write_text(json.dumps(data, indent=2) + "\n")
 
     if args.profile:
         for report in reports:
             if report["id"] in ROW_BY_ID and not report["meets_speed_target"]:
                 print()
                 print(profile_row(ROW_BY_ID[report["id"]], engines[0], sizes))
+        for text in replay_profiles:
+            print()
+            print(text)
     return EXIT_OK
 
 

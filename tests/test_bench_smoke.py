@@ -1,7 +1,7 @@
-"""Smoke test for bench/run.py: it runs end to end and reports every row.
+"""Smoke test for bench/run.py (and bench/replay.py, its row 7): it runs end to end and reports every row.
 
 Benchmarks are not timed unit tests: nothing here asserts a speed or memory
-target, only that the harness produces a complete, self-consistent table.
+target, only that the harness produces complete, self-consistent tables.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 TABLE_ROWS = ["1", "2", "3", "4", "5", "6a", "6b", "6c"]
+REPLAY_ROWS = ["7a", "7b", "7c", "7d", "7e", "7f", "7g", "7h"]
 
 
 def _run_bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,10 +35,48 @@ def _ours_is_available() -> bool:
     return hasattr(module, "Connection")
 
 
+def _tables(stdout: str) -> list[list[str]]:
+    """The markdown tables in the output, each as its lines (header first, separator dropped)."""
+    tables: list[list[str]] = []
+    for line in stdout.splitlines():
+        if line.startswith("| # |"):
+            tables.append([line])
+        elif line.startswith("| ") and tables:
+            tables[-1].append(line)
+    return tables
+
+
+def _check_replay(table: list[str], section: dict[str, Any], engine: str, row_ids: list[str]) -> None:
+    header, body = table[0], table[1:]
+    assert f"replay ({engine})" in header
+    assert [line.split("|")[1].strip() for line in body] == row_ids
+    assert all(line.count("|") == header.count("|") for line in body)
+    assert section["engine"] == engine
+    rows = {row["id"]: row for row in section["rows"]}
+    assert list(rows) == row_ids
+    for row_id, row in rows.items():
+        corpus = section["corpora"][row["size"]]
+        # The sizes are those of the generated files, and the traffic really was replayed.
+        assert row["file_bytes"] == corpus["files"][row["input"]]["size"] > 0
+        assert row["payload_bytes"] == corpus["payload_bytes"] > 0
+        assert corpus["connections"] >= 1 and corpus["exchanges"] >= corpus["connections"]
+        assert row["samples_seconds"] and all(s > 0 for s in row["samples_seconds"])
+        assert row["file_mb_per_s"] == pytest.approx(row["file_bytes"] / 1e6 / row["median_seconds"])
+        # A child Python process with the engine loaded is never below a few MiB.
+        assert row["peak_rss_bytes"] > 4 * 1024 * 1024
+        line = next(line for line in body if line.split("|")[1].strip() == row_id)
+        assert ("flat" in line) == (row["size"] == "big" and "rss_growth_vs_small_bytes" in row)
+    small, big = section["corpora"]["small"], section["corpora"].get("big")
+    if big is not None:
+        assert big["files"]["text"]["size"] > small["files"]["text"]["size"]
+
+
 def _check_report(done: subprocess.CompletedProcess[str], json_path: Path, labels: list[str]) -> None:
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    tables = _tables(done.stdout)
+    assert len(tables) == 2
+    table = tables[0]
     header, body = table[0], table[1:]
     assert all(label in header for label in labels)
     assert [line.split("|")[1].strip() for line in body] == TABLE_ROWS
@@ -69,6 +108,8 @@ def _check_report(done: subprocess.CompletedProcess[str], json_path: Path, label
         line = next(line for line in body if line.split("|")[1].strip() == row_id)
         first = row["engines"][labels[0]]
         assert line.split("|")[3].strip().endswith(first["unit"])
+    # Row 7: replay speed with our engine (the first one named).
+    _check_replay(tables[1], data["replay"], labels[0].split("#")[0], REPLAY_ROWS)
 
 
 def test_quick_run_reference_against_itself(tmp_path: Path) -> None:
@@ -95,6 +136,30 @@ def test_row_selection(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     ids = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ")]
     assert ids == ["#", "2", "6a", "6b", "6c"]
+
+
+def test_replay_rows_alone(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    keep = tmp_path / "corpus"
+    done = _run_bench("--quick", "--engines", "h11,h11", "--rows", "7a,7b", "--keep", str(keep),
+                      "--json", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tables = _tables(done.stdout)
+    assert len(tables) == 1  # no engine rows were asked for
+    data = json.loads(out.read_text())
+    assert data["rows"] == []
+    _check_replay(tables[0], data["replay"], "h11", ["7a", "7b"])
+    # --keep leaves the traffic behind: a real transcript and a real pcap of the same bytes.
+    from h11dbg.transcript import Chunk, open_transcript
+
+    corpus = data["replay"]["corpora"]["small"]
+    payloads = []
+    for name in ("text", "pcap"):
+        path = Path(corpus["files"][name]["path"])
+        assert path.parent == keep
+        records = list(open_transcript(path))
+        payloads.append(sum(len(r.data) for r in records if isinstance(r, Chunk)))
+    assert payloads == [corpus["payload_bytes"]] * 2
 
 
 @pytest.mark.parametrize(
