@@ -9,7 +9,7 @@ RFC 9112 §6.3 when a body starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from ._events import (
     ConnectionClosed,
@@ -159,7 +159,7 @@ class Connection:
         self._cstate.start_next_cycle()
         self._request_method = None
         self.client_is_waiting_for_100_continue = False
-        self._after_change("start_next_cycle", None)
+        self._after_change(None, "start_next_cycle")
 
     # -- explain -----------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class Connection:
     def remove_observer(self, observer: Observer) -> None:
         self._observers.remove(observer)
 
-    def _after_change(self, cause: str, event: Event | None) -> None:
+    def _after_change(self, event: Event | None, cause: str | None = None) -> None:
         """Pick new readers/writers for changed states, then tell observers why things moved."""
         states = self._cstate.states
         if states[self.our_role] is not self._writer_state:
@@ -180,6 +180,7 @@ class Connection:
         changes = self._cstate.changes
         if changes:
             if self._observers:
+                cause = cause or type(event).__name__
                 records = [Transition.build(role, old, new, rule, cause, event)
                            for role, old, new, rule in changes]
                 changes.clear()
@@ -246,30 +247,30 @@ class Connection:
             cstate._settle()
             if role is CLIENT and event_type is not ConnectionClosed:
                 self.client_is_waiting_for_100_continue = False
-            self._after_change(event_type.__name__, event)
+            self._after_change(event)
             return
         if event_type is Request:
-            event = cast(Request, event)
+            request: Request = event  # type: ignore[assignment]
             if role is CLIENT:
                 # a request that proposes a protocol switch (RFC 9110 §7.8, §9.3.6)
-                if event.method == b"CONNECT":
+                if request.method == b"CONNECT":
                     cstate.process_client_switch_proposal(_SWITCH_CONNECT)
-                headers = event.headers
+                headers = request.headers
                 if (headers._facts or headers.facts()).upgrade:
                     cstate.process_client_switch_proposal(_SWITCH_UPGRADE)
             cstate.process_event(role, Request)
-            self._request_method = event.method
+            self._request_method = request.method
             if role is self.their_role:
-                self.their_http_version = event.http_version
-            if not self._keep_alive(event):
+                self.their_http_version = request.http_version
+            if not self._keep_alive(request):
                 cstate.process_keep_alive_disabled()
-            if has_expect_100_continue(event.http_version, event.headers):
+            if has_expect_100_continue(request.http_version, request.headers):
                 self.client_is_waiting_for_100_continue = True
         else:
-            event = cast("InformationalResponse | Response", event)
+            response: InformationalResponse | Response = event  # type: ignore[assignment]
             switch: type[Sentinel] | None = None
             if role is SERVER:
-                status = event.status_code
+                status = response.status_code
                 if event_type is InformationalResponse:
                     if status == 101:
                         switch = _SWITCH_UPGRADE
@@ -277,11 +278,11 @@ class Connection:
                     switch = _SWITCH_CONNECT
             cstate.process_event(role, event_type, switch)
             if role is self.their_role:
-                self.their_http_version = event.http_version
-            if event_type is Response and not self._keep_alive(event):
+                self.their_http_version = response.http_version
+            if event_type is Response and not self._keep_alive(response):
                 cstate.process_keep_alive_disabled()
             self.client_is_waiting_for_100_continue = False
-        self._after_change(event_type.__name__, event)
+        self._after_change(event)
 
     def _keep_alive(self, event: Any) -> bool:
         headers = event.headers
@@ -294,7 +295,7 @@ class Connection:
 
     def _process_error(self, role: type[Sentinel]) -> None:
         self._cstate.process_error(role)
-        self._after_change("protocol error", None)
+        self._after_change(None, "protocol error")
 
     # -- receiving ---------------------------------------------------------------------------
 
