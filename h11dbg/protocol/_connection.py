@@ -113,7 +113,7 @@ class Connection:
         self.our_role = our_role
         self.their_role: type[Sentinel] = SERVER if our_role is CLIENT else CLIENT
         self._cstate = ConnectionState()
-        self._observers: list[Observer] = []
+        self._observers: tuple[Observer, ...] = ()  # rarely set: a shared empty tuple costs nothing
         self._receive_buffer = ReceiveBuffer()
         self._receive_buffer_closed = False
         self.their_http_version: bytes | None = None
@@ -165,10 +165,12 @@ class Connection:
 
     def add_observer(self, observer: Observer) -> None:
         """Call ``observer(transition)`` for every state change of either role from now on."""
-        self._observers.append(observer)
+        self._observers = (*self._observers, observer)
 
     def remove_observer(self, observer: Observer) -> None:
-        self._observers.remove(observer)
+        observers = list(self._observers)
+        observers.remove(observer)
+        self._observers = tuple(observers)
 
     def _after_change(self, event: Event | None, cause: str | None = None) -> None:
         """Pick new readers/writers for changed states, then tell observers why things moved."""
@@ -185,7 +187,7 @@ class Connection:
                            for role, old, new, rule in changes]
                 changes.clear()
                 for record in records:
-                    for observer in list(self._observers):
+                    for observer in self._observers:
                         observer(record)
             else:
                 changes.clear()
