@@ -172,7 +172,8 @@ class Connection:
         observers.remove(observer)
         self._observers = tuple(observers)
 
-    def _after_change(self, event: Event | None, cause: str | None = None) -> None:
+    def _after_change(self, event: Event | None, cause: str | None = None,
+                      error: BaseException | None = None) -> None:
         """Pick new readers/writers for changed states, then tell observers why things moved."""
         states = self._cstate.states
         if states[self.our_role] is not self._writer_state:
@@ -183,7 +184,7 @@ class Connection:
         if changes:
             if self._observers:
                 cause = cause or type(event).__name__
-                records = [Transition.build(role, old, new, rule, cause, event)
+                records = [Transition.build(role, old, new, rule, cause, event, error)
                            for role, old, new, rule in changes]
                 changes.clear()
                 for record in records:
@@ -295,9 +296,9 @@ class Connection:
             return self._keep_alive_http10 and b"keep-alive" in tokens
         return True
 
-    def _process_error(self, role: type[Sentinel]) -> None:
+    def _process_error(self, role: type[Sentinel], error: BaseException | None = None) -> None:
         self._cstate.process_error(role)
-        self._after_change(None, "protocol error")
+        self._after_change(None, "protocol error", error)
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -358,7 +359,7 @@ class Connection:
             self._process_event(their_role, event)
             return event
         except BaseException as exc:
-            self._process_error(their_role)
+            self._process_error(their_role, exc)
             if isinstance(exc, LocalProtocolError):
                 exc._reraise_as_remote_protocol_error()
             raise
@@ -388,8 +389,8 @@ class Connection:
                 return None
             assert writer is not None
             return writer(event)
-        except BaseException:
-            self._process_error(self.our_role)
+        except BaseException as exc:
+            self._process_error(self.our_role, exc)
             raise
 
     def send_failed(self) -> None:

@@ -207,8 +207,12 @@ class Transition:
 
     @classmethod
     def build(cls, role: Role, old: State, new: State, rule_id: str, cause: str,
-              event: Event | None) -> Transition:
+              event: Event | None, error: BaseException | None = None) -> Transition:
         rule = RULES[rule_id]
+        if rule_id == "protocol-error" and error is not None:
+            # say which error, and cite the rule it broke rather than a generic section
+            section = getattr(error, "section", None) or rule.section
+            return cls(role, old, new, cause, rule.id, f"{rule.explanation}: {error}", section, event)
         return cls(role, old, new, cause, rule.id, rule.explanation, rule.section, event)
 
 

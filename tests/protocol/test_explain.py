@@ -76,10 +76,15 @@ def test_allowed_events_and_state_descriptions() -> None:
 
 def test_remote_errors_carry_offset_rule_and_offending_bytes() -> None:
     server = h.Connection(h.SERVER)
+    seen: list[h.Transition] = []
+    server.add_observer(seen.append)
     data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY"
     try:
         drain(server, data)
     except h.RemoteProtocolError as exc:
+        # the ERROR transition names the error and cites the rule it broke
+        assert (seen[-1].new_state, seen[-1].rule, seen[-1].section) == (h.ERROR, "protocol-error", "RFC 9112 §7.1")
+        assert "chunk data not followed by CRLF" in seen[-1].explanation
         assert exc.offset == data.index(b"XY")
         assert exc.offending == b"XY"
         assert exc.rule == "chunk-data-crlf"
