@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -334,6 +335,13 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
         return b"", 0
     text = b"\n" + region
     lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
+    # Files our writer made take the quick way; anything it does not accept is read (and its
+    # errors located) by the careful way below, so both ways agree on every input.
+    joined = text.replace(b"\n| ", b"")
+    if len(text) - len(joined) == 3 * lines:
+        data = _decode_canonical(joined[:-1] if joined.endswith(b"\n") else joined, text)
+        if data is not None:
+            return data, lines
     stripped = text.replace(b"\n| ", b"\n")
     if len(text) - len(stripped) != 2 * lines:  # bare bars (lines without bytes) or a missing space
         for bare in (b"\n|\n", b"\n|\r\n"):
@@ -353,7 +361,49 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
     return _decode(path, first_line, stripped[1:], declared), lines
 
 
-_PRINTABLE_AND_LF = bytes(range(0x20, 0x7F)) + b"\n"
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_PRINTABLE_AND_LF = _PRINTABLE + b"\n"
+# A line end right after a backslash, \x or \xH: an escape cut by the line end, unless that
+# backslash is the second half of an escaped backslash (then the run of backslashes is even).
+_LINE_END_AFTER_ESCAPE = re.compile(rb"\n(?:(?<=\\\n)|(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
+
+
+def _decode_canonical(joined: bytes, text: bytes) -> bytes | None:
+    """The bytes of payload text escaped exactly as our writer escapes, or None for any other text.
+
+    ``joined`` is the payload with the ``| `` prefixes and line ends removed, ``text`` the same with
+    them.  The test is whole-chunk C work: decode, escape again, compare.  A canonical escaping is a
+    sequence of valid items, and the writer's ``\\x20`` (a guarded space) only ever replaces a
+    literal space item, so a match proves the text valid.
+    """
+    if joined.translate(None, _PRINTABLE):
+        return None
+    if b"\\" not in joined:
+        return joined
+    for cut in _LINE_END_AFTER_ESCAPE.finditer(text):
+        line_end = cut.start()
+        before = text[line_end - 1]
+        # the last backslash before the line end: right before it, before "x", or before "xH"
+        last = line_end - (1 if before == 0x5C else 2 if before == 0x78 else 3)
+        run = 0
+        while text[last - run] == 0x5C:  # stops: the payload text starts with "\n| "
+            run += 1
+        if run % 2:  # that backslash opens an escape the line end cuts (even: escaped backslashes)
+            return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # escapes outside our set: the comparison rejects them
+            data: bytes = codecs.escape_decode(joined)[0]  # type: ignore[attr-defined]
+    except ValueError:  # \x without two hex digits
+        return None
+    canonical = data.decode("latin-1").encode("unicode_escape")
+    surplus = len(joined) - len(canonical)
+    if surplus == 0 and canonical == joined:
+        return data
+    # each guarded space is three characters longer than the space itself
+    if surplus > 0 and surplus % 3 == 0 and canonical == joined.replace(b"\\x20", b" "):
+        return data
+    return None
 # After a backslash: anything but x r n t (a line end included), the end, or \x cut short by a line
 # end.  One pattern is quickest when escapes are few (text); when they are dense (binary), checking
 # the line ends on their own is.
