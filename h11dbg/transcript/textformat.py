@@ -393,7 +393,7 @@ def _decode_canonical(joined: bytes, text: bytes) -> bytes | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # escapes outside our set: the comparison rejects them
-            data: bytes = codecs.escape_decode(joined)[0]  # type: ignore[attr-defined]
+            data: bytes = codecs.escape_decode(joined)[0]
     except ValueError:  # \x without two hex digits
         return None
     canonical = data.decode("latin-1").encode("unicode_escape")
