@@ -87,6 +87,10 @@ def as_sendable(event: Any, http10_keep_alive: bool) -> Any:
     return type(event)(status_code=event.status_code, reason=event.reason, headers=headers, http_version=b"1.1")
 
 
+# (client state, server state) -> their names; state objects are module-level sentinels
+_STATE_NAMES: dict[tuple[Any, Any], dict[str, str]] = {}
+
+
 class _ConnectionReplay:
     def __init__(self, engine: ModuleType, conn: int) -> None:
         self.engine = engine
@@ -110,18 +114,28 @@ class _ConnectionReplay:
             self.client.add_observer(self._transitions[id(self.client)].append)
 
     def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
-        taken = tuple(self._transitions[id(machine)])
-        for pending in self._transitions.values():
-            pending.clear()
+        pending = self._transitions
+        server, client = pending[id(self.server)], pending[id(self.client)]
+        if not server and not client:  # most events (Data) move no state
+            return ()
+        taken = tuple(pending[id(machine)])
+        server.clear()
+        client.clear()
         return taken
 
     def _sides(self, direction: str) -> tuple[Any, Any]:
         return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
 
     def states(self, machine: Any) -> dict[str, str]:
-        states = jsonl.state_names(machine.states, self.engine.CLIENT, self.engine.SERVER)
-        self.last_states = states
-        return states
+        states = machine.states
+        names = _STATE_NAMES.get((states[self.engine.CLIENT], states[self.engine.SERVER]))
+        if names is None:
+            names = jsonl.state_names(states, self.engine.CLIENT, self.engine.SERVER)
+            if len(_STATE_NAMES) < 1024:  # engines have a dozen states; this bounds an odd one
+                _STATE_NAMES[states[self.engine.CLIENT], states[self.engine.SERVER]] = names
+        names = dict(names)  # each step owns its dict
+        self.last_states = names
+        return names
 
     # -- input -------------------------------------------------------------------------------
 
@@ -165,6 +179,10 @@ class _ConnectionReplay:
     def _pump(self, time: float) -> list[ReplayStep]:
         steps: list[ReplayStep] = []
         engine = self.engine
+        need_data, paused, done = engine.NEED_DATA, engine.PAUSED, engine.DONE
+        switched, connection_closed = engine.SWITCHED_PROTOCOL, engine.ConnectionClosed
+        remote_error, local_error = engine.RemoteProtocolError, engine.LocalProtocolError
+        keep_alive = self.http10_keep_alive
         progress = True
         while progress:
             progress = False
@@ -173,38 +191,43 @@ class _ConnectionReplay:
                 if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
                     continue
                 parser, mirror = self._sides(direction)
+                next_event = parser.next_event
+                # the mirror's wire bytes are not needed, only its state: skip joining them
+                mirror_send = mirror.send_with_data_passthrough
                 while True:
                     try:
-                        event = parser.next_event()
-                    except engine.RemoteProtocolError as exc:
+                        event = next_event()
+                    except remote_error as exc:
                         steps.append(self._fail(direction, time, exc, parser))
                         return steps
                     except Exception as exc:  # an engine bug must not end the replay (h11 has a few)
                         steps.append(self._fail(direction, time, exc, parser, crashed=True))
                         return steps
-                    if event is engine.NEED_DATA or event is engine.PAUSED:
+                    if event is need_data or event is paused:
                         break
                     try:
-                        mirror.send(as_sendable(event, self.http10_keep_alive))
-                    except engine.LocalProtocolError as exc:
+                        mirror_send(as_sendable(event, keep_alive))
+                    except local_error as exc:
                         steps.append(self._fail(direction, time, exc, parser, mirrored=True))
                         return steps
                     except Exception as exc:
                         steps.append(self._fail(direction, time, exc, parser, mirrored=True, crashed=True))
                         return steps
+                    states = self.states(parser)
                     steps.append(
-                        ReplayStep("event", self.conn, time, direction, event=event,
-                                   states=self.states(parser), transitions=self._take_transitions(parser))
+                        ReplayStep("event", self.conn, time, direction, event, states,
+                                   transitions=self._take_transitions(parser))
                     )
                     progress = True
-                    if type(event) is engine.ConnectionClosed:
+                    if type(event) is connection_closed:
                         self.finished.add(direction)
                         break
-                    if engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state):
+                    if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
+                            switched in (parser.our_state, parser.their_state)):
                         steps.append(self._switch(time))
                         return steps
             for machine in (self.server, self.client):
-                if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
+                if machine.our_state is done and machine.their_state is done:
                     machine.start_next_cycle()
                     progress = True
                     if machine is self.client:  # both machines agree; one note for the pair
@@ -323,6 +346,7 @@ def replay(records: Iterable[Record], engine: ModuleType) -> Iterator[ReplayStep
 # -- rendering (plain text and JSON Lines; rich colours would live in h11dbg.ui) ---------------
 
 _PREVIEW = 60
+_WITH_HEADERS = frozenset({"Request", "Response", "InformationalResponse", "EndOfMessage"})
 
 
 def _preview(data: bytes) -> str:
@@ -349,6 +373,39 @@ def _states(states: dict[str, str]) -> str:
     return f"client={states.get('client')} server={states.get('server')}" if states else ""
 
 
+_PAD = b" " * 24
+# Bytes that escape() leaves as they are, and the line end that separates the lines built below.
+_AS_IS_AND_LF = bytes(b for b in range(0x20, 0x7F) if b != 0x5C) + b"\n"
+
+
+def _raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+    return list(headers.raw_items() if hasattr(headers, "raw_items") else headers)
+
+
+def _header_lines(items: list[tuple[bytes, bytes]]) -> list[str]:
+    """``NAME: VALUE`` lines, escaped and indented; what escaping per item gives, in fewer calls."""
+    if not items:
+        return []
+    block = b"\n".join([_PAD + bytes(name) + b": " + bytes(value) for name, value in items])
+    # Nearly every head is plain ASCII: then escaping changes nothing and one decode does all.
+    if not block.translate(None, _AS_IS_AND_LF) and block.count(b"\n") == len(items) - 1:
+        return block.decode("ascii").split("\n")
+    return [f"{'':24}{escape(bytes(name))}: {escape(bytes(value))}" for name, value in items]
+
+
+def _describe_head(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> str:
+    """describe_event for events other than Data, without escaping the headers it does not show."""
+    if kind == "Request":
+        return f"Request {escape(bytes(event.method))} {escape(bytes(event.target))} " \
+               f"HTTP/{escape(bytes(event.http_version))}"
+    if kind in ("Response", "InformationalResponse"):
+        return (f"{kind} {int(event.status_code)} {escape(bytes(event.reason))} "
+                f"HTTP/{escape(bytes(event.http_version))}").rstrip()
+    if kind == "EndOfMessage" and items:
+        return f"EndOfMessage with {len(items)} trailer(s)"
+    return kind
+
+
 def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
     """Plain text lines for one step: ``[conn] time direction what   states``."""
     head = f"[{step.conn}] {step.time:10.6f} {step.direction or '   '}"
@@ -357,11 +414,15 @@ def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
         client, server = step.peers
         lines.append(f"{head} open {client or '?'} -> {server or '?'}")
     elif step.kind == "event":
-        fields = None if type(step.event).__name__ == "Data" else jsonl.event_fields(step.event)
-        lines.append(f"{head} {describe_event(step.event, fields):<52} {_states(step.states)}")
-        if headers and fields is not None:
-            for name, value in fields.get("headers", []):
-                lines.append(f"{'':24}{name}: {value}")
+        event = step.event
+        kind = type(event).__name__
+        if kind == "Data":
+            lines.append(f"{head} {describe_event(event):<52} {_states(step.states)}")
+        else:
+            items = _raw_headers(event.headers) if kind in _WITH_HEADERS else []
+            lines.append(f"{head} {_describe_head(event, kind, items):<52} {_states(step.states)}")
+            if headers and items:
+                lines += _header_lines(items)
     elif step.kind == "error":
         exc = step.error
         # an engine that does not say where the error is: say how far parsing got
@@ -388,10 +449,19 @@ def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
     for transition in step.transitions:
         explanation = getattr(transition, "explanation", None)
         if explanation:
-            role = str(getattr(transition, "role", ""))
             old, new = getattr(transition, "old_state", ""), getattr(transition, "new_state", "")
-            lines.append(f"{'':24}{role} {old} -> {new}: {explanation}")
+            key = (getattr(transition, "role", ""), old, new, explanation)
+            line = _TRANSITION_LINES.get(key)
+            if line is None:
+                line = f"{'':24}{key[0]} {old} -> {new}: {explanation}"
+                if len(_TRANSITION_LINES) < 4096:  # a few dozen rules in practice; bounded regardless
+                    _TRANSITION_LINES[key] = line
+            lines.append(line)
     return lines
+
+
+# (role, old state, new state, explanation) -> the rendered line; the same few repeat endlessly
+_TRANSITION_LINES: dict[tuple[Any, Any, Any, str], str] = {}
 
 
 def json_record(step: ReplayStep) -> dict[str, Any]:
@@ -419,12 +489,23 @@ def json_record(step: ReplayStep) -> dict[str, Any]:
             record["tunnelled"] = step.tunnelled
         record["states"] = step.states
     if step.transitions:
-        record["transitions"] = [
-            {name: str(getattr(t, name)) for name in ("role", "old_state", "new_state", "rule", "section",
-                                                      "explanation") if getattr(t, name, None) is not None}
-            for t in step.transitions
-        ]
+        record["transitions"] = [_transition_fields(t) for t in step.transitions]
     return record
+
+
+_TRANSITION_FIELDS = ("role", "old_state", "new_state", "rule", "section", "explanation")
+_TRANSITION_DICTS: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
+def _transition_fields(transition: Any) -> dict[str, str]:
+    key = tuple(getattr(transition, name, None) for name in _TRANSITION_FIELDS)
+    fields = _TRANSITION_DICTS.get(key)
+    if fields is None:
+        fields = {name: str(value) for name, value in zip(_TRANSITION_FIELDS, key, strict=True)
+                  if value is not None}
+        if len(_TRANSITION_DICTS) < 4096:  # a few dozen distinct ones in practice; bounded regardless
+            _TRANSITION_DICTS[key] = fields
+    return dict(fields)  # each record owns its dict
 
 
 # -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
