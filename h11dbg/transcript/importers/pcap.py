@@ -75,6 +75,7 @@ class _Tracked:
         self._order: Literal["little", "big"] = "little"
         self._interface_next = False
         self.linktype: int | None = None
+        self.magic = b""  # a pcap file's first four bytes (byte order, micro- or nanoseconds)
 
     @property
     def name(self) -> str:
@@ -131,6 +132,7 @@ def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
     f.seek(0)
     if head in PCAP_MAGICS:
         tracked = _Tracked(f, path, size, first_record_reads=1)
+        tracked.magic = head
         kind = "pcap"
         reader_class: Any = dpkt.pcap.Reader
     elif head == PCAPNG_MAGIC:
@@ -182,6 +184,21 @@ def _ip_payload(linktype: int, frame: bytes) -> bytes | None:
     return frame  # raw IP (101, 228, 229)
 
 
+_IPV4_HEADER = struct.Struct("!BxHxxHxBxx4s4s")  # version/ihl, total length, flags/offset, protocol, addresses
+_TCP_HEADER = struct.Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
+_ADDRESS_TEXT: dict[bytes, str] = {}  # a capture holds few hosts and many packets
+
+
+def _address(family: int, raw: bytes) -> str:
+    text = _ADDRESS_TEXT.get(raw)
+    if text is None:
+        text = inet_ntop(family, raw)
+        if len(_ADDRESS_TEXT) >= 4096:
+            _ADDRESS_TEXT.clear()
+        _ADDRESS_TEXT[raw] = text
+    return text
+
+
 def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
     """Parse IPv4/IPv6 + TCP; returns (segment, None) or (None, why it was skipped or None)."""
     if not ip:
@@ -190,14 +207,16 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
     if version == 4:
         if len(ip) < 20:
             return None, "an IPv4 header was cut short by the capture"
-        ihl = (ip[0] & 0x0F) * 4
-        total = int.from_bytes(ip[2:4], "big") or len(ip)  # 0: segmentation offload, trust the capture
-        if ip[9] != 6:
+        first, total, fragment, protocol, src_raw, dst_raw = _IPV4_HEADER.unpack_from(ip)
+        ihl = (first & 0x0F) * 4
+        total = total or len(ip)  # 0: segmentation offload, trust the capture
+        if protocol != 6:
             return None, None
-        if int.from_bytes(ip[6:8], "big") & 0x3FFF:
+        if fragment & 0x3FFF:
             return None, "IPv4 fragments are not reassembled"
-        src = inet_ntop(AF_INET, ip[12:16])
-        dst = inet_ntop(AF_INET, ip[16:20])
+        # the 4- and 16-byte keys cannot collide, so one cache serves both families
+        src = _address(AF_INET, src_raw)
+        dst = _address(AF_INET, dst_raw)
         body, promised = ip[ihl:total], total - ihl
     elif version == 6:
         if len(ip) < 40:
@@ -214,19 +233,42 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
             next_header, pos = ip[pos], pos + size
         if next_header != 6:
             return None, None
-        src = inet_ntop(AF_INET6, ip[8:24])
-        dst = inet_ntop(AF_INET6, ip[24:40])
+        src = _address(AF_INET6, ip[8:24])
+        dst = _address(AF_INET6, ip[24:40])
         body, promised = ip[pos:end], end - pos
     else:
         return None, None
     if len(body) < 20 or len(body) < (body[12] >> 4) * 4:
         return None, "a TCP header was cut short by the capture"
-    offset = (body[12] >> 4) * 4
-    sport, dport, seq, ack = struct.unpack("!HHII", body[:12])
+    sport, dport, seq, ack, data_offset, flags = _TCP_HEADER.unpack_from(body)
     source: Endpoint = (src, sport)
     destination: Endpoint = (dst, dport)
-    return Segment(time, source, destination, seq, ack, body[13], body[offset:],
-                   missing=max(0, promised - len(body))), None
+    missing = promised - len(body)
+    return Segment(time, source, destination, seq, ack, flags, body[(data_offset >> 4) * 4:],
+                   missing if missing > 0 else 0), None
+
+
+_NANO_MAGICS = (b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
+_NANOSECONDS = Decimal("1E9")
+
+
+def _pcap_packets(tracked: _Tracked) -> Iterator[tuple[float | Decimal, bytes]]:
+    """(timestamp, frame) for each record of a pcap file whose header dpkt has read.
+
+    What dpkt's pcap reader yields, read the same way (16-byte header, then the frame, both
+    through ``tracked``), but without building a header object per packet.
+    """
+    little = tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+    unpack = struct.Struct("<IIII" if little else ">IIII").unpack
+    nano = tracked.magic in _NANO_MAGICS
+    read = tracked.read
+    while True:
+        head = read(16)
+        if not head:
+            return
+        seconds, fraction, caplen, _ = unpack(head)
+        frame = read(caplen)
+        yield (seconds + fraction / _NANOSECONDS if nano else seconds + fraction / 1e6), frame
 
 
 class _PcapRecords:
@@ -253,11 +295,11 @@ class _PcapRecords:
 
     def _segments(self, notes: list[str]) -> Iterator[Segment]:
         with open(self.path, "rb") as f:
-            reader, _kind, tracked = _open_reader(self.path, f)
+            reader, kind, tracked = _open_reader(self.path, f)
             linktype = reader.datalink()
             first: float | None = None
             skipped: set[str] = set()
-            packets = iter(reader)
+            packets = _pcap_packets(tracked) if kind == "pcap" else iter(reader)
             while True:
                 try:
                     stamp, frame = next(packets)
