@@ -380,8 +380,8 @@ class ReplayRow:
 
     def title(self, sizes: ReplaySizes) -> str:
         mib = sizes.small_mib if self.size == "small" else sizes.big_mib
-        what = "transcript" if self.input == "text" else "pcap"
-        return f"replay {mib:g} MiB {what}{' --json' if self.as_json else ''} > /dev/null"
+        what = f"{mib:g} MiB transcript" if self.input == "text" else f"pcap of the {mib:g} MiB transcript's traffic"
+        return f"replay {what}{' --json' if self.as_json else ''} > /dev/null"
 
 
 ROWS = [
