@@ -21,8 +21,6 @@ from pathlib import Path
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import IO, Any, Literal
 
-import dpkt  # type: ignore[import-untyped]
-
 from h11dbg.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers.tcp import Endpoint, Segment, reassemble
@@ -126,7 +124,16 @@ class _Tracked:
         self._interface_next = False
 
 
+def _dpkt() -> Any:
+    # Imported on first use: every replay loads the importers to recognise its file, and dpkt
+    # takes longer to import than replaying a small transcript.
+    import dpkt  # type: ignore[import-untyped]
+
+    return dpkt
+
+
 def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
+    dpkt = _dpkt()
     size = os.fstat(f.fileno()).st_size
     head = f.read(4)
     f.seek(0)
@@ -294,6 +301,7 @@ class _PcapRecords:
             pass
 
     def _segments(self, notes: list[str]) -> Iterator[Segment]:
+        dpkt = _dpkt()
         with open(self.path, "rb") as f:
             reader, kind, tracked = _open_reader(self.path, f)
             linktype = reader.datalink()
