@@ -166,10 +166,10 @@ class Reassembler:
 
     def feed(self, seg: Segment) -> list[Record]:
         out: list[Record] = []
-        key = (min(seg.src, seg.dst), max(seg.src, seg.dst))
+        time, src, dst, seq, ack, flags, payload, missing = seg
+        key = (src, dst) if src < dst else (dst, src)
         conn = self._active.get(key)
-        syn, fin, rst = bool(seg.flags & SYN), bool(seg.flags & FIN), bool(seg.flags & RST)
-        has_ack = bool(seg.flags & ACK)
+        syn, fin, rst = bool(flags & SYN), bool(flags & FIN), bool(flags & RST)
 
         if syn:
             conn = self._on_syn(seg, key, conn, out)
@@ -184,13 +184,13 @@ class Reassembler:
                 "its first bytes may be missing"
             )
 
-        direction: Direction = "c2s" if seg.src == conn.client else "s2c"
+        direction: Direction = "c2s" if src == conn.client else "s2c"
         stream = conn.streams[direction]
         if stream.base is None:
-            stream.base = seg.seq + 1 if syn else seg.seq
+            stream.base = seq + 1 if syn else seq
 
-        if has_ack:
-            self._check_acked(conn, _other(direction), seg.ack)
+        if flags & ACK:
+            self._check_acked(conn, _other(direction), ack)
 
         if rst:
             self._flush_pending_as_gap(conn)
@@ -200,20 +200,22 @@ class Reassembler:
             return out
 
         if not stream.stopped and not stream.closed:
-            start = stream.offset_of(seg.seq + 1 if syn else seg.seq)
-            if start == stream.next and not stream.pending and not seg.missing:
+            start = stream.offset_of(seq + 1 if syn else seq)
+            if start == stream.next and not stream.pending and not missing:
                 # The usual case: the next bytes in order with no hole waiting.  What _insert and
                 # _drain would do, without building a piece for it.
-                if seg.payload:
-                    out.append(Chunk(conn.id, direction, seg.payload, seg.time))
-                    stream.next += len(seg.payload)
+                if payload:
+                    out.append(Chunk(conn.id, direction, payload, time))
+                    stream.next += len(payload)
                 if fin and stream.fin is None:
                     stream.fin = stream.next
                 if stream.fin is not None and stream.fin == stream.next:
                     stream.closed = True
-                    out.append(Close(conn.id, direction, seg.time))
-                if conn.finished:
-                    self._retire(key, conn)
+                    out.append(Close(conn.id, direction, time))
+                    if conn.finished:  # only a close (or a gap, below) can finish a connection
+                        self._retire(key, conn)
+                elif (stream.stopped or conn.streams[_other(direction)].stopped) and conn.finished:
+                    self._retire(key, conn)  # the ACK check above found a gap
                 return out
             if seg.payload or seg.missing:
                 self._insert(stream, start, seg.payload, cut=seg.missing > 0)
