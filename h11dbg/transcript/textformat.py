@@ -376,10 +376,9 @@ def _decode_canonical(joined: bytes, text: bytes) -> bytes | None:
     sequence of valid items, and the writer's ``\\x20`` (a guarded space) only ever replaces a
     literal space item, so a match proves the text valid.
     """
-    if joined.translate(None, _PRINTABLE):
-        return None
     if b"\\" not in joined:
-        return joined
+        return None if joined.translate(None, _PRINTABLE) else joined
+    # (no separate check for unprintable bytes: escaping them again would not give the text back)
     for cut in _LINE_END_AFTER_ESCAPE.finditer(text):
         line_end = cut.start()
         before = text[line_end - 1]
