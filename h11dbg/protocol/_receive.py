@@ -298,6 +298,15 @@ class _HeadReader:
             return None
         end = match.end()
         if end - start > self.limit:
+            if not self.first_line_checked:
+                # Refuse exactly as if the bytes had come one at a time: the start-line checks that
+                # would have run on the first limit+1 bytes come before the size limit.
+                window = start + self.limit + 1
+                newline = data.find(b"\n", start, window)
+                if newline >= 0:
+                    self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
+                else:
+                    self._check_start_line_prefix(data[:window], start, base)
             raise _too_big(self.limit, base + start)
         offset = base + start
         head = buf.take(end)

@@ -745,19 +745,9 @@ def test_size_limit_split_independence_property(
     stream = data.draw(st.one_of(wire_messages(role), mutated(role)))
     whole = run(candidate, compat, role, [stream], max_incomplete_event_size=limit)
     pieces = run(candidate, compat, role, split(stream, cuts), max_incomplete_event_size=limit)
-    if pieces.key() != whole.key() and size_limit_error_order_bug(whole, pieces):
-        return  # known bug, asserted by test_size_limit_error_does_not_depend_on_splits below
     assert pieces.key() == whole.key()
 
 
-def size_limit_error_order_bug(a: Outcome, b: Outcome) -> bool:
-    """Both refused the same head, one for its size (431) and one for a bad byte in it (400)."""
-    return (a.events, a.their_state) == (b.events, b.their_state) and {a.terminal, b.terminal} == {
-        ("RemoteProtocolError", 431), ("RemoteProtocolError", 400)}
-
-
-@pytest.mark.xfail(strict=True, reason="h11dbg: an over-limit head with a bad byte near its start is "
-                   "refused as too big (431) when it arrives whole, as malformed (400) when split")
 def test_size_limit_error_does_not_depend_on_splits(candidate: ModuleType, compat: Any) -> None:
     stream = b"\r0 / HTTP/1.1\r\nHost: e\r\n\r\n"
     whole = run(candidate, compat, "server", [stream], max_incomplete_event_size=20)
