@@ -288,7 +288,9 @@ class _HeadReader:
             self.scan = base + (end if end > start else start)
             if not self.first_line_checked:
                 resume = self.line_scan - base
-                newline = data.find(b"\n", resume if resume > start else start)
+                # only within the first limit+1 bytes: past them the size limit has already been
+                # broken, and which error wins must not depend on how the bytes were split
+                newline = data.find(b"\n", resume if resume > start else start, start + self.limit + 1)
                 if newline >= 0:
                     self.first_line_checked = True
                     self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
