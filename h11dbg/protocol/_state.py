@@ -13,7 +13,7 @@ nobody listens, the only cost is appending a tuple to a short list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from ._events import ConnectionClosed, Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from ._util import LocalProtocolError, Sentinel
@@ -186,9 +186,11 @@ def allowed_events(role: Role, state: State) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True)
-class Transition:
-    """One state change: who moved, from where to where, and why."""
+class Transition(NamedTuple):
+    """One state change: who moved, from where to where, and why.
+
+    An immutable record (a named tuple: cheap to build, since a replay builds one per state change).
+    """
 
     role: Role
     old_state: State
