@@ -50,9 +50,10 @@ def write_response(event: InformationalResponse | Response) -> Pieces:
 
 
 class ContentLengthWriter:
-    __slots__ = ("remaining",)
+    __slots__ = ("remaining", "length")
 
     def __init__(self, length: int) -> None:
+        self.length = length
         self.remaining = length
 
     def __call__(self, event: Event) -> Pieces:
@@ -62,6 +63,9 @@ class ContentLengthWriter:
                 raise LocalProtocolError(
                     "Too much data for declared Content-Length", rule="content-length-exceeded",
                     section="RFC 9112 §6.2",
+                    explanation=f"the head allows {self.length} body bytes"
+                    + ("; a request with neither Content-Length nor Transfer-Encoding has no body: "
+                       "declare one of them to send data" if self.length == 0 else ""),
                 )
             return [event.data]
         if type(event) is EndOfMessage:

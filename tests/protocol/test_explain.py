@@ -101,3 +101,15 @@ def test_bytes_consumed_tracks_the_stream() -> None:
     server.next_event()
     assert server.bytes_consumed == len(request)
     assert server.trailing_data == (b"GET", False)
+
+
+def test_body_without_framing_explains_how_to_send_one() -> None:
+    client = h.Connection(h.CLIENT)
+    client.send(h.Request(method="POST", target="/", headers=[("Host", "a")]))
+    try:
+        client.send(h.Data(b"hello"))
+    except h.LocalProtocolError as exc:
+        assert exc.rule == "content-length-exceeded"
+        assert exc.explanation is not None and "neither Content-Length nor Transfer-Encoding" in exc.explanation
+    else:
+        raise AssertionError("expected a LocalProtocolError")
