@@ -4,7 +4,6 @@ import importlib
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.servers import echo_asgi_app, free_port, stop_process, wait_for_port
 
 H11DBG = str(Path(sys.executable).with_name("h11dbg"))
 
@@ -30,35 +30,6 @@ def engine_name() -> str:
     return default_engine()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[int]:
     """python -m http.server on 127.0.0.1 serving a small directory; yields its port."""
@@ -69,42 +40,27 @@ def http_server(tmp_path: Path) -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                              "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, proc)
+        wait_for_port("127.0.0.1", port, proc)
         yield port
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
-ECHO_APP = '''
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    reply = scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(reply)).encode())]})
-    await send({"type": "http.response.body", "body": reply})
-'''
 
 
 @pytest.fixture
 def uvicorn_server(tmp_path: Path) -> Iterator[int]:
     """uvicorn (its h11 protocol) running an echo app; yields its port."""
-    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    (tmp_path / "echo_app.py").write_text(echo_asgi_app())
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "echo_app:app", "--app-dir", str(tmp_path),
                              "--host", "127.0.0.1", "--port", str(port), "--http", "h11",
                              "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, proc)
+        wait_for_port("127.0.0.1", port, proc)
         yield port
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 class Recorder:
