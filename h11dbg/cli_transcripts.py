@@ -104,7 +104,7 @@ def replay(
     Exit status: 0 every connection parsed cleanly, 1 a protocol error was found, 2 unreadable input.
     """
     from h11dbg.session import jsonl
-    from h11dbg.session.replay import Replayer, Stepper, json_record, render_text
+    from h11dbg.session.replay import Replayer, Stepper, json_line, render_text
     from h11dbg.transcript import TranscriptError
 
     engine = _load_engine(engine_name)
@@ -125,7 +125,7 @@ def replay(
 
     def emit(step_: Any) -> None:
         if as_json:
-            out.write(jsonl.dumps(json_record(step_)) + "\n")
+            out.write(json_line(step_) + "\n")
         else:
             out.write("\n".join(render_text(step_, headers=not no_headers)) + "\n")
 
