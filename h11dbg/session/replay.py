@@ -502,9 +502,27 @@ def json_line(step: ReplayStep) -> str:
     Escaped bytes are printable ASCII, so JSON needs only ``\\`` and ``"`` escaped in them.
     """
     event = step.event
-    if (step.kind != "event" or type(event).__name__ != "Data" or type(step.conn) is not int
-            or type(step.time) is not float):
+    if type(step.conn) is not int or type(step.time) is not float:
         return jsonl.dumps(json_record(step))
+    if step.kind != "event":
+        if step.kind in ("open", "error") or step.text or step.tunnelled:
+            return jsonl.dumps(json_record(step))
+        direction = "null" if step.direction is None else _json_str(step.direction)
+        line = (f'{{"conn":{step.conn},"direction":{direction},"event":"{step.kind}",'
+                f'"time":{float.__repr__(round(step.time, 6))},"states":{_states_json(step.states)}')
+        if step.transitions:
+            line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+        return line + "}"
+    kind = type(event).__name__
+    if kind != "Data":
+        fields = _event_json(event, kind)
+        if fields is None:
+            return jsonl.dumps(json_record(step))
+        line = (f'{{"conn":{step.conn},"direction":{_json_str(step.direction or "")},{fields},'
+                f'"states":{_states_json(step.states)},"time":{float.__repr__(round(step.time, 6))}')
+        if step.transitions:
+            line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+        return line + "}"
     data = event.data
     if getattr(event, "chunk_start", False) or getattr(event, "chunk_end", False):
         chunk = f',"chunk_start":{"true" if event.chunk_start else "false"}' \
@@ -522,6 +540,42 @@ def json_line(step: ReplayStep) -> str:
     if step.transitions:
         line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
     return line + "}"
+
+
+def _event_json(event: Any, kind: str) -> str | None:
+    """jsonl.event_fields(event) as JSON object members, for the events with heads; None: others."""
+    if kind == "Request":
+        return (f'"event":"Request","method":{_json_bytes(event.method)},'
+                f'"target":{_json_bytes(event.target)},"http_version":{_json_bytes(event.http_version)},'
+                f'"headers":{_headers_json(event.headers)}')
+    if kind in ("Response", "InformationalResponse"):
+        return (f'"event":"{kind}","status_code":{int(event.status_code)},'
+                f'"reason":{_json_bytes(event.reason)},"http_version":{_json_bytes(event.http_version)},'
+                f'"headers":{_headers_json(event.headers)}')
+    if kind == "EndOfMessage":
+        return f'"event":"EndOfMessage","headers":{_headers_json(event.headers)}'
+    return None
+
+
+def _headers_json(headers: Any) -> str:
+    raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
+    return "[" + ",".join(f"[{_json_bytes(name)},{_json_bytes(value)}]" for name, value in raw) + "]"
+
+
+_JSON_BYTES: dict[bytes, str] = {}
+
+
+def _json_bytes(value: bytes) -> str:
+    """A head's bytes as a JSON string of their escaped text (heads repeat: names, versions, values)."""
+    value = bytes(value)
+    text = _JSON_BYTES.get(value)
+    if text is None:
+        text = json.dumps(escape(value), ensure_ascii=False)
+        if len(_JSON_BYTES) >= 8192:
+            _JSON_BYTES.clear()
+        if len(value) <= 256:
+            _JSON_BYTES[value] = text
+    return text
 
 
 _JSON_TEXT: dict[str, str] = {}
