@@ -53,10 +53,10 @@ def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
 
     Raises :class:`TranscriptError` (also later, while its records are iterated) for unreadable input.
     """
-    _load_importers()
     path = Path(path)
-    known = formats.formats()
     if format is not None:
+        _load_importers()
+        known = formats.formats()
         fmt = known.get(format)
         if fmt is None:
             raise TranscriptError(path, f"unknown format {format!r}: choose one of {', '.join(known)}")
@@ -66,7 +66,13 @@ def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
                 head = stream.read(formats.SNIFF_BYTES)
         except OSError as exc:
             raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
-        detected = formats.detect(head)
+        # Our own format is recognised (and detected first) without importing the importers:
+        # pcap's, HAR's and curl's modules are most of a small replay's start-up.
+        if textformat.sniff(head):
+            detected: formats.Format | None = formats.formats()["h11dbg"]
+        else:
+            _load_importers()
+            detected = formats.detect(head)
         if detected is None:
             shape = formats.guess_shape(head)
             if shape is not None:
