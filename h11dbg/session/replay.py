@@ -184,6 +184,7 @@ class _ConnectionReplay:
         switched, connection_closed = engine.SWITCHED_PROTOCOL, engine.ConnectionClosed
         remote_error, local_error = engine.RemoteProtocolError, engine.LocalProtocolError
         keep_alive = self.http10_keep_alive
+        data_type = engine.Data
         progress = True
         while progress:
             progress = False
@@ -219,7 +220,10 @@ class _ConnectionReplay:
                         ReplayStep("event", self.conn, time, direction, event, states,
                                    transitions=self._take_transitions(parser))
                     )
-                    progress = True
+                    # Data moves no state, so it cannot unblock the other parser: another round
+                    # after Data events alone would only hear NEED_DATA again from both.
+                    if type(event) is not data_type:
+                        progress = True
                     if type(event) is connection_closed:
                         self.finished.add(direction)
                         break
