@@ -15,7 +15,7 @@ and the offending bytes.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ._abnf import (
     chunk_header_re,
@@ -337,7 +337,7 @@ class _HeadReader:
         if regex.fullmatch(line) is None:
             self._start_line_error(line, offset)
 
-    def _start_line_error(self, line: bytes, offset: int) -> None:
+    def _start_line_error(self, line: bytes, offset: int) -> NoReturn:
         if self.is_request:
             index, message, rule, section = _diagnose_request_line(line)
         else:
@@ -356,7 +356,6 @@ class _HeadReader:
             match = request_line_re.fullmatch(line)
             if match is None:
                 self._start_line_error(line, base)
-                raise AssertionError("unreachable")  # pragma: no cover
             method, target, version = match.groups()
             fields = _split_fields(block, base + first_end + 1, True)
             headers = normalize_and_validate(fields, _parsed=True)
@@ -367,7 +366,6 @@ class _HeadReader:
         match = status_line_re.fullmatch(line)
         if match is None:
             self._start_line_error(line, base)
-            raise AssertionError("unreachable")  # pragma: no cover
         version, status, reason = match.groups()
         fields = _split_fields(block, base + first_end + 1, False)
         headers = normalize_and_validate(fields, _parsed=True)
