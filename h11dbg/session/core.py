@@ -579,7 +579,7 @@ class Session:
                              self.mode, self.buffered(side.role))
 
     def describe(self, role: str, state: str) -> str:
-        return describe_state(self.engine, role, state, self.explainable)
+        return describe_state(role, state)
 
     def toolbar(self) -> dict[str, Any]:
         states = self.states()

@@ -1,8 +1,9 @@
 """``explain``: why each side is in its state, what may come next, and the last rule applied.
 
-An explainable engine (h11dbg.protocol) answers with its own ``describe_state`` /
-``allowed_events`` and Transition records.  For an engine without those hooks (h11) the tables
-below stand in: they restate h11's documented state machine in words.
+What a state means and which events may follow is a fact of HTTP/1.1's state machine, the same
+for every engine with h11's API, so it is read from h11dbg.protocol's tables by state name
+whichever engine runs the session (h11 has no such tables).  The last rule applied comes from
+the engine's Transition records, which only h11dbg.protocol provides.
 """
 
 from __future__ import annotations
@@ -11,66 +12,33 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from h11dbg import protocol
 from h11dbg.session.log import LogEntry
-
-# (role, state) -> (one sentence, event class names that role may send next)
-_FALLBACK: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    ("client", "IDLE"): ("the client has not started a request on this connection yet",
-                         ("Request", "ConnectionClosed")),
-    ("client", "SEND_BODY"): ("the client sent its request head and is sending the body",
-                              ("Data", "EndOfMessage")),
-    ("client", "DONE"): ("the client's request is complete; it waits for the response",
-                         ("ConnectionClosed",)),
-    ("client", "MUST_CLOSE"): ("the client's request is complete but keep-alive is off, so the "
-                               "connection must close after this exchange", ("ConnectionClosed",)),
-    ("client", "CLOSED"): ("the client closed its side of the connection", ("ConnectionClosed",)),
-    ("client", "MIGHT_SWITCH_PROTOCOL"): ("the client proposed a protocol switch (Upgrade or CONNECT) and "
-                                          "waits to see whether the server accepts", ()),
-    ("client", "SWITCHED_PROTOCOL"): ("the server accepted the switch: the bytes are no longer HTTP/1.1", ()),
-    ("client", "ERROR"): ("the client's side hit a protocol error; this connection cannot be used", ()),
-    ("server", "IDLE"): ("the server waits for a request (it may still send an early error response)",
-                         ("Response", "ConnectionClosed")),
-    ("server", "SEND_RESPONSE"): ("the server received a request head and owes a response",
-                                  ("InformationalResponse", "Response")),
-    ("server", "SEND_BODY"): ("the server sent its response head and is sending the body",
-                              ("Data", "EndOfMessage")),
-    ("server", "DONE"): ("the server's response is complete", ("ConnectionClosed",)),
-    ("server", "MUST_CLOSE"): ("the server's response is complete but keep-alive is off, so the "
-                               "connection must close", ("ConnectionClosed",)),
-    ("server", "CLOSED"): ("the server closed its side of the connection", ("ConnectionClosed",)),
-    ("server", "SWITCHED_PROTOCOL"): ("the server accepted a protocol switch: the bytes are no longer "
-                                      "HTTP/1.1", ()),
-    ("server", "ERROR"): ("the server's side hit a protocol error; this connection cannot be used", ()),
-}
 
 
 def _engine_role(engine: ModuleType, role: str) -> Any:
     return engine.CLIENT if role == "client" else engine.SERVER
 
 
-def _engine_state(engine: ModuleType, state: str) -> Any:
-    return getattr(engine, state, state)
+def _sentinels(role: str, state: str) -> tuple[Any, Any] | None:
+    found = getattr(protocol, state, None)
+    if found is None or not isinstance(found, type):
+        return None
+    return (protocol.CLIENT if role == "client" else protocol.SERVER), found
 
 
-def describe_state(engine: ModuleType, role: str, state: str, explainable: bool) -> str:
-    if explainable and hasattr(engine, "describe_state"):
-        try:
-            text = str(engine.describe_state(_engine_role(engine, role), _engine_state(engine, state)))
-            prefix = f"{role.upper()}: "
-            return text[len(prefix):] if text.startswith(prefix) else text
-        except Exception:  # noqa: BLE001 - an engine hook failing must not break `explain`
-            pass
-    return _FALLBACK.get((role, state), (f"{role} is {state}", ()))[0]
+def describe_state(role: str, state: str) -> str:
+    pair = _sentinels(role, state)
+    if pair is None:
+        return f"{role} is {state}"
+    text = protocol.describe_state(*pair)
+    prefix = f"{role.upper()}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def allowed_events(engine: ModuleType, role: str, state: str, explainable: bool) -> tuple[str, ...]:
-    if explainable and hasattr(engine, "allowed_events"):
-        try:
-            return tuple(str(n) for n in engine.allowed_events(_engine_role(engine, role),
-                                                               _engine_state(engine, state)))
-        except Exception:  # noqa: BLE001 - fall back to our table
-            pass
-    return _FALLBACK.get((role, state), ("", ()))[1]
+def allowed_events(role: str, state: str) -> tuple[str, ...]:
+    pair = _sentinels(role, state)
+    return protocol.allowed_events(*pair) if pair is not None else ()
 
 
 def _transition_line(t: Any) -> str:
@@ -126,11 +94,11 @@ def explain_lines(
     for role in ("client", "server"):
         who = "we" if role == actor else "peer"
         state = states[role]
-        lines.append(f"{role} ({who}) is {state}: {describe_state(engine, role, state, explainable)}")
-    ours = allowed_events(engine, actor, states[actor], explainable)
+        lines.append(f"{role} ({who}) is {state}: {describe_state(role, state)}")
+    ours = allowed_events(actor, states[actor])
     lines.append(f"{actor} may send next: {', '.join(ours) if ours else 'nothing'}")
     peer = "server" if actor == "client" else "client"
-    theirs = allowed_events(engine, peer, states[peer], explainable)
+    theirs = allowed_events(peer, states[peer])
     lines.append(f"{peer} may send next: {', '.join(theirs) if theirs else 'nothing'}")
     if states["client"] == "DONE" and states["server"] == "DONE":
         lines.append("both sides are DONE: `cycle` starts the next request/response on this connection")

@@ -693,8 +693,8 @@ class Stepper:
             state = step.states.get(role)
             if state is None:
                 continue
-            lines.append(f"  {role} is {state}: {describe_state(self.engine, role, state, explainable)}")
-            allowed = allowed_events(self.engine, role, state, explainable)
+            lines.append(f"  {role} is {state}: {describe_state(role, state)}")
+            allowed = allowed_events(role, state)
             if allowed:
                 lines.append(f"    {role} may send next: {', '.join(allowed)}")
         for transition in step.transitions:
