@@ -13,10 +13,18 @@ _TABLE = [
 ]
 
 
+# Bytes that stand for themselves: printable ASCII but the backslash.
+_AS_IS = bytes(b for b in range(0x20, 0x7F) if b != 0x5C)
+
+
 def escape(data: bytes) -> str:
     # Python's unicode_escape codec makes exactly these escapes for every Latin-1 code point (a test
     # checks all 256), and does it in C: bodies of many megabytes are escaped at memory speed.
-    return bytes(data).decode("latin-1").encode("unicode_escape").decode("ascii")
+    if type(data) is not bytes:
+        data = bytes(data)
+    if not data.translate(None, _AS_IS):  # nothing to escape (most heads and text): one decode
+        return data.decode("ascii")
+    return data.decode("latin-1").encode("unicode_escape").decode("ascii")
 
 
 class UnescapeError(ValueError):

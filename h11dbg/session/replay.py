@@ -147,13 +147,13 @@ class _ConnectionReplay:
         if self.failed or self.reset:
             self.ignored[direction] += len(data)
             return []
-        parser, _ = self._sides(direction)
+        parser = self.server if direction == "c2s" else self.client
         self.fed[direction] += len(data)
         try:
             parser.receive_data(data)
         except RuntimeError as exc:  # bytes after that side's close
             return [self._fail(direction, time, exc, parser)]
-        return self._pump(time)
+        return self._pump(time, direction)
 
     def eof(self, direction: str, time: float) -> list[ReplayStep]:
         self.closed.add(direction)
@@ -177,14 +177,18 @@ class _ConnectionReplay:
 
     # -- the two machines --------------------------------------------------------------------
 
-    def _pump(self, time: float) -> list[ReplayStep]:
+    def _pump(self, time: float, fresh: str | None = None) -> list[ReplayStep]:
+        """Run both machines until neither can move; ``fresh``: the direction that just got bytes.
+
+        Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due,
+        so a parser is asked again only when it got bytes or when some state has moved since: a
+        chunk in the middle of a body costs its Data events and one NEED_DATA, nothing more.
+        """
         steps: list[ReplayStep] = []
         engine = self.engine
-        need_data, paused, done = engine.NEED_DATA, engine.PAUSED, engine.DONE
-        switched, connection_closed = engine.SWITCHED_PROTOCOL, engine.ConnectionClosed
-        remote_error, local_error = engine.RemoteProtocolError, engine.LocalProtocolError
-        keep_alive = self.http10_keep_alive
-        data_type = engine.Data
+        need_data, paused, data_type = engine.NEED_DATA, engine.PAUSED, engine.Data
+        conn = self.conn
+        moved = fresh is None  # None: a close, or an unknown past; ask both parsers
         progress = True
         while progress:
             progress = False
@@ -192,56 +196,76 @@ class _ConnectionReplay:
             for direction in _DIRECTIONS:
                 if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
                     continue
+                if not moved and direction != fresh:
+                    continue  # still waiting, as the last pump left it: nothing moved since
                 parser, mirror = self._sides(direction)
                 next_event = parser.next_event
-                # the mirror's wire bytes are not needed, only its state: skip joining them
                 mirror_send = mirror.send_with_data_passthrough
                 while True:
                     try:
                         event = next_event()
-                    except remote_error as exc:
-                        steps.append(self._fail(direction, time, exc, parser))
+                    except Exception as exc:
+                        steps.append(self._parse_failed(direction, time, exc, parser))
                         return steps
-                    except Exception as exc:  # an engine bug must not end the replay (h11 has a few)
-                        steps.append(self._fail(direction, time, exc, parser, crashed=True))
-                        return steps
+                    if type(event) is data_type:
+                        # Data moves no state and reads the same in every HTTP version: no
+                        # as_sendable, no transitions, the states as they were.
+                        try:
+                            mirror_send(event)
+                        except Exception as exc:
+                            steps.append(self._mirror_failed(direction, time, exc, parser))
+                            return steps
+                        steps.append(ReplayStep("event", conn, time, direction, event, self.last_states))
+                        continue
                     if event is need_data or event is paused:
                         break
-                    try:
-                        mirror_send(as_sendable(event, keep_alive))
-                    except local_error as exc:
-                        steps.append(self._fail(direction, time, exc, parser, mirrored=True))
+                    outcome = self._take_event(direction, parser, mirror, event, time, steps)
+                    if outcome == "stop":
                         return steps
-                    except Exception as exc:
-                        steps.append(self._fail(direction, time, exc, parser, mirrored=True, crashed=True))
-                        return steps
-                    states = self.states(parser)
-                    steps.append(
-                        ReplayStep("event", self.conn, time, direction, event, states,
-                                   transitions=self._take_transitions(parser))
-                    )
-                    # Data moves no state, so it cannot unblock the other parser: another round
-                    # after Data events alone would only hear NEED_DATA again from both.
-                    if type(event) is not data_type:
-                        progress = True
-                    if type(event) is connection_closed:
-                        self.finished.add(direction)
+                    moved = progress = True
+                    if outcome == "closed":
                         break
-                    if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
-                            switched in (parser.our_state, parser.their_state)):
-                        steps.append(self._switch(time))
-                        return steps
             for machine in (self.server, self.client):
-                if machine.our_state is done and machine.their_state is done:
+                if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
                     machine.start_next_cycle()
-                    progress = True
+                    moved = progress = True
                     if machine is self.client:  # both machines agree; one note for the pair
                         steps.append(
-                            ReplayStep("cycle", self.conn, time, None, states=self.states(machine),
+                            ReplayStep("cycle", conn, time, None, states=self.states(machine),
                                        text="both sides DONE: start_next_cycle (keep-alive)",
                                        transitions=self._take_transitions(machine))
                         )
         return steps
+
+    def _take_event(self, direction: str, parser: Any, mirror: Any, event: Any, time: float,
+                    steps: list[ReplayStep]) -> str:
+        """Mirror one parsed event other than Data and record its step: "moved", "closed" or "stop"."""
+        engine = self.engine
+        try:
+            mirror.send_with_data_passthrough(as_sendable(event, self.http10_keep_alive))
+        except Exception as exc:
+            steps.append(self._mirror_failed(direction, time, exc, parser))
+            return "stop"
+        states = self.states(parser)
+        steps.append(ReplayStep("event", self.conn, time, direction, event, states,
+                                transitions=self._take_transitions(parser)))
+        if type(event) is engine.ConnectionClosed:
+            self.finished.add(direction)
+            return "closed"
+        if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
+                engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state)):
+            steps.append(self._switch(time))
+            return "stop"
+        return "moved"
+
+    def _parse_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+        # anything but RemoteProtocolError is an engine bug, and must not end the replay (h11 has a few)
+        crashed = not isinstance(exc, self.engine.RemoteProtocolError)
+        return self._fail(direction, time, exc, parser, crashed=crashed)
+
+    def _mirror_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+        crashed = not isinstance(exc, self.engine.LocalProtocolError)
+        return self._fail(direction, time, exc, parser, mirrored=True, crashed=crashed)
 
     def _switch(self, time: float) -> ReplayStep:
         self.switched = True
@@ -311,7 +335,17 @@ class Replayer:
         return replay
 
     def feed(self, record: Record) -> list[ReplayStep]:
-        self._last_time = max(self._last_time, record.time)
+        time = record.time
+        if time > self._last_time:
+            self._last_time = time
+        if type(record) is Chunk:  # nearly every record: the short way (a chunk ends no connection)
+            replay = self._conns.get(record.conn) or self._conn(record.conn)
+            if replay.failed:
+                return replay.data(record.direction, record.data, time)
+            steps = replay.data(record.direction, record.data, time)
+            if replay.failed:
+                self.errors += 1
+            return steps
         if isinstance(record, Open):
             fresh = record.conn not in self._conns
             replay = self._conn(record.conn)
@@ -329,7 +363,7 @@ class Replayer:
             raise TypeError(f"not a transcript record: {record!r}")
         if replay.failed and not failed_before:
             self.errors += 1
-        if replay.closed == set(_DIRECTIONS):
+        if len(replay.closed) == 2:  # both directions
             steps.append(replay.end(record.time))
             del self._conns[record.conn]
         return steps
@@ -414,6 +448,14 @@ def _describe_head(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> s
 def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
     """Plain text lines for one step: ``[conn] time direction what   states``."""
     head = f"[{step.conn}] {step.time:10.6f} {step.direction or '   '}"
+    event = step.event
+    if type(event).__name__ == "Data" and step.kind == "event" and not step.transitions:
+        # the line most replays are made of: built in one go (bodies can be huge: escape only the
+        # preview)
+        data = event.data
+        size = len(data)
+        preview = escape(data[:_PREVIEW]) + ("..." if size > _PREVIEW else "")
+        return [f"{head} {f'Data {size} bytes {preview}':<52} {_states(step.states)}"]
     lines: list[str] = []
     if step.kind == "open":
         client, server = step.peers
