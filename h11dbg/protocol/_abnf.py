@@ -25,10 +25,10 @@ field_value_re = re.compile(FIELD_VALUE)
 FIELD_LINE = rb"(" + TOKEN + rb"):" + OWS + rb"(" + FIELD_VALUE + rb")" + OWS
 field_line_re = re.compile(FIELD_LINE)
 # Field lines of a header block, each ending in CRLF or a bare LF (which RFC 9112 §2.2 lets a
-# recipient accept).  findall() returns (whole line, name, value) for every line that matches; when the
-# lines' lengths add up to the block's, every byte of the block was matched: one C-level pass both
-# validates and splits.
-header_line_iter_re = re.compile(rb"(" + FIELD_LINE + rb"\r?\n)")
+# recipient accept).  A match starts at a line start and ends with that line's LF (no part of a field
+# line matches a line end), so when findall() returns as many (name, value) pairs as the block has
+# LFs, every line matched whole: one C-level pass both validates and splits.
+header_lines_re = re.compile(rb"(?m)^" + FIELD_LINE + rb"\r?\n")
 
 # RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT
 HTTP_VERSION = rb"HTTP/([0-9]\.[0-9])"

@@ -21,7 +21,7 @@ from ._abnf import (
     chunk_header_re,
     chunk_line_fast_re,
     field_line_re,
-    header_line_iter_re,
+    header_lines_re,
     host_re,
     request_line_re,
     status_line_re,
@@ -209,9 +209,9 @@ def _diagnose_field_line(line: bytes) -> tuple[int, str, str, str]:
 
 def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes, bytes]]:
     """Field lines of a header section (each ending in LF).  ``base``: offset of ``block[0]``."""
-    found = header_line_iter_re.findall(block)
-    if sum([len(line) for line, _, _ in found]) == len(block):
-        return [(name, value) for _, name, value in found]
+    found: list[tuple[bytes, bytes]] = header_lines_re.findall(block)
+    if len(found) == block.count(b"\n"):
+        return found
     # The slow path: walk the lines to apply obs-fold rules and to point at the bad byte.
     fields: list[list[bytes]] = []
     start = 0
@@ -407,15 +407,30 @@ def _check_received_framing(headers: Headers, version: bytes, offset: int) -> No
         )
 
 
+# Host values already found valid: a connection, or a whole capture, names the same few hosts.
+_VALID_HOSTS: set[bytes] = set()
+
+
 def _check_host(headers: Headers, version: bytes, offset: int) -> None:
-    if b"host" not in headers._lower_names():
+    names = headers._lower_names()
+    if b"host" not in names:
         return
-    for _, name, value in headers._items:
-        if name == b"host" and host_re.fullmatch(value) is None:
+    items = headers._items
+    if names.count(b"host") == 1:
+        values = [items[names.index(b"host")][2]]
+    else:
+        values = [value for _, name, value in items if name == b"host"]
+    for value in values:
+        if value in _VALID_HOSTS:
+            continue
+        if host_re.fullmatch(value) is None:
             raise _fail(
                 f"invalid Host header {value!r}", "host-invalid", "RFC 9112 §3.2", offset, value,
                 "Host must be uri-host [ \":\" port ]",
             )
+        if len(_VALID_HOSTS) >= 4096:
+            _VALID_HOSTS.clear()
+        _VALID_HOSTS.add(value)
 
 
 # ---------------------------------------------------------------------------------------------
