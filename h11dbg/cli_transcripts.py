@@ -78,10 +78,24 @@ def _only_port(records: Any, port: int) -> Any:
             yield record
 
 
-def _describe_lossy(meta: Any) -> str | None:
-    if meta.lossy:
-        return f"note: {meta.source_format} input is lossy: {meta.lossy}"
-    return None
+def _note(source_format: str, why: str) -> str:
+    return f"note: {source_format} input is lossy: {why}"
+
+
+def _lossy_json(source_format: str, why: str) -> str:
+    from h11dbg.session import jsonl
+
+    return jsonl.dumps({"conn": None, "event": "lossy", "source_format": source_format, "lossy": why})
+
+
+def _lossy_summary(transcript: Any) -> str:
+    """What the stderr summary adds for a lossy input (the notes themselves are in the output)."""
+    found = len(transcript.notes or ())
+    if found:
+        return f"; {transcript.meta.source_format} input is lossy ({found} note(s) above)"
+    if transcript.meta.lossy:
+        return f"; {transcript.meta.source_format} input is lossy (see the note above)"
+    return ""
 
 
 @click.command()
@@ -103,24 +117,36 @@ def replay(
     transcript, pcap/pcapng, curl --trace/--trace-ascii output or HAR (detected by content).
     Exit status: 0 every connection parsed cleanly, 1 a protocol error was found, 2 unreadable input.
     """
-    from h11dbg.session import jsonl
     from h11dbg.session.replay import Replayer, Stepper, json_line, render_text
     from h11dbg.transcript import TranscriptError
 
     engine = _load_engine(engine_name)
     transcript = _open(file, format_name, port)
     out = sys.stdout
-    note = _describe_lossy(transcript.meta)
-    if note and not as_json:
-        out.write(note + "\n")
-    elif note:  # bytes rebuilt from a HAR or a --trace-ascii dump: say so before any event
-        out.write(jsonl.dumps({"conn": None, "event": "lossy", "source_format": transcript.meta.source_format,
-                               "lossy": transcript.meta.lossy}) + "\n")
+    source_format = transcript.meta.source_format
+
+    def say_lossy(why: str) -> None:
+        out.write((_lossy_json(source_format, why) if as_json else _note(source_format, why)) + "\n")
+
+    if transcript.meta.lossy:  # bytes rebuilt from a HAR or a --trace-ascii dump: said before any event
+        say_lossy(transcript.meta.lossy)
     replayer = Replayer(engine)
+    notes = transcript.notes  # a capture's losses, each said where reading found it
 
     def steps() -> Any:
-        for record in transcript:
-            yield from replayer.feed(record)
+        if notes is None:
+            for record in transcript:
+                yield from replayer.feed(record)
+        else:
+            seen = 0
+            for record in transcript:
+                if len(notes) != seen:  # found while reading up to this record: before its events
+                    for why in notes[seen:]:
+                        say_lossy(why)
+                    seen = len(notes)
+                yield from replayer.feed(record)
+            for why in notes[seen:]:  # holes still open at the end of the capture
+                say_lossy(why)
         yield from replayer.finish()
 
     def emit(step_: Any) -> None:
@@ -144,7 +170,8 @@ def replay(
     if not as_json:
         click.echo(
             f"{replayer.connections} connection(s), "
-            + (f"{replayer.errors} with a protocol error" if replayer.errors else "all parsed cleanly"),
+            + (f"{replayer.errors} with a protocol error" if replayer.errors else "all parsed cleanly")
+            + _lossy_summary(transcript),
             err=True,
         )
     sys.exit(EXIT_PROTOCOL_ERROR if replayer.errors else EXIT_OK)
@@ -255,6 +282,8 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
     out.flush()
     differing = len(comparison.differences)
     if not as_json:
+        for why in transcript.notes or ([transcript.meta.lossy] if transcript.meta.lossy else []):
+            click.echo(_note(transcript.meta.source_format, why), err=True)
         click.echo(f"{differing} connection(s) differ, {len(comparison.identical)} identical", err=True)
     sys.exit(EXIT_PROTOCOL_ERROR if differing else EXIT_OK)
 
@@ -282,6 +311,8 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
     # Write beside the target and move it into place, so a bad input never leaves half a file.
     partial = out_path.with_name(f".{out_path.name}.partial-{os.getpid()}")
     try:
+        # the file header carries Meta.lossy: a capture is read once beforehand to find its losses
+        transcript.complete_meta()
         write_transcript(transcript, partial, format=to_format, overwrite=True)
         os.replace(partial, out_path)
     except TranscriptError as exc:

@@ -90,7 +90,10 @@ def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
         raise
     except Exception as exc:
         raise TranscriptError(path, f"cannot read as {fmt.name}: {_describe(exc)}") from None
-    transcript.records = _guarded(path, fmt.name, transcript.records)
+    if transcript.notes is None:
+        transcript.records = _guarded(path, fmt.name, transcript.records)
+    else:
+        transcript.records = _Guarded(path, fmt.name, transcript.records)
     return transcript
 
 
@@ -108,6 +111,19 @@ def _guarded(path: Path, name: str, records: Iterable[Record]) -> Iterator[Recor
         raise
     except Exception as exc:
         raise TranscriptError(path, f"cannot read as {name}: {_describe(exc)}") from None
+
+
+class _Guarded:
+    """``_guarded`` afresh for each iteration: a transcript with live notes can be read twice
+    (``Transcript.complete_meta``)."""
+
+    def __init__(self, path: Path, name: str, records: Iterable[Record]) -> None:
+        self.path = path
+        self.name = name
+        self.records = records
+
+    def __iter__(self) -> Iterator[Record]:
+        return _guarded(self.path, self.name, self.records)
 
 
 def write_transcript(

@@ -62,8 +62,31 @@ class Meta:
 
 @dataclass
 class Transcript:
+    """Metadata and records; ``notes`` says when losses become known.
+
+    Most importers know every loss before the first record (a HAR or a ``--trace-ascii`` dump is
+    lossy as a whole): ``meta.lossy`` says it all and ``notes`` is None.  A capture's losses (a
+    gap, a skipped packet, a connection whose handshake was not captured) show up only while its
+    packets are reassembled, and finding them first would mean reading the capture twice.  Such an
+    importer gives a live ``notes`` list instead: it appends one line per loss as it finds it,
+    before it yields the records that follow, so a reader that compares ``len(notes)`` between
+    records can tell where each loss was found.  Each iteration starts the list afresh, and
+    ``meta.lossy`` becomes the notes joined by ``"; "`` once an iteration has ended.
+    """
+
     meta: Meta
     records: Iterable[Record]  # may be a one-shot iterator for streamed files
+    notes: list[str] | None = None
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
+
+    def complete_meta(self) -> None:
+        """Make ``meta.lossy`` complete before the first record, for writers that put it in a header.
+
+        With live ``notes`` this reads every record once now (the input is read twice in all);
+        such an importer's records can be iterated again.  Otherwise there is nothing to do.
+        """
+        if self.notes is not None:
+            for _ in self.records:
+                pass

@@ -23,7 +23,7 @@ from typing import IO, Any, Literal
 
 from h11dbg.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.importers.tcp import Endpoint, Segment, reassemble
+from h11dbg.transcript.importers.tcp import Endpoint, Reassembler, Segment
 from h11dbg.transcript.model import Meta, Record, Transcript
 
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
@@ -90,12 +90,7 @@ class _Tracked:
         if n > self.size - self.offset:
             if at_record_start and self.offset == self.size:
                 return b""
-            raise TranscriptError(
-                self.path,
-                f"the file ends inside a record: {n} bytes needed, {self.size - self.offset} left "
-                "(truncated capture?)",
-                offset=self.offset,
-            )
+            raise _cut(self.path, n, self.size - self.offset, self.offset)
         data = self.f.read(n)
         self.offset += len(data)
         if self.pcapng:
@@ -257,115 +252,205 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
 
 _NANO_MAGICS = (b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
 _NANOSECONDS = Decimal("1E9")
-
-
-def _pcap_packets(tracked: _Tracked) -> Iterator[tuple[float | Decimal, bytes]]:
-    """(timestamp, frame) for each record of a pcap file whose header dpkt has read.
-
-    What dpkt's pcap reader yields (16-byte header, then the frame), read from large blocks of
-    the file rather than two reads per packet; ``tracked``'s offsets and its errors for a cut
-    file stay exactly what reading through it would give.
-    """
-    little = tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-    unpack_from = struct.Struct("<IIII" if little else ">IIII").unpack_from
-    nano = tracked.magic in _NANO_MAGICS
-    f, size = tracked.f, tracked.size
-    buf = b""
-    pos = 0
-    base = tracked.offset  # file offset of buf[0]
-    while True:
-        offset = base + pos
-        tracked.record_start = tracked.offset = offset
-        if len(buf) - pos < 16:
-            buf = buf[pos:] + f.read(max(_BLOCK, 16))
-            base, pos = offset, 0
-            if len(buf) < 16:
-                if offset == size:
-                    return
-                tracked._reads = tracked._first  # the next read starts a record
-                tracked.read(16)  # raises: the file ends inside a record header
-        seconds, fraction, caplen, _ = unpack_from(buf, pos)
-        pos += 16
-        tracked.offset = offset + 16
-        if len(buf) - pos < caplen:
-            if caplen > size - tracked.offset:
-                tracked._reads = tracked._first + 1  # the next read is a record body
-                tracked.read(caplen)  # raises: the file ends inside a record
-            buf = buf[pos:] + f.read(max(_BLOCK, caplen - (len(buf) - pos)))
-            base, pos = base + pos, 0
-        frame = buf[pos:pos + caplen]
-        pos += caplen
-        tracked.offset += caplen
-        yield (seconds + fraction / _NANOSECONDS if nano else seconds + fraction / 1e6), frame
-
-
 _BLOCK = 1 << 16  # large enough to amortise reads, small enough to keep memory flat
+
+# The fast path's view of a frame: the link header's protocol field (b"" for raw IP), then an
+# IPv4 header without options or a fixed IPv6 header, then TCP up to its flags.  Addresses and
+# ports come out as one bytes object: together they name the 4-tuple and direction.
+_LINKS: dict[int, tuple[str, int, frozenset[bytes]]] = {
+    # link type: (struct format up to the IP header, IP offset, IPv4 and IPv6 protocol values)
+    1: ("12x2s", 14, frozenset({b"\x08\x00", b"\x86\xdd"})),
+    113: ("14x2s", 16, frozenset({b"\x08\x00", b"\x86\xdd"})),
+    276: ("2s18x", 20, frozenset({b"\x08\x00", b"\x86\xdd"})),
+    0: ("4s", 4, frozenset(n.to_bytes(4, order) for n in (2, *_AF_INET6) for order in ("big", "little"))),
+    108: ("4s", 4, frozenset(n.to_bytes(4, order) for n in (2, *_AF_INET6) for order in ("big", "little"))),
+    101: ("0s", 0, frozenset({b""})),
+    228: ("0s", 0, frozenset({b""})),
+    229: ("0s", 0, frozenset({b""})),
+}
+_FAST_IPV4 = "BxHxxHxB2x12sIIBB"  # version/ihl, total length, flags/offset, protocol, 4-tuple, TCP
+_FAST_IPV6 = "B3xHBx36sIIBB"  # version, payload length, next header, 4-tuple, TCP
+_SKIP = object()  # a flow the port filter drops
+
+
+def _cut(path: Path, needed: int, left: int, offset: int) -> TranscriptError:
+    return TranscriptError(
+        path, f"the file ends inside a record: {needed} bytes needed, {left} left (truncated capture?)",
+        offset=offset)
 
 
 class _PcapRecords:
-    """Re-iterable: each iteration streams the file again."""
+    """Re-iterable: each iteration streams the file again and refills ``notes`` as it goes."""
 
-    def __init__(self, path: Path, port: int | None, meta: Meta) -> None:
+    def __init__(self, path: Path, port: int | None, meta: Meta, notes: list[str]) -> None:
         self.path = path
         self.port = port
         self.meta = meta
+        self.notes = notes
 
     def __iter__(self) -> Iterator[Record]:
-        notes: list[str] = []
-        yield from reassemble(self._segments(notes), server_port=self.port, notes=notes)
-        self.meta.lossy = "; ".join(notes) or None
-
-    def scan(self) -> None:
-        """Read the whole capture once, keeping nothing but the lossy notes.
-
-        Gaps show up only as the packets are reassembled, but readers of a transcript (replay's
-        banner, convert's file header) look at ``Meta.lossy`` before the first record.
-        """
-        for _ in self:
-            pass
-
-    def _segments(self, notes: list[str]) -> Iterator[Segment]:
-        dpkt = _dpkt()
+        notes = self.notes
+        notes.clear()
+        reassembler = Reassembler(server_port=self.port)
+        reassembler.notes = notes
         with open(self.path, "rb") as f:
             reader, kind, tracked = _open_reader(self.path, f)
-            linktype = reader.datalink()
-            first: float | None = None
-            skipped: set[str] = set()
-            packets = _pcap_packets(tracked) if kind == "pcap" else iter(reader)
-            while True:
-                try:
-                    stamp, frame = next(packets)
-                except StopIteration:
-                    break
-                except TranscriptError:
-                    raise
-                except (dpkt.UnpackError, ValueError, struct.error) as exc:
-                    raise TranscriptError(self.path, f"corrupt record: {exc}",
-                                          offset=tracked.record_start) from None
-                t = float(stamp) if isinstance(stamp, Decimal) else stamp
-                if first is None:
-                    first = t
-                ip = _ip_payload(linktype, frame)
-                if ip is None:
+            if kind == "pcap":
+                yield from self._pcap(tracked, reader.datalink(), reassembler)
+            else:
+                yield from self._pcapng(reader, tracked, reassembler)
+        yield from reassembler.finish()
+        self.meta.lossy = "; ".join(notes) or None
+
+    def _slow(self, linktype: int, reassembler: Reassembler, skipped: set[str], frame: bytes,
+              time: float, at: int) -> tuple[list[Record], Segment | None]:
+        """The general way: any frame, through ``Reassembler.feed``; ``at`` is its record's offset."""
+        ip = _ip_payload(linktype, frame)
+        if ip is None:
+            return [], None
+        segment, why = _segment(ip, time)
+        if segment is None:
+            if why and why not in skipped:
+                skipped.add(why)
+                self.notes.append(f"packets skipped ({why}; first at byte {at})")
+            return [], None
+        if self.port is not None and self.port not in (segment.src[1], segment.dst[1]):
+            return [], None
+        return reassembler.feed(segment), segment
+
+    def _pcapng(self, reader: Any, tracked: _Tracked, reassembler: Reassembler) -> Iterator[Record]:
+        dpkt = _dpkt()
+        linktype = reader.datalink()
+        first: float | None = None
+        skipped: set[str] = set()
+        packets = iter(reader)
+        while True:
+            try:
+                stamp, frame = next(packets)
+            except StopIteration:
+                break
+            except TranscriptError:
+                raise
+            except (dpkt.UnpackError, ValueError, struct.error) as exc:
+                raise TranscriptError(self.path, f"corrupt record: {exc}", offset=tracked.record_start) from None
+            t = float(stamp) if isinstance(stamp, Decimal) else stamp
+            if first is None:
+                first = t
+            yield from self._slow(linktype, reassembler, skipped, frame, t - first, tracked.record_start)[0]
+
+    def _pcap(self, tracked: _Tracked, linktype: int, reassembler: Reassembler) -> Iterator[Record]:
+        """The records of a pcap file whose header dpkt has read.
+
+        One loop reads the records (from large blocks of the file rather than two reads per
+        packet, as dpkt's reader would), decodes the usual link, IP and TCP headers with one
+        struct, and hands plain segments of known flows to their :class:`Flow`; every other
+        frame takes the general way (:meth:`_slow`).  A cut file gives the error, at the offset,
+        that reading it through ``tracked`` would.
+        """
+        path, size, read, port = self.path, tracked.size, tracked.f.read, self.port
+        little = tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+        record_header = struct.Struct("<IIII" if little else ">IIII").unpack_from
+        nano = tracked.magic in _NANO_MAGICS
+        link_format, ip_at, ip_protocols = _LINKS[linktype]
+        v4 = struct.Struct("!" + link_format + _FAST_IPV4)
+        v6 = struct.Struct("!" + link_format + _FAST_IPV6)
+        unpack_v4, v4_size, unpack_v6, v6_size = v4.unpack_from, v4.size, v6.unpack_from, v6.size
+        flows: dict[bytes, Any] = {}  # 4-tuple and direction as raw bytes -> its Flow, or _SKIP
+        skipped: set[str] = set()
+        first: float | None = None
+        buf = b""
+        pos = end = 0
+        base = tracked.offset  # file offset of buf[0]
+        while True:
+            if end - pos < 16:
+                offset = base + pos
+                buf = buf[pos:] + read(_BLOCK)
+                base, pos, end = offset, 0, len(buf)
+                if end < 16:
+                    if offset == size:
+                        return
+                    raise _cut(path, 16, size - offset, offset)
+            seconds, fraction, caplen, _ = record_header(buf, pos)
+            at = pos  # where the record starts, in buf
+            pos += 16
+            if end - pos < caplen:
+                offset = base + pos
+                if caplen > size - offset:
+                    raise _cut(path, caplen, size - offset, offset)
+                buf = buf[pos:] + read(max(_BLOCK, caplen - (end - pos)))
+                base, at, pos, end = offset, -16, 0, len(buf)
+            start = pos
+            pos += caplen
+            t = float(seconds + fraction / _NANOSECONDS) if nano else seconds + fraction / 1e6
+            if first is None:
+                first = t
+
+            # The fast path: an IPv4 (no options) or IPv6 (no extension headers) TCP segment,
+            # complete in the capture; ``key`` stays None for anything else.
+            key = None
+            if caplen >= v4_size:
+                link, version, total, fragment, protocol, key, seq, ack, data_offset, flags = unpack_v4(buf, start)
+                if version == 0x45:
+                    hl = (data_offset >> 4) * 4
+                    if (protocol != 6 or link not in ip_protocols or fragment & 0x3FFF or hl < 20
+                            or not 20 + hl <= total <= caplen - ip_at):
+                        key = None
+                    else:
+                        payload_start, payload_end = start + ip_at + 20 + hl, start + ip_at + total
+                elif version >> 4 == 6 and caplen >= v6_size:
+                    link, _, length, protocol, key, seq, ack, data_offset, flags = unpack_v6(buf, start)
+                    hl = (data_offset >> 4) * 4
+                    if protocol != 6 or link not in ip_protocols or hl < 20 or not hl <= length <= caplen - ip_at - 40:
+                        key = None
+                    else:
+                        payload_start, payload_end = start + ip_at + 40 + hl, start + ip_at + 40 + length
+                else:
+                    key = None
+            if key is not None:
+                flow = flows.get(key)
+                if flow is _SKIP:
                     continue
-                segment, why = _segment(ip, t - first)
-                if segment is None:
-                    if why and why not in skipped:
-                        skipped.add(why)
-                        notes.append(f"packets skipped ({why}; first at byte {tracked.record_start})")
-                    continue
-                if self.port is not None and self.port not in (segment.src[1], segment.dst[1]):
-                    continue
-                yield segment
+                if flow is None:
+                    if port is not None and port not in (int.from_bytes(key[-4:-2], "big"),
+                                                         int.from_bytes(key[-2:], "big")):
+                        _remember(flows, key, _SKIP)
+                        continue
+                elif flags & 0x17 == 0x10:  # ACK, and no SYN, FIN or RST
+                    got = flow.take(seq, ack, buf[payload_start:payload_end], t - first)
+                    if got is not False:
+                        if got is not True:
+                            yield got
+                        continue
+
+            out, segment = self._slow(linktype, reassembler, skipped, buf[start:pos], t - first, base + at)
+            yield from out
+            if key is not None and segment is not None:
+                flow = reassembler.flow(segment)
+                if flow is None:
+                    flows.pop(key, None)
+                else:
+                    _remember(flows, key, flow)
+
+
+def _remember(flows: dict[bytes, Any], key: bytes, flow: Any) -> None:
+    if len(flows) >= _MAX_FLOWS:
+        flows.clear()  # only a cache: a capture of many connections keeps memory flat
+    flows[key] = flow
+
+
+_MAX_FLOWS = 4096
 
 
 def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
     """A capture as a transcript; ``port`` keeps only TCP connections with that port on one side.
 
-    The whole file is read once now (streamed, keeping nothing) so that damage is reported and
-    ``Meta.lossy`` names every gap before the first record; iterating the records streams the
-    file again.  Unreadable input raises :class:`~h11dbg.transcript.formats.TranscriptError`
-    with the byte offset.
+    The file header is read now; the packets are streamed, once per iteration of the records.
+    Losses are found as the packets are reassembled: they are appended to the transcript's live
+    ``notes`` as found (see :class:`~h11dbg.transcript.model.Transcript`), and ``Meta.lossy``
+    joins them once the records have been read; ``Transcript.complete_meta`` reads the capture
+    once more beforehand for a reader that needs ``Meta.lossy`` first.  Unreadable input raises
+    :class:`~h11dbg.transcript.formats.TranscriptError` with the byte offset, here for the file
+    header and while iterating for the packets.
     """
     path = Path(path)
     try:
@@ -378,6 +463,5 @@ def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
     if port is not None:
         extra["port"] = str(port)
     meta = Meta(tool=None, description=f"imported from {path.name}", source_format=kind, extra=extra)
-    records = _PcapRecords(path, port, meta)
-    records.scan()
-    return Transcript(meta, records)
+    notes: list[str] = []
+    return Transcript(meta, _PcapRecords(path, port, meta, notes), notes)

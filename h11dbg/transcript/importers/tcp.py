@@ -41,6 +41,14 @@ Gaps
 
 FIN gives ``Close(direction)`` once every byte before it was emitted; RST gives
 ``Close(direction, reset=True)`` at once and ends the connection.
+
+Fast path
+    Most of a capture is segments that arrive in order with nothing waiting, and bare ACKs; for
+    those, :meth:`Reassembler.feed` only decides that nothing special happens.  An importer may
+    keep the :class:`Flow` that :meth:`Reassembler.flow` gives for a segment it fed, and hand
+    later segments of that 4-tuple and direction to :meth:`Flow.take` instead, which does what
+    ``feed`` would do for the plain case without building a :class:`Segment` (and says when it is
+    not the plain case, so the importer feeds the segment after all).
 """
 
 from __future__ import annotations
@@ -48,7 +56,6 @@ from __future__ import annotations
 import bisect
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -60,6 +67,7 @@ RST = 0x04
 ACK = 0x10
 
 _MOD = 1 << 32
+_MASK = _MOD - 1
 _HALF = 1 << 31
 _REQUEST_START = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
 _DIRECTION_WORDS = {"c2s": "client→server", "s2c": "server→client"}
@@ -130,6 +138,7 @@ class _Connection:
     server: Endpoint
     streams: dict[Direction, _Stream]
     reset: bool = False
+    active: bool = True  # False once retired: a fast path's cached flow of it is stale
 
     @property
     def finished(self) -> bool:
@@ -142,6 +151,41 @@ class _Connection:
 
 def _other(direction: Direction) -> Direction:
     return "s2c" if direction == "c2s" else "c2s"
+
+
+class Flow:
+    """One direction of an active connection, for an importer's per-packet fast path."""
+
+    __slots__ = ("conn", "direction", "peer", "stream")
+
+    def __init__(self, conn: _Connection, direction: Direction) -> None:
+        self.conn = conn
+        self.direction: Direction = direction
+        self.stream = conn.streams[direction]
+        self.peer = conn.streams[_other(direction)]
+
+    def take(self, seq: int, ack: int, payload: bytes, time: float) -> Chunk | bool:
+        """A segment of this flow with ACK set, no SYN, FIN or RST, and nothing cut by the capture.
+
+        When ``feed`` would only emit its payload (the connection is still active, the segment
+        starts at the byte expected next, nothing waits behind a hole, no FIN was seen, and its
+        ACK does not acknowledge bytes the capture lacks), returns that chunk (True for a
+        segment without payload) and moves the stream on exactly as ``feed`` does.  Returns False,
+        changing nothing, for anything else: the caller feeds the segment instead.
+        """
+        stream = self.stream
+        if (not self.conn.active or stream.pending or stream.fin is not None or stream.stopped
+                or seq != (stream.base + stream.next) & _MASK):  # type: ignore[operator]
+            return False
+        peer = self.peer
+        # _check_acked's test: an ack past the peer's next byte means a gap
+        if (peer.base is not None and not (peer.stopped or peer.closed)
+                and 0 < (ack - peer.base - peer.next) & _MASK < _HALF):
+            return False
+        if not payload:
+            return True
+        stream.next += len(payload)
+        return Chunk(self.conn.id, self.direction, payload, time)
 
 
 class Reassembler:
@@ -231,6 +275,18 @@ class Reassembler:
             self._retire(key, conn)
         return out
 
+    def flow(self, seg: Segment) -> Flow | None:
+        """The :class:`Flow` of ``seg``'s 4-tuple and direction, once ``seg`` was fed; None when
+        that connection is not active or the direction has no stream position yet."""
+        src, dst = seg.src, seg.dst
+        conn = self._active.get((src, dst) if src < dst else (dst, src))
+        if conn is None:
+            return None
+        direction: Direction = "c2s" if src == conn.client else "s2c"
+        if conn.streams[direction].base is None:
+            return None
+        return Flow(conn, direction)
+
     def finish(self) -> list[Record]:
         """The capture ended: report the holes still open (no records are invented)."""
         for conn in list(self._active.values()):
@@ -276,6 +332,7 @@ class Reassembler:
         return conn
 
     def _retire(self, key: tuple[Endpoint, Endpoint], conn: _Connection) -> None:
+        conn.active = False
         if self._active.get(key) is conn:
             del self._active[key]
         self._finished[key] = conn
@@ -376,14 +433,3 @@ class Reassembler:
             f"connection {conn.id} {_DIRECTION_WORDS[direction]}: bytes missing at stream offset "
             f"{stream.next}{size}: {why}; that direction stops there"
         )
-
-
-def reassemble(segments: Iterator[Segment], *, server_port: int | None = None,
-               notes: list[str] | None = None) -> Iterator[Record]:
-    """Stream the records of ``segments``; lossy notes are appended to ``notes`` as found."""
-    reassembler = Reassembler(server_port=server_port)
-    if notes is not None:
-        reassembler.notes = notes
-    for seg in segments:
-        yield from reassembler.feed(seg)
-    yield from reassembler.finish()

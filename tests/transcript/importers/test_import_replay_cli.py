@@ -118,13 +118,64 @@ def _gappy_capture(tmp_path: Path) -> Path:
     ])
 
 
-def test_a_gap_in_a_capture_is_announced_by_replay_and_kept_by_convert(tmp_path: Path) -> None:
-    path = _gappy_capture(tmp_path)
-    result = replay(str(path))
-    assert "lossy" in result.stdout.splitlines()[0] and "stream offset 48" in result.stdout.splitlines()[0]
+GAP_NOTE = "note: pcap input is lossy: connection 0 client→server: bytes missing at stream offset 48 (5 bytes)"
+
+
+def test_a_gap_in_a_capture_is_noted_where_replay_finds_it(tmp_path: Path) -> None:
+    # one pass over the capture: the note comes between the events before the gap and those after it
+    result = replay(str(_gappy_capture(tmp_path)))
+    assert result.returncode == EXIT_OK, result.stderr
+    lines = result.stdout.splitlines()
+    notes = [i for i, line in enumerate(lines) if line.startswith("note:")]
+    assert len(notes) == 1 and lines[notes[0]].startswith(GAP_NOTE)
+    request = next(i for i, line in enumerate(lines) if "c2s Request POST /" in line)
+    response = next(i for i, line in enumerate(lines) if "s2c Response 200" in line)
+    assert request < notes[0] < response
+    assert "pcap input is lossy (1 note(s) above)" in result.stderr
+
+
+def test_a_gap_in_a_capture_is_a_json_lossy_line_where_it_is_found(tmp_path: Path) -> None:
+    result = replay("--json", str(_gappy_capture(tmp_path)))
+    assert result.returncode == EXIT_OK, result.stderr
+    lines = events(result.stdout)
+    assert [e["event"] for e in lines] == ["open", "Request", "lossy", "Response", "EndOfMessage", "end"]
+    lossy = lines[2]
+    assert lossy["conn"] is None and lossy["source_format"] == "pcap" and set(lossy) == {
+        "conn", "event", "source_format", "lossy"}
+    assert "stream offset 48 (5 bytes)" in lossy["lossy"]
+
+
+def test_a_capture_without_gaps_has_no_note(tmp_path: Path) -> None:
+    result = replay("--port", "8765", str(CAPTURES / "http-lo.pcap"))
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "lossy" not in result.stdout and "lossy" not in result.stderr
+
+
+def test_convert_keeps_a_capture_gap_in_the_file_header(tmp_path: Path) -> None:
     out = tmp_path / "gap.txt"
-    converted = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(path), str(out)],
+    converted = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(_gappy_capture(tmp_path)), str(out)],
                                capture_output=True, text=True, timeout=60, check=False)
     assert converted.returncode == EXIT_OK, converted.stderr
     header = out.read_text().split("\n\n", 1)[0]
     assert "lossy:" in header and "stream offset 48 (5 bytes)" in header
+    # the converted file is lossy as a whole: its replay says so before the first event
+    assert replay(str(out)).stdout.splitlines()[0].startswith("note: pcap input is lossy: connection 0")
+
+
+def test_diff_names_a_capture_gap(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "diff", str(_gappy_capture(tmp_path))],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.stderr.splitlines()[0].startswith(GAP_NOTE)
+    assert "connection 0: identical" in result.stdout
+
+
+def test_convert_of_a_truncated_capture_is_one_located_line_and_no_file(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((CAPTURES / "http-lo.pcap").read_bytes()[:1000])
+    out = tmp_path / "cut.txt"
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(cut), str(out)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.count("\n") == 1 and f"{cut}: byte " in result.stderr and "ends inside" in result.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.pcap"]

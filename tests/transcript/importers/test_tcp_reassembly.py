@@ -196,8 +196,41 @@ def test_buffering_is_bounded_behind_a_hole() -> None:
     assert r.feed(Segment(1.0, CLIENT, SERVER, C_ISN + 1, 0, ACK, b"y" * 10)) == []
 
 
-def test_gaps_are_known_before_the_first_record(tmp_path: Path) -> None:
+def test_losses_are_noted_as_they_are_found(tmp_path: Path) -> None:
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [
+        *handshake(), c(0, b"abc"), s(0, b"", ACK, ack=9), s(0, b"ok"), c(9, b"xyz")]))
+    notes = transcript.notes
+    assert notes == [] and transcript.meta.lossy is None  # nothing is read before the records
+    seen = []
+    for record in transcript:
+        seen.append((record, list(notes)))
+    # the gap (the server acknowledged 6 unseen bytes) is noted before the server's next chunk
+    before_ok = next(found for record, found in seen if isinstance(record, Chunk) and record.data == b"ok")
+    assert len(before_ok) == 1 and "acknowledged" in before_ok[0] and "offset 3" in before_ok[0]
+    assert [found for record, found in seen if isinstance(record, Chunk) and record.data == b"abc"] == [[]]
+    assert transcript.meta.lossy == before_ok[0]  # joined once the records were read
+
+
+def test_holes_open_at_the_end_are_noted_when_the_capture_ends(tmp_path: Path) -> None:
     transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]))
+    records = iter(transcript)
+    assert [r for r in records if isinstance(r, Chunk)] and transcript.notes
+    assert "offset 3 (3 bytes)" in transcript.notes[0]
+
+
+def test_complete_meta_finds_the_gaps_before_the_first_record(tmp_path: Path) -> None:
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]))
+    transcript.complete_meta()
     assert transcript.meta.lossy is not None and "offset 3" in transcript.meta.lossy
+    lossy = transcript.meta.lossy
+    first = next(iter(transcript))
+    assert isinstance(first, Open) and transcript.meta.lossy == lossy  # still known at the first record
     assert chunks(list(transcript)) == [b"abc"]
-    assert transcript.meta.lossy is not None  # iterating again finds the same gap
+    assert transcript.meta.lossy == lossy == "; ".join(transcript.notes)  # iterating again finds the same gap
+
+
+def test_a_capture_without_losses_has_no_notes(tmp_path: Path) -> None:
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), s(0, b"def", ack=3)]))
+    transcript.complete_meta()
+    assert transcript.meta.lossy is None and transcript.notes == []
+    assert streams(transcript) == {(0, "c2s"): b"abc", (0, "s2c"): b"def"}
