@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -333,15 +332,15 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
     """The bytes of a chunk's payload lines (``| `` + escaped text each), and how many lines."""
     if not region:
         return b"", 0
+    # Files whose every payload line is "| " and valid escaped text take the quick way; anything it
+    # does not accept is read (and its errors located) by the careful way below, so both ways agree
+    # on every input.
+    text = b"\n" + (region[:-1] if region[-1:] == b"\n" else region)
+    data = _decode_quick(text)
+    if data is not None:
+        return data, text.count(b"\n")
     text = b"\n" + region
     lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
-    # Files our writer made take the quick way; anything it does not accept is read (and its
-    # errors located) by the careful way below, so both ways agree on every input.
-    joined = text.replace(b"\n| ", b"")
-    if len(text) - len(joined) == 3 * lines:
-        data = _decode_canonical(joined[:-1] if joined.endswith(b"\n") else joined, text)
-        if data is not None:
-            return data, lines
     stripped = text.replace(b"\n| ", b"\n")
     if len(text) - len(stripped) != 2 * lines:  # bare bars (lines without bytes) or a missing space
         for bare in (b"\n|\n", b"\n|\r\n"):
@@ -363,46 +362,54 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
 
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _PRINTABLE_AND_LF = _PRINTABLE + b"\n"
-# A line end right after a backslash, \x or \xH: an escape cut by the line end, unless that
-# backslash is the second half of an escaped backslash (then the run of backslashes is even).
-_LINE_END_AFTER_ESCAPE = re.compile(rb"\n(?:(?<=\\\n)|(?<=\\x\n)|(?<=\\x[0-9a-fA-F]\n))")
+_LINE_START = re.compile(rb"\n\| ")
 
 
-def _decode_canonical(joined: bytes, text: bytes) -> bytes | None:
-    """The bytes of payload text escaped exactly as our writer escapes, or None for any other text.
+def _shape_table() -> bytes:
+    # Each character becomes what decides the escape grammar: the backslash, "x", one stand-in for
+    # the three letters of \r \n \t ("t"), one for every hex digit ("b") and one for anything else
+    # ("v"); a line end is "anything else" too.  Decoding that text escapes every line's characters
+    # the way the real text is parsed, and every way to break the grammar turns into something
+    # visible: \b (0x08) for a backslash before a hex digit, \v (0x0b) for one before any other
+    # character or a line end, a ValueError for \x without two hex digits or a final backslash.
+    table = bytearray(b"v" * 256)
+    table[0x5C] = 0x5C
+    table[ord("x")] = ord("x")
+    for letter in b"rnt":
+        table[letter] = ord("t")
+    for digit in b"0123456789abcdefABCDEF":
+        table[digit] = ord("b")
+    return bytes(table)
 
-    ``joined`` is the payload with the ``| `` prefixes and line ends removed, ``text`` the same with
-    them.  The test is whole-chunk C work: decode, escape again, compare.  A canonical escaping is a
-    sequence of valid items, and the writer's ``\\x20`` (a guarded space) only ever replaces a
-    literal space item, so a match proves the text valid.
+
+_SHAPE = _shape_table()
+_NOT_PRINTABLE_OR_LF = bytes(sorted(set(range(256)) - set(_PRINTABLE_AND_LF)))
+
+
+def _decode_quick(text: bytes) -> bytes | None:
+    """The bytes of payload lines that are all ``| `` and valid escaped text, else None.
+
+    ``text`` is the payload with a line end before every line and none after the last.  Three
+    whole-chunk C passes, none per escape: a translation to the escape grammar's shape (dropping any
+    character that is not printable ASCII, which then shows in the length), a decode of that shape
+    that shows every malformed or cut escape, and the real decode of the lines without prefixes.
     """
-    if b"\\" not in joined:
-        return None if joined.translate(None, _PRINTABLE) else joined
-    # (no separate check for unprintable bytes: escaping them again would not give the text back)
-    for cut in _LINE_END_AFTER_ESCAPE.finditer(text):
-        line_end = cut.start()
-        before = text[line_end - 1]
-        # the last backslash before the line end: right before it, before "x", or before "xH"
-        last = line_end - (1 if before == 0x5C else 2 if before == 0x78 else 3)
-        run = 0
-        while text[last - run] == 0x5C:  # stops: the payload text starts with "\n| "
-            run += 1
-        if run % 2:  # that backslash opens an escape the line end cuts (even: escaped backslashes)
-            return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # escapes outside our set: the comparison rejects them
-            data: bytes = codecs.escape_decode(joined)[0]
-    except ValueError:  # \x without two hex digits
+    shape = text.translate(_SHAPE, _NOT_PRINTABLE_OR_LF)
+    if len(shape) != len(text):
         return None
-    canonical = data.decode("latin-1").encode("unicode_escape")
-    surplus = len(joined) - len(canonical)
-    if surplus == 0 and canonical == joined:
-        return data
-    # each guarded space is three characters longer than the space itself
-    if surplus > 0 and surplus % 3 == 0 and canonical == joined.replace(b"\\x20", b" "):
-        return data
-    return None
+    try:
+        checked: bytes = codecs.escape_decode(shape)[0]
+    except ValueError:
+        return None
+    if b"\x08" in checked or b"\x0b" in checked:
+        return None
+    joined = _LINE_START.sub(b"", text)
+    if b"\n" in joined:  # a line that is a bare bar, or lacks the space after its bar
+        return None
+    data: bytes = codecs.escape_decode(joined)[0]
+    return data
+
+
 # After a backslash: anything but x r n t (a line end included), the end, or \x cut short by a line
 # end.  One pattern is quickest when escapes are few (text); when they are dense (binary), checking
 # the line ends on their own is.
