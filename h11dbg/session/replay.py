@@ -412,24 +412,33 @@ def _states(states: dict[str, str]) -> str:
     return f"client={states.get('client')} server={states.get('server')}" if states else ""
 
 
-_PAD = b" " * 24
-# Bytes that escape() leaves as they are, and the line end that separates the lines built below.
-_AS_IS_AND_LF = bytes(b for b in range(0x20, 0x7F) if b != 0x5C) + b"\n"
-
-
 def _raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     return list(headers.raw_items() if hasattr(headers, "raw_items") else headers)
 
 
 def _header_lines(items: list[tuple[bytes, bytes]]) -> list[str]:
-    """``NAME: VALUE`` lines, escaped and indented; what escaping per item gives, in fewer calls."""
-    if not items:
-        return []
-    block = b"\n".join([_PAD + bytes(name) + b": " + bytes(value) for name, value in items])
-    # Nearly every head is plain ASCII: then escaping changes nothing and one decode does all.
-    if not block.translate(None, _AS_IS_AND_LF) and block.count(b"\n") == len(items) - 1:
-        return block.decode("ascii").split("\n")
-    return [f"{'':24}{escape(bytes(name))}: {escape(bytes(value))}" for name, value in items]
+    """``NAME: VALUE`` lines, escaped and indented; most fields repeat message after message, so
+    their lines are remembered."""
+    lines = []
+    cache = _HEADER_LINES
+    for item in items:
+        try:
+            line = cache.get(item)
+        except TypeError:  # an engine that gives bytearrays: nothing to remember
+            line = None
+            item = (bytes(item[0]), bytes(item[1]))
+        if line is None:
+            name, value = item
+            line = f"{'':24}{escape(name)}: {escape(value)}"
+            if len(value) <= 256:
+                if len(cache) >= 8192:
+                    cache.clear()
+                cache[item] = line
+        lines.append(line)
+    return lines
+
+
+_HEADER_LINES: dict[tuple[bytes, bytes], str] = {}
 
 
 def _describe_head(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> str:
@@ -494,13 +503,12 @@ def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
     else:
         lines.append(f"{head} {step.kind}: {step.text}   {_states(step.states)}".rstrip())
     for transition in step.transitions:
-        explanation = getattr(transition, "explanation", None)
+        explanation = transition.explanation
         if explanation:
-            old, new = getattr(transition, "old_state", ""), getattr(transition, "new_state", "")
-            key = (getattr(transition, "role", ""), old, new, explanation)
+            key = (transition.role, transition.old_state, transition.new_state, explanation)
             line = _TRANSITION_LINES.get(key)
             if line is None:
-                line = f"{'':24}{key[0]} {old} -> {new}: {explanation}"
+                line = f"{'':24}{key[0]} {key[1]} -> {key[2]}: {explanation}"
                 if len(_TRANSITION_LINES) < 4096:  # a few dozen rules in practice; bounded regardless
                     _TRANSITION_LINES[key] = line
             lines.append(line)
