@@ -56,12 +56,14 @@ def worth_it(path: str | Path) -> bool:
 def prefetch(transcript: Transcript, path: str | Path) -> Transcript:
     """``transcript`` with its records read by a forked reader process (when that is worth it).
 
-    ``transcript.meta`` is kept up to date: fields the reader changes while reading (a pcap's lossy
-    notes, found as the capture is reassembled) arrive with the records that follow them.
+    ``transcript.meta`` and the live ``transcript.notes`` are kept up to date: what the reader
+    changes or finds while reading (a capture's losses, found as it is reassembled) arrives just
+    before the records that followed it in the reader, so ``len(notes)`` between records tells where
+    each loss was found, as it does without prefetching.
     """
     if not worth_it(path):
         return transcript
-    transcript.records = _records(transcript.records, transcript.meta, Path(path))
+    transcript.records = _records(transcript.records, transcript.meta, transcript.notes, Path(path))
     return transcript
 
 
@@ -69,7 +71,7 @@ def _meta_state(meta: Any) -> dict[str, Any]:
     return {f.name: getattr(meta, f.name) for f in fields(meta)}
 
 
-def _records(records: Iterable[Record], meta: Any, path: Path) -> Iterator[Record]:
+def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path: Path) -> Iterator[Record]:
     read_fd, write_fd = os.pipe()
     with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
         import fcntl
@@ -78,7 +80,7 @@ def _records(records: Iterable[Record], meta: Any, path: Path) -> Iterator[Recor
     pid = os.fork()
     if pid == 0:  # the reader
         os.close(read_fd)
-        _reader(records, meta, write_fd)  # never returns
+        _reader(records, meta, notes, write_fd)  # never returns
     os.close(write_fd)
     source = os.fdopen(read_fd, "rb", buffering=_PIPE_BYTES)
     try:
@@ -90,13 +92,24 @@ def _records(records: Iterable[Record], meta: Any, path: Path) -> Iterator[Recor
             blob = source.read(size)
             if len(blob) < size:
                 raise TranscriptError(path, "the reader process ended unexpectedly")
-            kind, payload, meta_changes = pickle.loads(blob)
+            kind, payload, found, meta_changes = pickle.loads(blob)
             if meta_changes:
                 for name, value in meta_changes.items():
                     setattr(meta, name, value)
             if kind == "records":
-                yield from payload
-            elif kind == "end":
+                if not found:
+                    yield from payload
+                    continue
+                start = 0
+                for index, lines in found:  # losses found before payload[index] was read
+                    yield from payload[start:index]
+                    notes.extend(lines)  # type: ignore[union-attr]
+                    start = index
+                yield from payload[start:]
+                continue
+            if found:
+                notes.extend(found[0][1])  # type: ignore[union-attr]
+            if kind == "end":
                 return
             else:  # "error": what the reader met, raised where it met it
                 message, line, offset = payload
@@ -109,7 +122,7 @@ def _records(records: Iterable[Record], meta: Any, path: Path) -> Iterator[Recor
             os.waitpid(pid, 0)
 
 
-def _reader(records: Iterable[Record], meta: Any, fd: int) -> None:
+def _reader(records: Iterable[Record], meta: Any, notes: list[str] | None, fd: int) -> None:
     """The forked reader: iterate, batch, send; always leaves with os._exit (no atexit, no flush
     of buffers inherited from the parent)."""
     code = 0
@@ -119,12 +132,22 @@ def _reader(records: Iterable[Record], meta: Any, fd: int) -> None:
         out = os.fdopen(fd, "wb", buffering=_PIPE_BYTES)
         known = _meta_state(meta)
 
+        seen = 0  # notes sent so far
+        found: list[tuple[int, list[str]]] = []  # (index in the batch, notes found before it)
+
+        def take_notes(index: int) -> None:
+            nonlocal seen
+            if notes is not None and len(notes) != seen:
+                found.append((index, notes[seen:]))
+                seen = len(notes)
+
         def send(kind: str, payload: Any) -> None:
             nonlocal known
             state = _meta_state(meta)
             changes = {name: value for name, value in state.items() if known.get(name) != value}
             known = state
-            blob = pickle.dumps((kind, payload, changes), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps((kind, payload, list(found), changes), protocol=pickle.HIGHEST_PROTOCOL)
+            found.clear()
             out.write(_HEADER.pack(len(blob)))
             out.write(blob)
 
@@ -132,6 +155,7 @@ def _reader(records: Iterable[Record], meta: Any, fd: int) -> None:
         size = 0
         try:
             for record in records:
+                take_notes(len(batch))
                 batch.append(record)
                 size += len(getattr(record, "data", b""))
                 if size >= BATCH_BYTES or len(batch) >= BATCH_RECORDS:
@@ -140,10 +164,12 @@ def _reader(records: Iterable[Record], meta: Any, fd: int) -> None:
         except TranscriptError as exc:
             if batch:
                 send("records", batch)
+            take_notes(0)
             send("error", (exc.message, exc.line, exc.offset))
         else:
             if batch:
                 send("records", batch)
+            take_notes(0)
             send("end", None)
         out.flush()
     except BrokenPipeError:  # the replay stopped reading (it ended early, or its output closed)
