@@ -25,7 +25,7 @@ class Open:
     server: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Chunk:
     """Bytes that one side sent, as one read (chunk boundaries are kept: they decide NEED_DATA)."""
 
@@ -33,6 +33,15 @@ class Chunk:
     direction: Direction
     data: bytes
     time: float = 0.0
+
+    def __init__(self, conn: int, direction: Direction, data: bytes, time: float = 0.0) -> None:
+        # What the generated __init__ does, minus a frozen class's object.__setattr__ per field:
+        # a large transcript or capture has a chunk per read, and this halves building one.
+        fields = self.__dict__
+        fields["conn"] = conn
+        fields["direction"] = direction
+        fields["data"] = data
+        fields["time"] = time
 
 
 @dataclass(frozen=True)
