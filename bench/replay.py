@@ -401,6 +401,7 @@ ROW_BY_ID = {row.id: row for row in ROWS}
 class Sample:
     seconds: float
     maxrss_bytes: int
+    cpu_seconds: float = 0.0  # user + system, of the replay and the reader process it may fork
 
 
 @dataclass
@@ -415,6 +416,10 @@ class RowResult:
     def maxrss(self) -> int:
         return max(s.maxrss_bytes for s in self.samples)
 
+    @property
+    def cpu_seconds(self) -> float:
+        return statistics.median(s.cpu_seconds for s in self.samples)
+
 
 def cli_command() -> list[str]:
     script = Path(sys.executable).with_name("h11dbg")
@@ -425,7 +430,11 @@ _SUMMARY = re.compile(r"^(\d+) connection\(s\), all parsed cleanly$", re.M)
 
 
 def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Sample:
-    """One ``h11dbg replay`` in a child process: wall time and the child's own peak RSS."""
+    """One ``h11dbg replay`` in a child process: wall time, CPU time and peak RSS.
+
+    On Linux, wait4's rusage covers the child and the descendants it waited for: a reader process
+    that replay forks (h11dbg.transcript.prefetch) counts in both the CPU time and the peak RSS.
+    """
     command = [*cli_command(), "replay", path, "--engine", engine, *(["--json"] if as_json else [])]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -447,7 +456,7 @@ def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Samp
                              f"on stderr, got {errors.strip()!r}")
     elif errors.strip():
         raise BenchError(f"replay of {path} --json wrote to stderr: {errors.strip()!r}")
-    return Sample(elapsed, usage.ru_maxrss * KIB)  # Linux reports KiB
+    return Sample(elapsed, usage.ru_maxrss * KIB, usage.ru_utime + usage.ru_stime)  # Linux: KiB
 
 
 def measure(rows: list[ReplayRow], corpora: dict[str, Corpus], engine: str,
@@ -486,6 +495,7 @@ def reports(rows: list[ReplayRow], corpora: dict[str, Corpus], results: dict[str
             "connections": corpus.connections, "median_seconds": seconds,
             "samples_seconds": [s.seconds for s in result.samples],
             "file_mb_per_s": file_bytes / MB / seconds, "payload_mb_per_s": corpus.payload_bytes / MB / seconds,
+            "median_cpu_seconds": result.cpu_seconds,
             "peak_rss_bytes": result.maxrss, "samples_peak_rss_bytes": [s.maxrss_bytes for s in result.samples],
         }
         report["meets_speed_target"] = report["file_mb_per_s"] >= SPEED_TARGET_MBPS
@@ -502,8 +512,8 @@ def reports(rows: list[ReplayRow], corpora: dict[str, Corpus], results: dict[str
 
 def markdown_table(rows: list[dict[str, Any]], engine: str) -> str:
     lines = [
-        f"| # | replay ({engine}) | file | wall | file MB/s | payload MB/s | peak RSS | targets |",
-        "|---|---|--:|--:|--:|--:|--:|---|",
+        f"| # | replay ({engine}) | file | wall | CPU | file MB/s | payload MB/s | peak RSS | targets |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in rows:
         targets = [f"≥ {SPEED_TARGET_MBPS:g} MB/s: {'pass' if r['meets_speed_target'] else 'MISS'}"]
@@ -513,6 +523,7 @@ def markdown_table(rows: list[dict[str, Any]], engine: str) -> str:
                            f"≤ {RSS_FLAT_BYTES // MIB} MiB): {'pass' if r['meets_rss_target'] else 'MISS'}")
         lines.append(
             f"| {r['id']} | {r['title']} | {_mib(r['file_bytes'])} | {r['median_seconds']:.2f} s "
+            f"| {r['median_cpu_seconds']:.2f} s "
             f"| {_fmt(r['file_mb_per_s'])} | {_fmt(r['payload_mb_per_s'])} | {_mib(r['peak_rss_bytes'])} "
             f"| {'; '.join(targets)} |")
     return "\n".join(lines)

@@ -62,6 +62,8 @@ def _check_replay(table: list[str], section: dict[str, Any], engine: str, row_id
         assert corpus["connections"] >= 1 and corpus["exchanges"] >= corpus["connections"]
         assert row["samples_seconds"] and all(s > 0 for s in row["samples_seconds"])
         assert row["file_mb_per_s"] == pytest.approx(row["file_bytes"] / 1e6 / row["median_seconds"])
+        # CPU time was measured too (the replay does real work; with a reader process, more than wall)
+        assert row["median_cpu_seconds"] > 0
         # A child Python process with the engine loaded is never below a few MiB.
         assert row["peak_rss_bytes"] > 4 * 1024 * 1024
         line = next(line for line in body if line.split("|")[1].strip() == row_id)
