@@ -290,12 +290,16 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                         break
                     more = stream.read(_BLOCK)
                     eof = not more
-                    scan -= pos
-                    buf, pos = buf[pos:] + more, 0
-                region = buf[pos:end]
-                pos = end
+                    scan -= pos - 1
+                    buf, pos = buf[pos - 1 :] + more, 1  # keeping the record line's end
                 declared = int(match.group(4))
-                data, lines = _payload(path, lineno, region, declared)
+                # the payload with the record line's end before it and without its own last line end
+                quick = _decode_quick(buf[pos - 1 : end - 1 if buf[end - 1] == 0x0A else end]) if end > pos else None
+                if quick is not None:
+                    data, lines = quick
+                else:
+                    data, lines = _payload(path, lineno, buf[pos:end], declared)
+                pos = end
                 lineno += lines
                 if len(data) != declared:
                     hint = " (a trimmed trailing space? write it as \\x20)" if len(data) < declared else ""
@@ -332,13 +336,6 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
     """The bytes of a chunk's payload lines (``| `` + escaped text each), and how many lines."""
     if not region:
         return b"", 0
-    # Files whose every payload line is "| " and valid escaped text take the quick way; anything it
-    # does not accept is read (and its errors located) by the careful way below, so both ways agree
-    # on every input.
-    text = b"\n" + (region[:-1] if region[-1:] == b"\n" else region)
-    data = _decode_quick(text)
-    if data is not None:
-        return data, text.count(b"\n")
     text = b"\n" + region
     lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
     stripped = text.replace(b"\n| ", b"\n")
@@ -386,8 +383,12 @@ _SHAPE = _shape_table()
 _NOT_PRINTABLE_OR_LF = bytes(sorted(set(range(256)) - set(_PRINTABLE_AND_LF)))
 
 
-def _decode_quick(text: bytes) -> bytes | None:
-    """The bytes of payload lines that are all ``| `` and valid escaped text, else None.
+def _decode_quick(text: bytes) -> tuple[bytes, int] | None:
+    """The bytes of payload lines that are all ``| `` and valid escaped text, and how many lines.
+
+    Files our writer made, and any other whose payload lines are all well formed, take this way;
+    anything it does not accept (None) is read, and its errors located, by :func:`_payload`, so
+    both ways agree on every input.
 
     ``text`` is the payload with a line end before every line and none after the last.  Three
     whole-chunk C passes, none per escape: a translation to the escape grammar's shape (dropping any
@@ -407,7 +408,7 @@ def _decode_quick(text: bytes) -> bytes | None:
     if b"\n" in joined:  # a line that is a bare bar, or lacks the space after its bar
         return None
     data: bytes = codecs.escape_decode(joined)[0]
-    return data
+    return data, (len(text) - len(joined)) // 3  # every line end went with its "| "
 
 
 # After a backslash: anything but x r n t (a line end included), the end, or \x cut short by a line
