@@ -215,7 +215,12 @@ class Transition(NamedTuple):
             # say which error, and cite the rule it broke rather than a generic section
             section = getattr(error, "section", None) or rule.section
             return cls(role, old, new, cause, rule.id, f"{rule.explanation}: {error}", section, event)
-        return cls(role, old, new, cause, rule.id, rule.explanation, rule.section, event)
+        # tuple.__new__ directly: the named tuple's own __new__ is a Python-level call, and a
+        # replay builds one Transition per state change of two machines
+        return _new_tuple(cls, (role, old, new, cause, rule.id, rule.explanation, rule.section, event))
+
+
+_new_tuple = tuple.__new__
 
 
 class ConnectionState:
