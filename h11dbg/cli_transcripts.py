@@ -50,7 +50,9 @@ def _load_engine(name: str) -> Any:
     return engine
 
 
-def _open(path: str, format_name: str | None, port: int | None) -> Any:
+def _open(path: str, format_name: str | None, port: int | None, *, prefetch: bool = False) -> Any:
+    """The transcript at ``path``; with ``prefetch``, a large one is read by a second process while
+    this one replays (h11dbg.transcript.prefetch)."""
     from h11dbg.transcript import TranscriptError, open_transcript
 
     try:
@@ -59,6 +61,10 @@ def _open(path: str, format_name: str | None, port: int | None) -> Any:
         _fail(str(exc))
     if port is not None:
         transcript.records = _only_port(transcript.records, port)
+    if prefetch:
+        from h11dbg.transcript.prefetch import prefetch as read_ahead
+
+        transcript = read_ahead(transcript, path)
     return transcript
 
 
@@ -121,7 +127,7 @@ def replay(
     from h11dbg.transcript import TranscriptError
 
     engine = _load_engine(engine_name)
-    transcript = _open(file, format_name, port)
+    transcript = _open(file, format_name, port, prefetch=True)
     out = sys.stdout
     source_format = transcript.meta.source_format
 
@@ -246,7 +252,7 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
     if len(names) != 2 or any(name not in ("h11dbg", "h11") for name in names):
         _fail(f"--engines takes two of h11dbg,h11 separated by a comma (got {engines!r})")
     first, second = (_load_engine(name) for name in names)
-    transcript = _open(file, format_name, port)
+    transcript = _open(file, format_name, port, prefetch=True)
     comparison = EngineDiff(first, second)
     out = sys.stdout
 
