@@ -139,3 +139,44 @@ def test_a_captures_losses_arrive_where_they_were_found(tmp_path: Path) -> None:
     assert prefetched.meta.lossy is None  # not known before reading
     assert _interleaved(prefetched) == expected
     assert in_process.meta.lossy and prefetched.meta.lossy == in_process.meta.lossy
+
+
+def test_replay_cli_reads_large_files_ahead_with_the_same_output(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from h11dbg.cli import main
+    from h11dbg.engines import load_engine
+    from h11dbg.session.replay import Replayer, render_text
+
+    monkeypatch.setattr(prefetch, "MIN_PREFETCH_BYTES", 1 << 20)
+    path = tmp_path / "big.h11t"
+    _write(path, 40, bytes(range(256)) * 160)  # 40 KiB bodies, escaped: a few MiB of text
+    assert prefetch.worth_it(path)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 0, result.output
+    assert len(forks) == 1  # the reader process
+    replayer = Replayer(load_engine("h11dbg"))
+    expected = []
+    for record in open_transcript(path):
+        expected += ["\n".join(render_text(step)) for step in replayer.feed(record)]
+    expected += ["\n".join(render_text(step)) for step in replayer.finish()]
+    assert result.stdout == "\n".join(expected) + "\n"
+
+    # bad input at the end of a large file: the same located error, exit 2, the events before it shown
+    with open(path, "ab") as stream:
+        stream.write(b"s2c 1 at 9.0 len 2\n| abc\n")
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:" in result.stderr and "len 2" in result.stderr
+    assert result.stdout.startswith(expected[0])
