@@ -14,16 +14,13 @@ it saves), :func:`prefetch` hands the transcript back unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pickle
-import signal
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from h11dbg import forked
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Record, Transcript
 
@@ -32,20 +29,11 @@ MIN_PREFETCH_BYTES = 4 * 1024 * 1024
 #: A batch is sent once it holds this many payload bytes or this many records.
 BATCH_BYTES = 256 * 1024
 BATCH_RECORDS = 256
-_PIPE_BYTES = 1 << 20  # asked of the kernel; the default (64 KiB) would stall on every batch
-_HEADER = struct.Struct("!I")
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def worth_it(path: str | Path) -> bool:
     """Whether reading ``path`` in a second process can speed a replay up here."""
-    if not hasattr(os, "fork") or _cpus() < 2:
+    if not forked.available():
         return False
     try:
         return os.path.getsize(path) >= MIN_PREFETCH_BYTES
@@ -67,39 +55,45 @@ def prefetch(transcript: Transcript, path: str | Path) -> Transcript:
     return transcript
 
 
-def _meta_state(meta: Any) -> dict[str, Any]:
+def meta_state(meta: Any) -> dict[str, Any]:
     return {f.name: getattr(meta, f.name) for f in fields(meta)}
 
 
-def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path: Path) -> Iterator[Record]:
-    read_fd, write_fd = os.pipe()
-    with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
-        import fcntl
+def apply_meta(meta: Any, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(meta, name, value)
 
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[attr-defined]
-    pid = os.fork()
-    if pid == 0:  # the reader
-        os.close(read_fd)
-        _reader(records, meta, notes, write_fd)  # never returns
-    os.close(write_fd)
-    source = os.fdopen(read_fd, "rb", buffering=_PIPE_BYTES)
+
+class NoteTracker:
+    """What a reader process found since it last looked: new loss notes, changed meta fields."""
+
+    def __init__(self, meta: Any, notes: list[str] | None) -> None:
+        self.meta = meta
+        self.notes = notes
+        self.seen = 0
+        self.known = meta_state(meta)
+
+    def new_notes(self) -> list[str]:
+        notes = self.notes
+        if notes is None or len(notes) == self.seen:
+            return []
+        found = notes[self.seen:]
+        self.seen = len(notes)
+        return found
+
+    def meta_changes(self) -> dict[str, Any]:
+        state = meta_state(self.meta)
+        changes = {name: value for name, value in state.items() if self.known.get(name) != value}
+        self.known = state
+        return changes
+
+
+def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path: Path) -> Iterator[Record]:
     try:
-        while True:
-            header = source.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                raise TranscriptError(path, "the reader process ended unexpectedly")
-            (size,) = _HEADER.unpack(header)
-            blob = source.read(size)
-            if len(blob) < size:
-                raise TranscriptError(path, "the reader process ended unexpectedly")
-            kind, payload, found, meta_changes = pickle.loads(blob)
-            if meta_changes:
-                for name, value in meta_changes.items():
-                    setattr(meta, name, value)
+        for kind, payload, found, meta_changes in forked.from_child(
+                lambda send: _read(records, NoteTracker(meta, notes), send)):
+            apply_meta(meta, meta_changes)
             if kind == "records":
-                if not found:
-                    yield from payload
-                    continue
                 start = 0
                 for index, lines in found:  # losses found before payload[index] was read
                     yield from payload[start:index]
@@ -109,72 +103,43 @@ def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path
                 continue
             if found:
                 notes.extend(found[0][1])  # type: ignore[union-attr]
-            if kind == "end":
-                return
-            else:  # "error": what the reader met, raised where it met it
+            if kind == "error":  # what the reader met, raised where it met it
                 message, line, offset = payload
                 raise TranscriptError(path, message, line=line, offset=offset)
-    finally:
-        source.close()  # a reader still writing gets EPIPE and stops
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    except forked.ChildDied:
+        raise TranscriptError(path, "the reader process ended unexpectedly") from None
 
 
-def _reader(records: Iterable[Record], meta: Any, notes: list[str] | None, fd: int) -> None:
-    """The forked reader: iterate, batch, send; always leaves with os._exit (no atexit, no flush
-    of buffers inherited from the parent)."""
-    code = 0
+def _read(records: Iterable[Record], tracker: NoteTracker, send: forked.Send) -> None:
+    """In the reader process: iterate, batch, send."""
+    found: list[tuple[int, list[str]]] = []  # (index in the batch, notes found before it)
+
+    def take_notes(index: int) -> None:
+        lines = tracker.new_notes()
+        if lines:
+            found.append((index, lines))
+
+    def flush(kind: str, payload: Any) -> None:
+        send((kind, payload, list(found), tracker.meta_changes()))
+        found.clear()
+
+    batch: list[Record] = []
+    size = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replaying process's to handle
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        out = os.fdopen(fd, "wb", buffering=_PIPE_BYTES)
-        known = _meta_state(meta)
-
-        seen = 0  # notes sent so far
-        found: list[tuple[int, list[str]]] = []  # (index in the batch, notes found before it)
-
-        def take_notes(index: int) -> None:
-            nonlocal seen
-            if notes is not None and len(notes) != seen:
-                found.append((index, notes[seen:]))
-                seen = len(notes)
-
-        def send(kind: str, payload: Any) -> None:
-            nonlocal known
-            state = _meta_state(meta)
-            changes = {name: value for name, value in state.items() if known.get(name) != value}
-            known = state
-            blob = pickle.dumps((kind, payload, list(found), changes), protocol=pickle.HIGHEST_PROTOCOL)
-            found.clear()
-            out.write(_HEADER.pack(len(blob)))
-            out.write(blob)
-
-        batch: list[Record] = []
-        size = 0
-        try:
-            for record in records:
-                take_notes(len(batch))
-                batch.append(record)
-                size += len(getattr(record, "data", b""))
-                if size >= BATCH_BYTES or len(batch) >= BATCH_RECORDS:
-                    send("records", batch)
-                    batch, size = [], 0
-        except TranscriptError as exc:
-            if batch:
-                send("records", batch)
-            take_notes(0)
-            send("error", (exc.message, exc.line, exc.offset))
-        else:
-            if batch:
-                send("records", batch)
-            take_notes(0)
-            send("end", None)
-        out.flush()
-    except BrokenPipeError:  # the replay stopped reading (it ended early, or its output closed)
-        code = 0
-    except BaseException:  # noqa: BLE001 - a reader that fails says so through the pipe's early end
-        code = 1
-    finally:
-        os._exit(code)
+        for record in records:
+            take_notes(len(batch))
+            batch.append(record)
+            size += len(getattr(record, "data", b""))
+            if size >= BATCH_BYTES or len(batch) >= BATCH_RECORDS:
+                flush("records", batch)
+                batch, size = [], 0
+    except TranscriptError as exc:
+        if batch:
+            flush("records", batch)
+        take_notes(0)
+        flush("error", (exc.message, exc.line, exc.offset))
+        return
+    if batch:
+        flush("records", batch)
+    take_notes(0)
+    flush("end", None)

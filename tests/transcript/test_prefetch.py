@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from h11dbg import forked
 from h11dbg.transcript import Chunk, Close, Meta, Open, TranscriptError, open_transcript, prefetch
 from h11dbg.transcript.textformat import TextWriter
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="prefetching nee
 def _small_files_too(monkeypatch: pytest.MonkeyPatch) -> None:
     # the tests' files are small; prefetch them anyway (and pretend to have two CPUs)
     monkeypatch.setattr(prefetch, "MIN_PREFETCH_BYTES", 0)
-    monkeypatch.setattr(prefetch, "_cpus", lambda: 2)
+    monkeypatch.setattr(forked, "cpus", lambda: 2)
 
 
 def _write(path: Path, connections: int, body: bytes) -> None:
