@@ -125,14 +125,21 @@ def replay(
     """
     from h11dbg.session.replay import Replayer, Stepper, json_line, render_text
     from h11dbg.transcript import TranscriptError
+    from h11dbg.transcript.prefetch import worth_it
 
     engine = _load_engine(engine_name)
-    transcript = _open(file, format_name, port, prefetch=True)
+    # A large input replays on two CPUs: a worker process reads it and replays part of the
+    # connections (h11dbg.session.parallel; the same output).  Stepping stays in one process.
+    split = not step and worth_it(file)
+    transcript = _open(file, format_name, port, prefetch=not split)
     out = sys.stdout
     source_format = transcript.meta.source_format
 
+    def lossy_text(why: str) -> str:
+        return (_lossy_json(source_format, why) if as_json else _note(source_format, why)) + "\n"
+
     def say_lossy(why: str) -> None:
-        out.write((_lossy_json(source_format, why) if as_json else _note(source_format, why)) + "\n")
+        out.write(lossy_text(why))
 
     if transcript.meta.lossy:  # bytes rebuilt from a HAR or a --trace-ascii dump: said before any event
         say_lossy(transcript.meta.lossy)
@@ -155,16 +162,24 @@ def replay(
                 say_lossy(why)
         yield from replayer.finish()
 
-    def emit(step_: Any) -> None:
+    def rendered(step_: Any) -> str:
         if as_json:
-            out.write(json_line(step_) + "\n")
-        else:
-            out.write("\n".join(render_text(step_, headers=not no_headers)) + "\n")
+            return json_line(step_) + "\n"
+        return "\n".join(render_text(step_, headers=not no_headers)) + "\n"
 
+    def emit(step_: Any) -> None:
+        out.write(rendered(step_))
+
+    counts: Any = replayer
     try:
         with _Quietly():
             if step:
                 _step_loop(Stepper(steps(), engine), emit, out)
+            elif split:
+                from h11dbg.session.parallel import replay_split
+
+                counts = replay_split(transcript.records, file, transcript.notes, transcript.meta, engine,
+                                      rendered, lossy_text, out.write)
             else:
                 for item in steps():
                     emit(item)
@@ -175,12 +190,12 @@ def replay(
     out.flush()
     if not as_json:
         click.echo(
-            f"{replayer.connections} connection(s), "
-            + (f"{replayer.errors} with a protocol error" if replayer.errors else "all parsed cleanly")
+            f"{counts.connections} connection(s), "
+            + (f"{counts.errors} with a protocol error" if counts.errors else "all parsed cleanly")
             + _lossy_summary(transcript),
             err=True,
         )
-    sys.exit(EXIT_PROTOCOL_ERROR if replayer.errors else EXIT_OK)
+    sys.exit(EXIT_PROTOCOL_ERROR if counts.errors else EXIT_OK)
 
 
 def _step_loop(stepper: Any, emit: Any, out: IO[str]) -> None:

@@ -368,9 +368,11 @@ class Replayer:
             del self._conns[record.conn]
         return steps
 
-    def finish(self) -> list[ReplayStep]:
-        """End steps for connections the transcript left open."""
-        steps = [replay.end(self._last_time) for replay in self._conns.values()]
+    def finish(self, last_time: float | None = None) -> list[ReplayStep]:
+        """End steps for connections the transcript left open, at the transcript's last time
+        (``last_time`` when records were seen elsewhere too: a replay split across processes)."""
+        time = self._last_time if last_time is None else max(last_time, self._last_time)
+        steps = [replay.end(time) for replay in self._conns.values()]
         self._conns.clear()
         return steps
 

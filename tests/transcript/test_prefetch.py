@@ -113,26 +113,9 @@ def test_a_captures_losses_arrive_where_they_were_found(tmp_path: Path) -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent / "importers"))
-    from capture_helpers import tcp_frame, write_pcap  # type: ignore[import-not-found]
+    from capture_helpers import lossy_capture  # type: ignore[import-not-found]
 
-    syn, fin, ack, psh = 0x02, 0x01, 0x10, 0x08
-    frames = []
-    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
-    response = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"b" * 20
-    for n in range(40):
-        client, server = ("10.0.0.1", 40000 + n), ("10.0.0.2", 80)
-        c, s = 1000, 5000
-        frames += [tcp_frame(client, server, c, 0, syn), tcp_frame(server, client, s, c + 1, syn | ack),
-                   tcp_frame(client, server, c + 1, s + 1, ack),
-                   tcp_frame(client, server, c + 1, s + 1, ack | psh, request)]
-        c += 1 + len(request)
-        first, second = response[:30], response[30:]
-        if n % 7 != 3:  # every seventh connection: the capture missed a segment (a gap)
-            frames.append(tcp_frame(server, client, s + 1, c, ack, first))
-        frames += [tcp_frame(server, client, s + 1 + len(first), c, ack | psh, second),
-                   tcp_frame(client, server, c, s + 1 + len(response), ack | fin),
-                   tcp_frame(server, client, s + 1 + len(response), c + 1, ack | fin)]
-    path = write_pcap(tmp_path / "lossy.pcap", frames)
+    path = lossy_capture(tmp_path / "lossy.pcap", 40, 7)
     in_process = open_transcript(path)
     expected = _interleaved(in_process)
     assert sum(1 for item in expected if isinstance(item, tuple)) >= 5

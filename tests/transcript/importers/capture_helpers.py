@@ -84,3 +84,25 @@ def write_pcap(path: Path, frames: Iterable[bytes | tuple[float, bytes]], linkty
             ts, data = frame if isinstance(frame, tuple) else (1000.0 + i * 0.01, frame)
             writer.writepkt(data, ts=ts)
     return path
+
+
+def lossy_capture(path: Path, connections: int, every: int) -> Path:
+    """``connections`` GET exchanges, one after the other; in every ``every``-th one (counting from
+    ``every // 2``) the capture missed the first segment of the response: a gap."""
+    syn, fin, ack, psh = 0x02, 0x01, 0x10, 0x08
+    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"b" * 20
+    first, second = response[:30], response[30:]
+    frames = []
+    for n in range(connections):
+        client, server = ("10.0.0.1", 40000 + n), ("10.0.0.2", 80)
+        c, s = 1001, 5001  # the next sequence numbers after the SYNs
+        frames += [tcp_frame(client, server, c - 1, 0, syn), tcp_frame(server, client, s - 1, c, syn | ack),
+                   tcp_frame(client, server, c, s, ack), tcp_frame(client, server, c, s, ack | psh, request)]
+        c += len(request)
+        if n % every != every // 2:
+            frames.append(tcp_frame(server, client, s, c, ack, first))
+        frames += [tcp_frame(server, client, s + len(first), c, ack | psh, second),
+                   tcp_frame(client, server, c, s + len(response), ack | fin),
+                   tcp_frame(server, client, s + len(response), c + 1, ack | fin)]
+    return write_pcap(path, frames)

@@ -1,0 +1,178 @@
+"""Replay a large transcript on two CPUs, with exactly the output of a replay on one.
+
+Connections are independent: what one connection's bytes do to its two state machines never
+depends on another connection.  So a forked worker reads the file (the other half of the work:
+unescaping text, reassembling TCP) and, as each connection first appears, either replays and
+renders that connection itself or leaves it to this process; it streams back, in record order,
+the records of this process's connections and the rendered text of its own.  This process replays
+its records, writes its text and the worker's in that same order: the output is byte for byte the
+output of :func:`replay` run in one process (tests compare them).
+
+Who takes a new connection: whichever side has had less work so far; the worker measures its own
+CPU time (reading plus replaying) and estimates this side's from what its own replays cost per
+record.  A transcript of one huge connection gets no help, but no harm either.
+
+The end of the replay keeps one-process order too: connections the transcript left open end in
+the order they began, whichever side replayed them, at the transcript's last time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from h11dbg import forked
+from h11dbg.session.replay import Replayer, ReplayStep
+from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.model import Chunk, Close, Record
+from h11dbg.transcript.prefetch import NoteTracker, apply_meta
+
+#: Items per message from the worker; a message also ends once it holds this many payload bytes.
+BATCH_ITEMS = 256
+BATCH_BYTES = 256 * 1024
+#: What a record costs this side before the worker has replayed any itself (seconds; a guess
+#: that the worker's own measurements replace as soon as it has some).
+_FIRST_GUESS = 30e-6
+#: What handing a record over costs this side on top of replaying it (unpickling, dispatch).
+_HANDOVER = 3e-6
+
+
+class Outcome:
+    """Counts of a split replay, as :class:`Replayer` has them for a replay in one process."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.errors = 0
+
+
+def replay_split(
+    records: Iterable[Record], path: str, notes: list[str] | None, meta: Any, engine: ModuleType,
+    render: Callable[[ReplayStep], str], note: Callable[[str], str], write: Callable[[str], None],
+) -> Outcome:
+    """Replay ``records`` with a worker process; ``write`` gets the text in order.
+
+    ``render`` turns a step into its text (lines with their line ends), ``note`` a loss note found
+    while reading (appended to ``notes`` as well, as reading in-process would).  A
+    :class:`TranscriptError` met while reading is raised after the text of every record before it.
+    """
+    outcome = Outcome()
+    replayer = Replayer(engine)
+    feed = replayer.feed
+    end: tuple[Any, ...] | None = None
+    try:
+        for message in forked.from_child(
+                lambda send: _work(records, NoteTracker(meta, notes), engine, render, note, send)):
+            kind = message[0]
+            if kind == "items":
+                for item in message[1]:
+                    if type(item) is str:
+                        write(item)
+                    elif type(item) is tuple:  # ("note", why)
+                        if notes is not None:
+                            notes.append(item[1])
+                        write(note(item[1]))
+                    else:
+                        for step in feed(item):
+                            write(render(step))
+                continue
+            apply_meta(meta, message[-1])
+            if kind == "error":
+                _, text, line, offset, _ = message
+                raise TranscriptError(path, text, line=line, offset=offset)
+            end = message
+    except forked.ChildDied:
+        raise TranscriptError(path, "the replay's reader process ended unexpectedly") from None
+    assert end is not None
+    _, connections, errors, last_time, worker_ends, mine, _ = end
+    # Connections left open end in the order they began, whoever replayed them.
+    ends = list(worker_ends)
+    ends += [(mine[step.conn], render(step)) for step in replayer.finish(last_time)]
+    for _, text in sorted(ends, key=lambda pair: pair[0]):
+        write(text)
+    outcome.connections = replayer.connections + connections
+    outcome.errors = replayer.errors + errors
+    return outcome
+
+
+def takes_it(conn: int, worked: float, own_seconds: float, own_records: int, handed: int) -> bool:
+    """Whether the worker replays a new connection itself: when it has done less so far.
+
+    ``worked``: its CPU seconds (reading and replaying), ``own_*``: what its own replays cost,
+    ``handed``: records it left to the parent, whose work is estimated at the worker's own cost per
+    record plus the handover.
+    """
+    cost = own_seconds / own_records if own_records else _FIRST_GUESS
+    return worked < handed * (cost + _HANDOVER)
+
+
+def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
+          render: Callable[[ReplayStep], str], note: Callable[[str], str], send: forked.Send) -> None:
+    """The worker: read every record; replay its own connections, hand the others over."""
+    takes_it_ = takes_it  # (a local: it is called once per connection)
+    replayer = Replayer(engine)
+    feed = replayer.feed
+    clock = time.process_time
+    mine: dict[int, bool] = {}  # open connection -> replayed here (True) or by the parent
+    begun: dict[int, int] = {}  # open connection -> when it began (for the order of its end)
+    closed: dict[int, set[str]] = {}
+    sequence = 0
+    own_seconds = 0.0  # replaying and rendering here
+    own_records = 0
+    handed = 0  # records handed over
+    last_time = 0.0
+    batch: list[Any] = []
+    size = 0
+    started = clock()
+
+    def flush() -> None:
+        nonlocal batch, size
+        if batch:
+            send(("items", batch))
+            batch, size = [], 0
+
+    try:
+        for record in records:
+            for why in tracker.new_notes():  # found while reading up to this record
+                batch.append(("note", why))
+            conn = record.conn
+            if record.time > last_time:
+                last_time = record.time
+            here = mine.get(conn)
+            if here is None:  # a connection begins: to the side that has done less so far
+                here = mine[conn] = takes_it_(conn, clock() - started, own_seconds, own_records, handed)
+                begun[conn] = sequence
+                sequence += 1
+            if here:
+                before = clock()
+                text = "".join([render(step) for step in feed(record)])
+                own_seconds += clock() - before
+                own_records += 1
+                if text:
+                    if batch and type(batch[-1]) is str:
+                        batch[-1] += text
+                    else:
+                        batch.append(text)
+            else:
+                batch.append(record)
+                handed += 1
+            if type(record) is Chunk:
+                size += len(record.data)
+            elif type(record) is Close:  # the replay forgets a connection once both sides closed
+                sides = closed.setdefault(conn, set())
+                sides.update(("c2s", "s2c") if record.reset else (record.direction,))
+                if len(sides) == 2:
+                    del mine[conn], begun[conn], closed[conn]
+            if size >= BATCH_BYTES or len(batch) >= BATCH_ITEMS:
+                flush()
+    except TranscriptError as exc:
+        # (notes found while failing are not said: a replay in one process stops there too)
+        flush()
+        send(("error", exc.message, exc.line, exc.offset, tracker.meta_changes()))
+        return
+    batch += [("note", why) for why in tracker.new_notes()]  # holes still open at the end
+    flush()
+    ends = [(begun[step.conn], render(step)) for step in replayer.finish(last_time)]
+    parents = {conn: begun[conn] for conn, here in mine.items() if not here}
+    send(("end", replayer.connections, replayer.errors, last_time, ends, parents, tracker.meta_changes()))
