@@ -10,11 +10,13 @@ child is terminated and waited for, so no process outlives the command.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pickle
 import signal
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,25 +58,105 @@ def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
         os.close(read_fd)
         _child(produce, write_fd)  # never returns
     os.close(write_fd)
-    source = os.fdopen(read_fd, "rb", buffering=_PIPE_BYTES)
+    drain = _Drain(read_fd, AHEAD_BYTES)
+    drain.start()
     try:
         while True:
-            header = source.read(_HEADER.size)
+            header = drain.take(_HEADER.size)
             if len(header) < _HEADER.size:
                 raise ChildDied("the helper process ended unexpectedly")
             (size,) = _HEADER.unpack(header)
             if size == 0:  # the end of the stream
                 return
-            blob = source.read(size)
+            blob = drain.take(size)
             if len(blob) < size:
                 raise ChildDied("the helper process ended unexpectedly")
             yield pickle.loads(blob)
     finally:
-        source.close()  # a child still writing gets EPIPE and stops
         with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)  # a child still writing stops; the pipe reaches its end
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+        drain.stop()
+        os.close(read_fd)
+
+
+#: How far the parent reads ahead of what it has used: the child never waits for a busy parent
+#: until this much is waiting (memory stays bounded by it).
+AHEAD_BYTES = 4 << 20
+
+
+class _Drain(threading.Thread):
+    """Empties the pipe into memory as fast as the child fills it.
+
+    ``os.read`` runs without the GIL, so the parent's work and the child's never wait on each other
+    until ``limit`` bytes are buffered: with only the pipe's own buffer between them, each side
+    stalled whenever the other was briefly slower.
+    """
+
+    def __init__(self, fd: int, limit: int) -> None:
+        super().__init__(name="h11dbg-drain", daemon=True)
+        self.fd = fd
+        self.limit = limit
+        self.parts: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.first = 0  # bytes of parts[0] already taken
+        self.ended = False
+        self.stopped = False
+        self.ready = threading.Condition()
+
+    def run(self) -> None:
+        ready = self.ready
+        while True:
+            with ready:
+                while self.buffered >= self.limit and not self.stopped:
+                    ready.wait()
+                if self.stopped:
+                    return
+            try:
+                data = os.read(self.fd, _PIPE_BYTES)
+            except OSError:
+                data = b""
+            with ready:
+                if data:
+                    self.parts.append(data)
+                    self.buffered += len(data)
+                else:
+                    self.ended = True
+                ready.notify_all()
+            if not data:
+                return
+
+    def take(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer only when the stream ended first)."""
+        out: list[bytes] = []
+        wanted = size
+        ready = self.ready
+        with ready:
+            while wanted:
+                while not self.parts and not self.ended:
+                    ready.wait()
+                if not self.parts:
+                    break
+                part = self.parts[0]
+                start = self.first
+                end = min(len(part), start + wanted)
+                out.append(part[start:end] if start or end < len(part) else part)
+                wanted -= end - start
+                if end == len(part):
+                    self.parts.popleft()
+                    self.first = 0
+                else:
+                    self.first = end
+                self.buffered -= end - start
+            ready.notify_all()
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def stop(self) -> None:
+        with self.ready:
+            self.stopped = True
+            self.ready.notify_all()
+        self.join(timeout=5)
 
 
 def _child(produce: Callable[[Send], None], fd: int) -> None:

@@ -8,9 +8,10 @@ the records of this process's connections and the rendered text of its own.  Thi
 its records, writes its text and the worker's in that same order: the output is byte for byte the
 output of :func:`replay` run in one process (tests compare them).
 
-Who takes a new connection: whichever side has had less work so far; the worker measures its own
-CPU time (reading plus replaying) and estimates this side's from what its own replays cost per
-record.  A transcript of one huge connection gets no help, but no harm either.
+Who takes a new connection: whichever side has had less work so far.  The worker measures its own
+CPU time (reading plus replaying); this process reports its own, and how many records it has
+replayed, in a few bytes of memory the two share.  A transcript of one huge connection gets no
+help, but no harm either.
 
 The end of the replay keeps one-process order too: connections the transcript left open end in
 the order they began, whichever side replayed them, at the transcript's last time.
@@ -18,6 +19,8 @@ the order they began, whichever side replayed them, at the transcript's last tim
 
 from __future__ import annotations
 
+import mmap
+import struct
 import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -35,8 +38,7 @@ BATCH_BYTES = 256 * 1024
 #: What a record costs this side before the worker has replayed any itself (seconds; a guess
 #: that the worker's own measurements replace as soon as it has some).
 _FIRST_GUESS = 30e-6
-#: What handing a record over costs this side on top of replaying it (unpickling, dispatch).
-_HANDOVER = 3e-6
+_PROGRESS = struct.Struct("dq")  # the parent's CPU seconds and records replayed, shared with the worker
 
 
 class Outcome:
@@ -61,9 +63,13 @@ def replay_split(
     replayer = Replayer(engine)
     feed = replayer.feed
     end: tuple[Any, ...] | None = None
+    progress = mmap.mmap(-1, _PROGRESS.size)  # shared with the worker, which forks from here
+    clock = time.process_time
+    started = clock()
+    done = 0
     try:
         for message in forked.from_child(
-                lambda send: _work(records, NoteTracker(meta, notes), engine, render, note, send)):
+                lambda send: _work(records, NoteTracker(meta, notes), engine, render, progress, send)):
             kind = message[0]
             if kind == "items":
                 for item in message[1]:
@@ -76,6 +82,8 @@ def replay_split(
                     else:
                         for step in feed(item):
                             write(render(step))
+                        done += 1
+                _PROGRESS.pack_into(progress, 0, clock() - started, done)
                 continue
             apply_meta(meta, message[-1])
             if kind == "error":
@@ -96,19 +104,20 @@ def replay_split(
     return outcome
 
 
-def takes_it(conn: int, worked: float, own_seconds: float, own_records: int, handed: int) -> bool:
-    """Whether the worker replays a new connection itself: when it has done less so far.
+def takes_it(conn: int, worked: float, parent_worked: float, parent_done: int, handed: int) -> bool:
+    """Whether the worker replays a new connection itself: when it has done less than the parent.
 
-    ``worked``: its CPU seconds (reading and replaying), ``own_*``: what its own replays cost,
-    ``handed``: records it left to the parent, whose work is estimated at the worker's own cost per
-    record plus the handover.
+    ``worked``: the worker's CPU seconds so far (reading and replaying); ``parent_worked`` and
+    ``parent_done``: the parent's CPU seconds and the records it has replayed, as it last reported
+    them; ``handed``: the records the worker has left to it.  The records still on their way will
+    cost the parent what its records have cost it so far.
     """
-    cost = own_seconds / own_records if own_records else _FIRST_GUESS
-    return worked < handed * (cost + _HANDOVER)
+    cost = parent_worked / parent_done if parent_done else _FIRST_GUESS
+    return worked < parent_worked + (handed - parent_done) * cost
 
 
 def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
-          render: Callable[[ReplayStep], str], note: Callable[[str], str], send: forked.Send) -> None:
+          render: Callable[[ReplayStep], str], progress: mmap.mmap, send: forked.Send) -> None:
     """The worker: read every record; replay its own connections, hand the others over."""
     takes_it_ = takes_it  # (a local: it is called once per connection)
     replayer = Replayer(engine)
@@ -118,8 +127,6 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
     begun: dict[int, int] = {}  # open connection -> when it began (for the order of its end)
     closed: dict[int, set[str]] = {}
     sequence = 0
-    own_seconds = 0.0  # replaying and rendering here
-    own_records = 0
     handed = 0  # records handed over
     last_time = 0.0
     batch: list[Any] = []
@@ -141,14 +148,12 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
                 last_time = record.time
             here = mine.get(conn)
             if here is None:  # a connection begins: to the side that has done less so far
-                here = mine[conn] = takes_it_(conn, clock() - started, own_seconds, own_records, handed)
+                parent_worked, parent_done = _PROGRESS.unpack_from(progress)
+                here = mine[conn] = takes_it_(conn, clock() - started, parent_worked, parent_done, handed)
                 begun[conn] = sequence
                 sequence += 1
             if here:
-                before = clock()
                 text = "".join([render(step) for step in feed(record)])
-                own_seconds += clock() - before
-                own_records += 1
                 if text:
                     if batch and type(batch[-1]) is str:
                         batch[-1] += text
