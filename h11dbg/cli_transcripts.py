@@ -50,13 +50,14 @@ def _load_engine(name: str) -> Any:
     return engine
 
 
-def _open(path: str, format_name: str | None, port: int | None, *, prefetch: bool = False) -> Any:
+def _open(path: str, format_name: str | None, port: int | None, *, prefetch: bool = False,
+          segments: bool = False) -> Any:
     """The transcript at ``path``; with ``prefetch``, a large one is read by a second process while
     this one replays (h11dbg.transcript.prefetch)."""
     from h11dbg.transcript import TranscriptError, open_transcript
 
     try:
-        transcript = open_transcript(path, format_name)
+        transcript = open_transcript(path, format_name, segments=segments)
     except TranscriptError as exc:
         _fail(str(exc))
     if port is not None:
@@ -104,6 +105,12 @@ def _lossy_summary(transcript: Any) -> str:
     return ""
 
 
+_SEGMENTS = click.option(
+    "--segments", is_flag=True,
+    help="pcap/pcapng: one chunk per TCP segment, not per write (the senders' writes are rebuilt "
+         "from the PSH flags by default).")
+
+
 @click.command()
 @click.argument("file")
 @click.option("--format", "format_name", metavar="F", help=_FORMAT_HELP)
@@ -112,9 +119,10 @@ def _lossy_summary(transcript: Any) -> str:
 @click.option("--engine", "engine_name", type=_ENGINES, default="h11dbg", show_default=True)
 @click.option("--step", is_flag=True, help="Walk the replay interactively (also with piped stdin).")
 @click.option("--no-headers", is_flag=True, help="Do not list each message's headers.")
+@_SEGMENTS
 def replay(
     file: str, format_name: str | None, port: int | None, as_json: bool, engine_name: str, step: bool,
-    no_headers: bool,
+    no_headers: bool, segments: bool,
 ) -> None:
     """Replay FILE through both state machines of every connection.
 
@@ -131,7 +139,7 @@ def replay(
     # A large input replays on two CPUs: a worker process reads it and replays part of the
     # connections (h11dbg.session.parallel; the same output).  Stepping stays in one process.
     split = not step and worth_it(file)
-    transcript = _open(file, format_name, port, prefetch=not split)
+    transcript = _open(file, format_name, port, prefetch=not split, segments=segments)
     out = sys.stdout
     source_format = transcript.meta.source_format
 
@@ -256,7 +264,8 @@ def _step_loop(stepper: Any, emit: Any, out: IO[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per connection.")
 @click.option("--engines", default="h11dbg,h11", show_default=True, metavar="A,B",
               help="The two engines to compare.")
-def diff(file: str, format_name: str | None, port: int | None, as_json: bool, engines: str) -> None:
+@_SEGMENTS
+def diff(file: str, format_name: str | None, port: int | None, as_json: bool, engines: str, segments: bool) -> None:
     """Replay FILE through two engines (h11dbg.protocol and h11) and show, per connection, the
     first step where they differ: an event, a state or an error.  Exit 0 identical, 1 different."""
     from h11dbg.session import jsonl
@@ -267,7 +276,7 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
     if len(names) != 2 or any(name not in ("h11dbg", "h11") for name in names):
         _fail(f"--engines takes two of h11dbg,h11 separated by a comma (got {engines!r})")
     first, second = (_load_engine(name) for name in names)
-    transcript = _open(file, format_name, port, prefetch=True)
+    transcript = _open(file, format_name, port, prefetch=True, segments=segments)
     comparison = EngineDiff(first, second)
     out = sys.stdout
 
@@ -316,7 +325,8 @@ def diff(file: str, format_name: str | None, port: int | None, as_json: bool, en
 @click.option("--to", "to_format", default="h11dbg", show_default=True, metavar="F",
               help="The output format.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool) -> None:
+@_SEGMENTS
+def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool, segments: bool) -> None:
     """Convert the transcript IN (any readable format) into OUT (h11dbg's text format by default)."""
     import os
     from pathlib import Path
@@ -327,7 +337,7 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
     out_path = Path(target)
     if out_path.exists() and not force:
         _fail(f"{target}: exists already; refusing to overwrite it (use --force)")
-    transcript = _open(source, format_name, None)
+    transcript = _open(source, format_name, None, segments=segments)
     transcript.meta.extra.setdefault("converted_by", f"h11dbg convert {__version__}")
     # Write beside the target and move it into place, so a bad input never leaves half a file.
     partial = out_path.with_name(f".{out_path.name}.partial-{os.getpid()}")

@@ -48,8 +48,11 @@ def available_formats() -> list[str]:
     return list(formats.formats())
 
 
-def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
+def open_transcript(path: str | Path, format: str | None = None, *, segments: bool = False) -> Transcript:
     """Open ``path`` as a transcript; ``format`` forces a registered format instead of detecting it.
+
+    ``segments``: a capture's chunks are its TCP segments rather than the senders' writes (other
+    formats hold reads already, and ignore it).
 
     Raises :class:`TranscriptError` (also later, while its records are iterated) for unreadable input.
     """
@@ -85,7 +88,7 @@ def open_transcript(path: str | Path, format: str | None = None) -> Transcript:
             )
         fmt = detected
     try:
-        transcript = fmt.read(path)
+        transcript = fmt.read(path, segments=True) if segments and "segments" in fmt.options else fmt.read(path)
     except TranscriptError:
         raise
     except Exception as exc:

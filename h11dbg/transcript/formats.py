@@ -21,7 +21,7 @@ from h11dbg.transcript.model import Meta, Record, Transcript
 SNIFF_BYTES = 4096
 
 Sniff = Callable[[bytes], bool]
-Reader = Callable[[Path], Transcript]
+Reader = Callable[..., Transcript]  # (path, **options) -> Transcript
 Writer = Callable[[Iterable[Record], Path, Meta], None]
 
 
@@ -51,15 +51,17 @@ class Format:
     sniff: Sniff
     read: Reader
     description: str = ""
+    #: keyword options ``read`` accepts beyond the path (``segments`` for captures)
+    options: tuple[str, ...] = ()
 
 
 _FORMATS: dict[str, Format] = {}
 _WRITERS: dict[str, Writer] = {}
 
 
-def register(name: str, sniff: Sniff, read: Reader, description: str = "") -> None:
+def register(name: str, sniff: Sniff, read: Reader, description: str = "", options: tuple[str, ...] = ()) -> None:
     """Make a format known to :func:`h11dbg.transcript.open_transcript` (later registrations win)."""
-    _FORMATS[name] = Format(name, sniff, read, description)
+    _FORMATS[name] = Format(name, sniff, read, description, options)
 
 
 def register_writer(name: str, write: Writer) -> None:

@@ -19,8 +19,10 @@ def register_all() -> None:
         from h11dbg.transcript import formats
     except ImportError:  # the registry has not landed yet: the readers still work when called directly
         return
-    formats.register("pcap", sniff_pcap, read_pcap, "tcpdump / libpcap capture (TCP reassembled)")
-    formats.register("pcapng", sniff_pcapng, read_pcap, "pcapng capture: tshark, Wireshark (TCP reassembled)")
+    formats.register("pcap", sniff_pcap, read_pcap, "tcpdump / libpcap capture (TCP reassembled)",
+                     options=("segments",))
+    formats.register("pcapng", sniff_pcapng, read_pcap, "pcapng capture: tshark, Wireshark (TCP reassembled)",
+                     options=("segments",))
     formats.register("curl-trace", sniff_trace, read_curl_trace, "curl --trace FILE (exact hex dump)")
     formats.register("curl-trace-ascii", sniff_trace_ascii, read_curl_trace,
                      "curl --trace-ascii FILE (lossy: non-printable bytes shown as '.')")

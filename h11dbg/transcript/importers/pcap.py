@@ -23,8 +23,8 @@ from typing import IO, Any, Literal
 
 from h11dbg.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.importers.tcp import Endpoint, Reassembler, Segment
-from h11dbg.transcript.model import Meta, Record, Transcript
+from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment, Writes
+from h11dbg.transcript.model import Chunk, Meta, Record, Transcript
 
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -282,43 +282,77 @@ def _cut(path: Path, needed: int, left: int, offset: int) -> TranscriptError:
 class _PcapRecords:
     """Re-iterable: each iteration streams the file again and refills ``notes`` as it goes."""
 
-    def __init__(self, path: Path, port: int | None, meta: Meta, notes: list[str]) -> None:
+    def __init__(self, path: Path, port: int | None, meta: Meta, notes: list[str], segments: bool) -> None:
         self.path = path
         self.port = port
         self.meta = meta
         self.notes = notes
+        self.segments = segments  # one chunk per segment, rather than the senders' writes
+        self.segment: Segment | None = None  # the last segment _slow parsed
 
     def __iter__(self) -> Iterator[Record]:
         notes = self.notes
         notes.clear()
         reassembler = Reassembler(server_port=self.port)
         reassembler.notes = notes
+        writes = None if self.segments else Writes()
         with open(self.path, "rb") as f:
             reader, kind, tracked = _open_reader(self.path, f)
             if kind == "pcap":
-                yield from self._pcap(tracked, reader.datalink(), reassembler)
+                yield from self._pcap(tracked, reader.datalink(), reassembler, writes)
             else:
-                yield from self._pcapng(reader, tracked, reassembler)
+                yield from self._pcapng(reader, tracked, reassembler, writes)
         yield from reassembler.finish()
+        if writes is not None:
+            yield from writes.finish()
         self.meta.lossy = "; ".join(notes) or None
 
     def _slow(self, linktype: int, reassembler: Reassembler, skipped: set[str], frame: bytes,
-              time: float, at: int) -> tuple[list[Record], Segment | None]:
-        """The general way: any frame, through ``Reassembler.feed``; ``at`` is its record's offset."""
+              time: float, at: int, writes: Writes | None) -> Iterator[Record]:
+        """The general way: any frame, through ``Reassembler.feed``; ``at`` is its record's offset.
+
+        A generator (the segment, or None, is left in ``self.segment``), so that the writes a loss
+        note must follow can be passed on before the note shows.
+        """
+        self.segment = None
         ip = _ip_payload(linktype, frame)
         if ip is None:
-            return [], None
+            return
         segment, why = _segment(ip, time)
         if segment is None:
             if why and why not in skipped:
                 skipped.add(why)
                 self.notes.append(f"packets skipped ({why}; first at byte {at})")
-            return [], None
+            return
         if self.port is not None and self.port not in (segment.src[1], segment.dst[1]):
-            return [], None
-        return reassembler.feed(segment), segment
+            return
+        self.segment = segment
+        if writes is None:
+            yield from reassembler.feed(segment)
+            return
+        conn = reassembler.connection_id(segment) if writes.runs else None
+        notes = self.notes
+        noted = len(notes)
+        records = reassembler.feed(segment)
+        if conn is not None and len(notes) > noted:
+            # A loss this segment revealed (a gap) comes after the writes before it: hold the new
+            # notes back until those are passed on (the reader looks at the notes between records).
+            held = notes[noted:]
+            del notes[noted:]
+            yield from writes.flush(conn)
+            notes += held
+        for record in records:
+            if type(record) is Chunk:
+                # the segment's own bytes, in order: its PSH counts; bytes released after a hole
+                # (not this segment's alone) end the write
+                own = len(records) == 1 and record.data is segment.payload
+                yield from writes.chunk(record, segment.flags & PSH if own else True)
+            else:
+                yield from writes.flush(record.conn)
+                yield record
 
-    def _pcapng(self, reader: Any, tracked: _Tracked, reassembler: Reassembler) -> Iterator[Record]:
+    def _pcapng(self, reader: Any, tracked: _Tracked, reassembler: Reassembler,
+                writes: Writes | None) -> Iterator[Record]:
         dpkt = _dpkt()
         linktype = reader.datalink()
         first: float | None = None
@@ -336,9 +370,10 @@ class _PcapRecords:
             t = float(stamp) if isinstance(stamp, Decimal) else stamp
             if first is None:
                 first = t
-            yield from self._slow(linktype, reassembler, skipped, frame, t - first, tracked.record_start)[0]
+            yield from self._slow(linktype, reassembler, skipped, frame, t - first, tracked.record_start, writes)
 
-    def _pcap(self, tracked: _Tracked, linktype: int, reassembler: Reassembler) -> Iterator[Record]:
+    def _pcap(self, tracked: _Tracked, linktype: int, reassembler: Reassembler,
+              writes: Writes | None) -> Iterator[Record]:
         """The records of a pcap file whose header dpkt has read.
 
         One loop reads the records (from large blocks of the file rather than two reads per
@@ -419,11 +454,16 @@ class _PcapRecords:
                     got = flow.take(seq, ack, buf[payload_start:payload_end], t - first)
                     if got is not False:
                         if got is not True:
-                            yield got
+                            if writes is None:
+                                yield got
+                            else:
+                                joined = writes.chunk(got, flags & PSH)
+                                if joined:
+                                    yield from joined
                         continue
 
-            out, segment = self._slow(linktype, reassembler, skipped, buf[start:pos], t - first, base + at)
-            yield from out
+            yield from self._slow(linktype, reassembler, skipped, buf[start:pos], t - first, base + at, writes)
+            segment = self.segment
             if key is not None and segment is not None:
                 flow = reassembler.flow(segment)
                 if flow is None:
@@ -441,8 +481,11 @@ def _remember(flows: dict[bytes, Any], key: bytes, flow: Any) -> None:
 _MAX_FLOWS = 4096
 
 
-def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
+def read_pcap(path: str | Path, port: int | None = None, *, segments: bool = False) -> Transcript:
     """A capture as a transcript; ``port`` keeps only TCP connections with that port on one side.
+
+    Chunks are the senders' writes, joined from their segments (see :class:`.tcp.Writes`);
+    ``segments`` keeps one chunk per TCP segment instead.
 
     The file header is read now; the packets are streamed, once per iteration of the records.
     Losses are found as the packets are reassembled: they are appended to the transcript's live
@@ -464,4 +507,6 @@ def read_pcap(path: str | Path, port: int | None = None) -> Transcript:
         extra["port"] = str(port)
     meta = Meta(tool=None, description=f"imported from {path.name}", source_format=kind, extra=extra)
     notes: list[str] = []
-    return Transcript(meta, _PcapRecords(path, port, meta, notes), notes)
+    if segments:
+        extra["chunks"] = "one per TCP segment"
+    return Transcript(meta, _PcapRecords(path, port, meta, notes, segments), notes)

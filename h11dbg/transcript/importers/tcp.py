@@ -27,9 +27,22 @@ Ordering, retransmissions and overlaps
     copy is the one the receiver most likely accepted, and it keeps records deterministic).
 
 Chunks and time
-    A :class:`Chunk` is the new bytes of one segment, so segment boundaries survive (they decide
-    where a reader sees ``NEED_DATA``).  Its time is the capture time at which the bytes became
-    readable in order: an early out-of-order segment is released when the hole before it fills.
+    The reassembler's :class:`Chunk` is the new bytes of one segment.  Its time is the capture time
+    at which the bytes became readable in order: an early out-of-order segment is released when the
+    hole before it fills.
+
+Writes
+    A segment is the network's unit, not the peers': one write of a 40 KiB response leaves as
+    28 segments of 1448 bytes, and the receiver reads it as one or two reads.  Replaying segment
+    by segment would show 28 Data events where the application saw one or two (and a recording
+    made with ``h11dbg record`` shows one per read), so :class:`Writes` joins a direction's
+    consecutive in-order segments into the sender's writes, as a TCP stack hands them to the
+    application: a run ends at a segment with PSH set (the sender's stack marks the end of what it
+    was given to send), at 64 KiB (the size ``h11dbg record`` reads), and before any other record
+    of the connection (bytes the other way, a FIN, a reset), so the order of events between the
+    two directions is what the capture shows.  The joined chunk's time is its last segment's.
+    Segments released after a hole end a run too (their PSH flags are not tracked).
+    ``--segments`` keeps one chunk per segment, for looking at the packets themselves.
 
 Gaps
     Bytes the capture never saw (dropped by the kernel, cut by the snap length, or acknowledged
@@ -57,7 +70,7 @@ import bisect
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
 
@@ -287,6 +300,12 @@ class Reassembler:
             return None
         return Flow(conn, direction)
 
+    def connection_id(self, seg: Segment) -> int | None:
+        """The id of the active connection ``seg`` belongs to, if any."""
+        src, dst = seg.src, seg.dst
+        conn = self._active.get((src, dst) if src < dst else (dst, src))
+        return None if conn is None else conn.id
+
     def finish(self) -> list[Record]:
         """The capture ended: report the holes still open (no records are invented)."""
         for conn in list(self._active.values()):
@@ -433,3 +452,67 @@ class Reassembler:
             f"connection {conn.id} {_DIRECTION_WORDS[direction]}: bytes missing at stream offset "
             f"{stream.next}{size}: {why}; that direction stops there"
         )
+
+
+PSH = 0x08
+_BOTH: tuple[Direction, Direction] = ("c2s", "s2c")
+#: A write that never sees PSH is cut at this size: what ``h11dbg record`` reads at a time.
+WRITE_LIMIT = 64 * 1024
+
+
+class Writes:
+    """Joins each direction's in-order segments into the sender's writes (see "Writes" above).
+
+    Feed it every chunk in order through :meth:`chunk` (with the PSH flag of its segment, or True
+    when unknown); before any other record of a connection, or anything else that happens to it,
+    pass on what :meth:`flush` returns; at the end, what :meth:`finish` returns.
+    """
+
+    __slots__ = ("limit", "runs")
+
+    def __init__(self, limit: int = WRITE_LIMIT) -> None:
+        self.limit = limit
+        # (connection, direction) -> [pieces, their size, time of the last]
+        self.runs: dict[tuple[int, Direction], list[Any]] = {}
+
+    def chunk(self, chunk: Chunk, push: int | bool) -> list[Record]:
+        runs = self.runs
+        out: list[Record] = []
+        key = (chunk.conn, chunk.direction)
+        run = None
+        if runs:
+            other = runs.pop((chunk.conn, _other(chunk.direction)), None)
+            if other is not None:  # the other way spoke meanwhile: its write is over
+                out.append(Chunk(chunk.conn, _other(chunk.direction), b"".join(other[0]), other[2]))
+            run = runs.get(key)
+        data = chunk.data
+        if run is None:
+            if push or len(data) >= self.limit:
+                out.append(chunk)
+            else:
+                runs[key] = [[data], len(data), chunk.time]
+            return out
+        run[0].append(data)
+        run[1] += len(data)
+        run[2] = chunk.time
+        if push or run[1] >= self.limit:
+            del runs[key]
+            out.append(Chunk(chunk.conn, chunk.direction, b"".join(run[0]), chunk.time))
+        return out
+
+    def flush(self, conn: int) -> list[Record]:
+        """The writes of connection ``conn`` so far: to pass on before its next other record."""
+        if not self.runs:
+            return []
+        out: list[Record] = []
+        for direction in _BOTH:
+            run = self.runs.pop((conn, direction), None)
+            if run is not None:
+                out.append(Chunk(conn, direction, b"".join(run[0]), run[2]))
+        return out
+
+    def finish(self) -> list[Record]:
+        out: list[Record] = [Chunk(conn, direction, b"".join(run[0]), run[2])
+                             for (conn, direction), run in self.runs.items()]
+        self.runs.clear()
+        return out

@@ -1,4 +1,5 @@
-"""Our TCP reassembly, on packet sequences synthesised with dpkt and read back through read_pcap.
+"""Our TCP reassembly, on packet sequences synthesised with dpkt and read back through read_pcap
+(one chunk per segment, ``segments=True``, unless a test is about joining them into writes).
 
 Synthesised packets are right here: these tests are about the algorithm (ordering, overlaps,
 wraparound, resets, gaps), and real captures rarely contain those cases on demand.
@@ -35,7 +36,7 @@ def s(offset: int, data: bytes, flags: int = ACK, ack: int = 0) -> bytes:
 
 
 def read(tmp_path: Path, frames: list) -> tuple[list, str | None]:
-    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", frames))
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", frames), segments=True)
     records = list(transcript)
     return records, transcript.meta.lossy
 
@@ -198,7 +199,7 @@ def test_buffering_is_bounded_behind_a_hole() -> None:
 
 def test_losses_are_noted_as_they_are_found(tmp_path: Path) -> None:
     transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [
-        *handshake(), c(0, b"abc"), s(0, b"", ACK, ack=9), s(0, b"ok"), c(9, b"xyz")]))
+        *handshake(), c(0, b"abc"), s(0, b"", ACK, ack=9), s(0, b"ok"), c(9, b"xyz")]), segments=True)
     notes = transcript.notes
     assert notes == [] and transcript.meta.lossy is None  # nothing is read before the records
     seen = []
@@ -212,14 +213,14 @@ def test_losses_are_noted_as_they_are_found(tmp_path: Path) -> None:
 
 
 def test_holes_open_at_the_end_are_noted_when_the_capture_ends(tmp_path: Path) -> None:
-    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]))
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]), segments=True)
     records = iter(transcript)
     assert [r for r in records if isinstance(r, Chunk)] and transcript.notes
     assert "offset 3 (3 bytes)" in transcript.notes[0]
 
 
 def test_complete_meta_finds_the_gaps_before_the_first_record(tmp_path: Path) -> None:
-    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]))
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), c(6, b"ghi")]), segments=True)
     transcript.complete_meta()
     assert transcript.meta.lossy is not None and "offset 3" in transcript.meta.lossy
     lossy = transcript.meta.lossy
@@ -230,7 +231,8 @@ def test_complete_meta_finds_the_gaps_before_the_first_record(tmp_path: Path) ->
 
 
 def test_a_capture_without_losses_has_no_notes(tmp_path: Path) -> None:
-    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", [*handshake(), c(0, b"abc"), s(0, b"def", ack=3)]))
+    frames = [*handshake(), c(0, b"abc"), s(0, b"def", ack=3)]
+    transcript = read_pcap(write_pcap(tmp_path / "t.pcap", frames), segments=True)
     transcript.complete_meta()
     assert transcript.meta.lossy is None and transcript.notes == []
     assert streams(transcript) == {(0, "c2s"): b"abc", (0, "s2c"): b"def"}
@@ -260,8 +262,10 @@ def test_frames_off_the_fast_path_give_the_same_records(tmp_path: Path) -> None:
     frames.append(s(280, b"", ACK, ack=408))  # acknowledges 8 bytes nobody sent: a gap
     mixed = [_vlan_tagged(f) if i % 3 == 0 else _with_ip_options(f) if i % 5 == 0 else f
              for i, f in enumerate(frames)]
-    plain = read_pcap(write_pcap(tmp_path / "plain.pcap", frames))
-    other = read_pcap(write_pcap(tmp_path / "mixed.pcap", mixed))
+    plain_pcap, mixed_pcap = write_pcap(tmp_path / "plain.pcap", frames), write_pcap(tmp_path / "mixed.pcap", mixed)
+    assert list(read_pcap(plain_pcap)) == list(read_pcap(mixed_pcap))  # joined into writes
+    plain = read_pcap(plain_pcap, segments=True)
+    other = read_pcap(mixed_pcap, segments=True)
     records = list(plain)
     assert records == list(other) and plain.notes == other.notes
     assert streams(records)[(0, "c2s")] == b"".join(b"%010d" % i for i in range(40))
