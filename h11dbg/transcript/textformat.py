@@ -274,7 +274,11 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
             match = _CHUNK.fullmatch(line)
             if match is not None:
                 # The payload ends where a line does not start with a bar (or at the end of file).
-                scan = pos
+                # Its text is at least as long as its bytes, so the search may start that far on:
+                # a line without a bar before that point stays in the payload and fails the quick
+                # way (its line end has no "| " after it), and the careful way then searches again.
+                declared = int(match.group(4))
+                scan = pos + declared if pos + declared < len(buf) else pos
                 while True:
                     if pos < len(buf):
                         if buf[pos] != 0x7C:  # "|"
@@ -292,12 +296,14 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     eof = not more
                     scan -= pos - 1
                     buf, pos = buf[pos - 1 :] + more, 1  # keeping the record line's end
-                declared = int(match.group(4))
                 # the payload with the record line's end before it and without its own last line end
                 quick = _decode_quick(buf[pos - 1 : end - 1 if buf[end - 1] == 0x0A else end]) if end > pos else None
                 if quick is not None:
                     data, lines = quick
                 else:
+                    found = _PAYLOAD_END.search(buf, pos, end)
+                    if found is not None:
+                        end = found.start() + 1
                     data, lines = _payload(path, lineno, buf[pos:end], declared)
                 pos = end
                 lineno += lines
