@@ -459,8 +459,22 @@ def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Samp
     return Sample(elapsed, usage.ru_maxrss * KIB, usage.ru_utime + usage.ru_stime)  # Linux: KiB
 
 
+def compile_package() -> None:
+    """Byte-compile h11dbg, as installing it does (pip compiles what it installs).
+
+    With PYTHONDONTWRITEBYTECODE set (some sandboxes and CI images set it) a source checkout is
+    compiled again by every run, and each replay would time the compiler (~0.08 s) on top of itself.
+    """
+    import compileall
+
+    import h11dbg
+
+    compileall.compile_dir(str(Path(h11dbg.__file__).parent), quiet=1)
+
+
 def measure(rows: list[ReplayRow], corpora: dict[str, Corpus], engine: str,
             sizes: ReplaySizes, *, log: IO[str] = sys.stderr) -> dict[str, RowResult]:
+    compile_package()
     results = {row.id: RowResult() for row in rows}
     started = time.perf_counter()
     for rep in range(sizes.reps):
