@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.forks import count_forks
 
 from h11dbg import forked
 from h11dbg.cli import main
@@ -37,16 +38,7 @@ def _replay(path: Path, monkeypatch: pytest.MonkeyPatch, policy: Policy | None, 
     with monkeypatch.context() as patch:
         patch.setattr(forked, "cpus", lambda: 2)
         patch.setattr(prefetch, "MIN_PREFETCH_BYTES", 0 if policy else 1 << 40)
-        forks: list[int] = []
-        real_fork = os.fork
-
-        def counting_fork() -> int:
-            pid = real_fork()
-            if pid:
-                forks.append(pid)
-            return pid
-
-        patch.setattr(os, "fork", counting_fork)
+        forks = count_forks(patch)
         if policy is not None:
             patch.setattr(parallel, "takes_it", policy)
         result = CliRunner().invoke(main, ["replay", str(path), *extra])

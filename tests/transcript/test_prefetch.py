@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.forks import count_forks
 
 from h11dbg import forked
 from h11dbg.transcript import Chunk, Close, Meta, Open, TranscriptError, open_transcript, prefetch
@@ -125,42 +126,33 @@ def test_a_captures_losses_arrive_where_they_were_found(tmp_path: Path) -> None:
     assert in_process.meta.lossy and prefetched.meta.lossy == in_process.meta.lossy
 
 
-def test_replay_cli_reads_large_files_ahead_with_the_same_output(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_diff_and_stepping_read_large_files_ahead_with_the_same_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a plain replay of a large file splits the replay itself: tests/session/test_parallel.py)
     from click.testing import CliRunner
 
     from h11dbg.cli import main
-    from h11dbg.engines import load_engine
-    from h11dbg.session.replay import Replayer, render_text
 
-    monkeypatch.setattr(prefetch, "MIN_PREFETCH_BYTES", 1 << 20)
     path = tmp_path / "big.h11t"
     _write(path, 40, bytes(range(256)) * 160)  # 40 KiB bodies, escaped: a few MiB of text
-    assert prefetch.worth_it(path)
-    forks: list[int] = []
-    real_fork = os.fork
 
-    def counting_fork() -> int:
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
+    def run(*args: str, ahead: bool) -> tuple[int, str, str, int]:
+        with monkeypatch.context() as patch:
+            patch.setattr(prefetch, "MIN_PREFETCH_BYTES", 1 << 20 if ahead else 1 << 40)
+            assert prefetch.worth_it(path) == ahead
+            forks = count_forks(patch)
+            result = CliRunner().invoke(main, [*args, str(path)], input="next 50\ncontinue\n")
+        return result.exit_code, result.stdout, result.stderr, len(forks)
 
-    monkeypatch.setattr(os, "fork", counting_fork)
-    result = CliRunner().invoke(main, ["replay", str(path)])
-    assert result.exit_code == 0, result.output
-    assert len(forks) == 1  # the reader process
-    replayer = Replayer(load_engine("h11dbg"))
-    expected = []
-    for record in open_transcript(path):
-        expected += ["\n".join(render_text(step)) for step in replayer.feed(record)]
-    expected += ["\n".join(render_text(step)) for step in replayer.finish()]
-    assert result.stdout == "\n".join(expected) + "\n"
+    for args in (["diff"], ["replay", "--step"], ["replay", "--step", "--json"]):
+        code, out, err, forks = run(*args, ahead=True)
+        assert (code, out, err, 0) == (*run(*args, ahead=False)[:3], forks - 1)  # one reader forked
+        assert code == 0 and out.count("\n") >= 40
 
-    # bad input at the end of a large file: the same located error, exit 2, the events before it shown
+    # bad input at the end of a large file: the same located error, exit 2, the steps before it shown
     with open(path, "ab") as stream:
         stream.write(b"s2c 1 at 9.0 len 2\n| abc\n")
-    result = CliRunner().invoke(main, ["replay", str(path)])
-    assert result.exit_code == 2
-    assert f"{path}:" in result.stderr and "len 2" in result.stderr
-    assert result.stdout.startswith(expected[0])
+    for args in (["diff"], ["replay", "--step"]):
+        code, out, err, forks = run(*args, ahead=True)
+        assert code == 2 and f"{path}:" in err and "len 2" in err and forks == 1
+        assert (code, out, err) == run(*args, ahead=False)[:3]
