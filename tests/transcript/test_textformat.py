@@ -212,3 +212,172 @@ def test_any_file_reads_or_fails_with_a_location(tmp_path_factory: pytest.TempPa
     except TranscriptError as exc:
         assert exc.line is not None and 1 <= exc.line <= content.count(b"\n") + 1
         assert str(exc).startswith(f"{path}:{exc.line}: ")
+
+
+def _read(tmp_path: Path, content: bytes) -> list[object]:
+    path = tmp_path / "t.h11t"
+    path.write_bytes(content)
+    return list(open_transcript(path, format="h11dbg"))
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"| \\x20a b\\x20\n", b" a b "),  # guarded spaces at a line's start and end
+        (b"| \\x20\n| \\x20\n", b"  "),
+        (b"| a\\\\\n| \\\\b\n", b"a\\\\b"),  # escaped backslashes right before and after a line end
+        (b"| \\\\\\\\\n", b"\\\\"),
+        (b"| \\x41\\x4a\\x4A\\x0a\\x5c\\x20\n", b"AJJ\n\\ "),  # valid escapes our writer would not make
+        (b"| a\n|\n| b\n|\n", b"ab"),  # bare bars hold no bytes, also as the last line
+        (b"| a\n| \n| b\n", b"ab"),  # as does a bar and a space
+        (b"| | x\n", b"| x"),
+        (b"| \\r\\n\\t\n", b"\r\n\t"),
+    ],
+)
+def test_valid_payload_lines(tmp_path: Path, payload: bytes, expected: bytes) -> None:
+    content = b"h11dbg-transcript 1\nc2s 1 at 0 len %d\n" % len(expected) + payload + b"close 1 c2s at 1\n"
+    assert _read(tmp_path, content) == [Chunk(1, "c2s", expected), Close(1, "c2s", 1.0)]
+    # the same at the end of the file without a final line end
+    assert _read(tmp_path, content[: content.rindex(b"close")].rstrip(b"\n")) == [Chunk(1, "c2s", expected)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "line", "column"),
+    [
+        (b"| a\\\\\\\n| b\n", 3, 6),  # an odd run of backslashes before a line end: an escape cut by it
+        (b"| ok\n| a\\x\n| 41\n", 4, 4),
+        (b"| ok\n| \\x4\n| 1\n", 4, 3),
+        (b"| \\a\n", 3, 3),  # escapes of other languages are not ours
+        (b"| \\b\n", 3, 3),
+        (b"| \\f\n", 3, 3),
+        (b"| \\v\n", 3, 3),
+        (b"| \\'\n", 3, 3),
+        (b'| \\"\n', 3, 3),
+        (b"| \\0\n", 3, 3),
+        (b"| \\7\n", 3, 3),
+        (b"| x\\101\n", 3, 4),
+        (b"| \\X41\n", 3, 3),
+        (b"| \\u0041\n", 3, 3),
+        (b"| \\N{DIGIT ONE}\n", 3, 3),
+        (b"| \\x4g\n", 3, 3),
+        (b"| \\ \n", 3, 3),
+        (b"| a\\\n", 3, 4),
+        (b"| a\x7f\n", 3, 4),
+        (b"| a\x00\n", 3, 4),
+    ],
+)
+def test_invalid_payload_lines_are_located(tmp_path: Path, payload: bytes, line: int, column: int) -> None:
+    path = tmp_path / "bad.h11t"
+    head = b"h11dbg-transcript 1\nc2s 1 at 0 len 4\n"
+    # before a record, at the end of the file, and there without a final line end
+    for content in (head + payload + b"close 1 c2s at 1\n", head + payload, head + payload.rstrip(b"\n")):
+        path.write_bytes(content)
+        with pytest.raises(TranscriptError, match=f"column {column}: expected a printable ASCII") as info:
+            list(open_transcript(path))
+        assert info.value.line == line
+
+
+def test_a_record_line_inside_the_declared_length_ends_the_payload(tmp_path: Path) -> None:
+    # the payload's end is searched for from len bytes on; a line without a bar before that
+    # point must still end the payload, whatever follows it
+    content = b"h11dbg-transcript 1\nc2s 1 at 0 len 40\n| abc\nclose 1 c2s at 1\n| " + b"x" * 60 + b"\n"
+    with pytest.raises(TranscriptError, match="declares len 40 but its payload holds 3 bytes") as info:
+        _read(tmp_path, content)
+    assert info.value.line == 2
+    content = b"h11dbg-transcript 1\nc2s 1 at 0 len 3\n| abc\n# note\n\nclose 1 c2s at 1\n| " + b"x" * 60 + b"\n"
+    with pytest.raises(TranscriptError, match="payload line outside a chunk") as info:
+        _read(tmp_path, content)
+    assert info.value.line == 7
+
+
+def test_crlf_file_reads_the_same_records(tmp_path: Path) -> None:
+    records = [Chunk(1, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Chunk(1, "s2c", bytes(range(256)) * 3, 0.5),
+               Chunk(1, "s2c", b" spaced \\ out "), Close(1, "s2c", 1.0)]
+    path = tmp_path / "lf.h11t"
+    write_transcript(records, path, Meta(tool="t"))
+    crlf = tmp_path / "crlf.h11t"
+    crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert list(open_transcript(crlf)) == records
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2, 3, 4, 33, 64, 65])
+def test_payloads_across_the_read_block_boundary(tmp_path: Path, pad: int) -> None:
+    # After the header (read line by line up to the first record line) the reader takes blocks of
+    # textformat._BLOCK bytes; payload lines, escapes and line ends that straddle the first block's
+    # end read the same, and an error there names its own line.  ``pad`` moves the boundary along
+    # the repeated 66-character lines of the chunk that straddles it.
+    head = b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n"
+    boundary = len(head) + textformat._BLOCK
+    filler = b"s2c 1 at 1 len 1000\n| " + b"z" * 1000 + b"\n"
+    fillers = (textformat._BLOCK - 2000) // len(filler)
+    body = b"| " + b"z" * pad + b"\n" + (b"| " + b"\\x00" * 16 + b"\n") * 60
+    content = (head + b"| a\n" + filler * fillers + b"s2c 1 at 1 len %d\n" % (pad + 16 * 60) + body
+               + b"close 1 s2c at 2\n")
+    assert content.index(body) < boundary - 66 < boundary + 66 < content.index(body) + len(body)
+    expected = [Chunk(1, "c2s", b"a"), *[Chunk(1, "s2c", b"z" * 1000, 1.0)] * fillers,
+                Chunk(1, "s2c", b"z" * pad + b"\x00" * 16 * 60, 1.0), Close(1, "s2c", 2.0)]
+    assert _read(tmp_path, content) == expected
+    for at in range(boundary - 5, boundary + 5):  # a bad escape at each place around the boundary
+        if content[at : at + 1] not in (b"x", b"0"):
+            continue
+        with pytest.raises(TranscriptError, match="expected a printable ASCII character") as info:
+            _read(tmp_path, content[:at] + b"q" + content[at + 1 :])
+        assert info.value.line == content.count(b"\n", 0, at) + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_payload, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
+       edit=st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from(
+           [b"", b"\n", b"\\", b"\\x", b"|", b"\n|\n", b"\r", b"q", b"\nclose 1 c2s at 1\n", b"\n# c\n"])),
+       block=st.sampled_from([1, 2, 3, 7, 64, 200]))
+def test_reading_does_not_depend_on_the_block_size(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, cuts: list[int], edit: tuple[int, bytes], block: int,
+) -> None:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    bounds = [0, *points, len(data)]
+    records = [Chunk(1, "c2s" if i % 2 else "s2c", data[a:b], 0.5) for i, (a, b) in enumerate(zip(bounds, bounds[1:],
+                                                                                                  strict=False))]
+    path = tmp_path_factory.mktemp("blk") / "t.h11t"
+    write_transcript(records, path, Meta(tool="t"))
+    content = path.read_bytes()
+    at = edit[0] % (len(content) + 1)
+    path.write_bytes(content[:at] + edit[1] + content[at + len(edit[1][:1]) :])
+
+    def outcome() -> tuple[list[object], str | None]:
+        seen: list[object] = []
+        try:
+            seen.extend(open_transcript(path))
+        except TranscriptError as exc:
+            return seen, str(exc)
+        return seen, None
+
+    usual = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(textformat, "_BLOCK", block)
+        assert outcome() == usual
+
+
+_payload_token = st.sampled_from(
+    [b"a", b" ", b"|", b"\\\\", b"\\r", b"\\n", b"\\t", b"\\x41", b"\\x4A", b"\\x20", b"\\", b"\\x", b"\\x4", b"\\q",
+     b"\\a", b"\\0", b"\\v", b"\\'", b"\\N", b"\r", b"\x00", b"\xff", b"\x7f", b"x", b"41"]
+)
+_payload_line = st.one_of(
+    st.lists(_payload_token, max_size=6).map(lambda parts: b"| " + b"".join(parts)),
+    st.sampled_from([b"|", b"|x", b"| ", b"|\r", b"", b"#", b"c2s 1 at 0 len 1"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=st.lists(_payload_line, min_size=1, max_size=6), final_lf=st.booleans())
+def test_quick_and_careful_payload_reading_agree(lines: list[bytes], final_lf: bool) -> None:
+    # The quick way may decline any payload, but what it accepts the careful way must read the same.
+    region = b"\n".join(line for line in lines if line.startswith(b"|")) + (b"\n" if final_lf else b"")
+    if not region.startswith(b"|"):
+        return
+    quick = textformat._decode_quick(b"\n" + (region[:-1] if final_lf else region))
+    try:
+        careful = textformat._payload(Path("t"), 3, region, 0)
+    except TranscriptError:
+        assert quick is None
+    else:
+        assert quick is None or quick == careful
