@@ -277,14 +277,20 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                 # Its text is at least as long as its bytes, so the search may start that far on:
                 # a line without a bar before that point stays in the payload and fails the quick
                 # way (its line end has no "| " after it), and the careful way then searches again.
+                # More is read only when the whole block holds no end (a wrong len must not make
+                # the reader hold the next chunks too).
                 declared = int(match.group(4))
                 scan = pos + declared if pos + declared < len(buf) else pos
+                skipped = scan > pos
                 while True:
                     if pos < len(buf):
                         if buf[pos] != 0x7C:  # "|"
                             end = pos
                             break
                         found = _PAYLOAD_END.search(buf, max(pos, scan))
+                        if found is None and skipped:  # not in this block: read no further than before
+                            skipped = False
+                            found = _PAYLOAD_END.search(buf, pos, scan + 1)
                         if found is not None:
                             end = found.start() + 1
                             break

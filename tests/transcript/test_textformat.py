@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import types
 from pathlib import Path
 
@@ -381,3 +382,19 @@ def test_quick_and_careful_payload_reading_agree(lines: list[bytes], final_lf: b
         assert quick is None
     else:
         assert quick is None or quick == careful
+
+
+def test_a_wrong_len_does_not_make_the_reader_hold_the_next_chunks(tmp_path: Path) -> None:
+    # the payload's end is looked for from len bytes on, but never past the block when the block
+    # holds an end before that: here the next chunk's 8 MB payload must not be read in to find one
+    line = b"| " + b"z" * 98 + b"\n"
+    content = (b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n| a\nc2s 1 at 0 len 2000\n| abc\nclose 1 c2s at 1\n"
+               + b"s2c 1 at 1 len %d\n" % (98 * 80_000) + line * 80_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TranscriptError, match="declares len 2000 but its payload holds 3 bytes"):
+            _read(tmp_path, content)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * textformat._BLOCK
