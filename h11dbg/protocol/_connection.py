@@ -182,13 +182,14 @@ class Connection:
             self._reader = self._reader_for(event)
         changes = self._cstate.changes
         if changes:
-            if self._observers:
+            observers = self._observers
+            if observers:
                 cause = cause or type(event).__name__
-                records = [Transition.build(role, old, new, rule, cause, event, error)
-                           for role, old, new, rule in changes]
+                build = Transition.build
+                records = [build(role, old, new, rule, cause, event, error) for role, old, new, rule in changes]
                 changes.clear()
                 for record in records:
-                    for observer in self._observers:
+                    for observer in observers:
                         observer(record)
             else:
                 changes.clear()

@@ -34,7 +34,8 @@ class ReplayStep:
     time: float
     direction: str | None = None  # "c2s"/"s2c": whose bytes were parsed
     event: Any = None
-    states: dict[str, str] = field(default_factory=dict)  # after the step, as the parsing machine sees them
+    # after the step, as the parsing machine sees them (shared between steps: read it, do not change it)
+    states: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
     offset: int | None = None  # error: byte offset in that direction's stream, from the connection start
     offset_exact: bool = True  # False when the engine does not say and we only know where parsing stood
@@ -108,18 +109,19 @@ class _ConnectionReplay:
         self.ignored = {"c2s": 0, "s2c": 0}
         # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
         # repeats them).
-        self._transitions: dict[int, list[Any]] = {id(self.server): [], id(self.client): []}
+        self._server_moves: list[Any] = []
+        self._client_moves: list[Any] = []
+        self._roles = (engine.CLIENT, engine.SERVER)
         self.last_states: dict[str, str] = self.states(self.client)
         if hasattr(self.server, "add_observer"):
-            self.server.add_observer(self._transitions[id(self.server)].append)
-            self.client.add_observer(self._transitions[id(self.client)].append)
+            self.server.add_observer(self._server_moves.append)
+            self.client.add_observer(self._client_moves.append)
 
     def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
-        pending = self._transitions
-        server, client = pending[id(self.server)], pending[id(self.client)]
+        server, client = self._server_moves, self._client_moves
         if not server and not client:  # most events (Data) move no state
             return ()
-        taken = tuple(pending[id(machine)])
+        taken = tuple(server if machine is self.server else client)
         server.clear()
         client.clear()
         return taken
@@ -128,13 +130,15 @@ class _ConnectionReplay:
         return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
 
     def states(self, machine: Any) -> dict[str, str]:
+        """The state names as ``machine`` sees them.  Steps share these dicts: read them only."""
         states = machine.states
-        names = _STATE_NAMES.get((states[self.engine.CLIENT], states[self.engine.SERVER]))
+        client, server = self._roles
+        key = (states[client], states[server])
+        names = _STATE_NAMES.get(key)
         if names is None:
-            names = jsonl.state_names(states, self.engine.CLIENT, self.engine.SERVER)
+            names = jsonl.state_names(states, client, server)
             if len(_STATE_NAMES) < 1024:  # engines have a dozen states; this bounds an odd one
-                _STATE_NAMES[states[self.engine.CLIENT], states[self.engine.SERVER]] = names
-        names = dict(names)  # each step owns its dict
+                _STATE_NAMES[key] = names
         self.last_states = names
         return names
 
