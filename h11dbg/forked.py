@@ -83,7 +83,7 @@ def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
 
 #: How far the parent reads ahead of what it has used: the child never waits for a busy parent
 #: until this much is waiting (memory stays bounded by it).
-AHEAD_BYTES = 4 << 20
+AHEAD_BYTES = 1 << 20
 
 
 class _Drain(threading.Thread):

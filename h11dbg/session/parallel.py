@@ -34,7 +34,7 @@ from h11dbg.transcript.prefetch import NoteTracker, apply_meta
 
 #: Items per message from the worker; a message also ends once it holds this many payload bytes.
 BATCH_ITEMS = 256
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 128 * 1024
 #: What a record costs this side before the worker has replayed any itself (seconds; a guess
 #: that the worker's own measurements replace as soon as it has some).
 _FIRST_GUESS = 30e-6

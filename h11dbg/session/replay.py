@@ -437,7 +437,7 @@ def _header_lines(items: list[tuple[bytes, bytes]]) -> list[str]:
             name, value = item
             line = f"{'':24}{escape(name)}: {escape(value)}"
             if len(value) <= 256:
-                if len(cache) >= 8192:
+                if len(cache) >= _REMEMBERED:
                     cache.clear()
                 cache[item] = line
         lines.append(line)
@@ -445,6 +445,10 @@ def _header_lines(items: list[tuple[bytes, bytes]]) -> list[str]:
 
 
 _HEADER_LINES: dict[tuple[bytes, bytes], str] = {}
+# How many rendered header fields are remembered: the fields that repeat (user agents, content
+# types) stay, one-off values (cookies, lengths) make the cache start over now and then; small,
+# so that a replay's memory does not grow with the file.
+_REMEMBERED = 2048
 
 
 def _describe_head(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> str:
@@ -631,7 +635,7 @@ def _json_bytes(value: bytes) -> str:
     text = _JSON_BYTES.get(value)
     if text is None:
         text = json.dumps(escape(value), ensure_ascii=False)
-        if len(_JSON_BYTES) >= 8192:
+        if len(_JSON_BYTES) >= _REMEMBERED:
             _JSON_BYTES.clear()
         if len(value) <= 256:
             _JSON_BYTES[value] = text
