@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _PIPE_BYTES = 1 << 20  # asked of the kernel; the default (64 KiB) would stall on every batch
+# One read from the pipe: os.read allocates this much before it knows how much came, and with glibc a
+# freed large block raises the size below which blocks come from the (fragmenting) heap: keep it modest.
+_READ_BYTES = 256 << 10
 _HEADER = struct.Struct("!I")
 
 Send = Callable[[Any], None]
@@ -83,7 +86,7 @@ def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
 
 #: How far the parent reads ahead of what it has used: the child never waits for a busy parent
 #: until this much is waiting (memory stays bounded by it).
-AHEAD_BYTES = 1 << 20
+AHEAD_BYTES = 4 << 20
 
 
 class _Drain(threading.Thread):
@@ -114,7 +117,7 @@ class _Drain(threading.Thread):
                 if self.stopped:
                     return
             try:
-                data = os.read(self.fd, _PIPE_BYTES)
+                data = os.read(self.fd, _READ_BYTES)
             except OSError:
                 data = b""
             with ready:
