@@ -183,14 +183,19 @@ def replay(
         with _Quietly():
             if step:
                 _step_loop(Stepper(steps(), engine), emit, out)
-            elif split:
-                from h11dbg.session.parallel import replay_split
-
-                counts = replay_split(transcript.records, file, transcript.notes, transcript.meta, engine,
-                                      rendered, lossy_text, out.write)
             else:
-                for item in steps():
-                    emit(item)
+                if split:
+                    from h11dbg.forked import CannotFork
+                    from h11dbg.session.parallel import replay_split
+
+                    try:
+                        counts = replay_split(transcript.records, file, transcript.notes, transcript.meta,
+                                              engine, rendered, lossy_text, out.write)
+                    except CannotFork:  # no second process to be had: all of it here
+                        split = False
+                if not split:
+                    for item in steps():
+                        emit(item)
             out.flush()
     except TranscriptError as exc:
         out.flush()

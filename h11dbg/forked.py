@@ -33,6 +33,13 @@ class ChildDied(Exception):
     """The child ended without finishing its stream (it crashed or was killed)."""
 
 
+class CannotFork(Exception):
+    """No child could be started (process or memory limits): do the work in this process instead.
+
+    Raised by the first step of :func:`from_child`'s iteration, before anything was received.
+    """
+
+
 def cpus() -> int:
     """The CPUs this process may run on."""
     try:
@@ -49,14 +56,23 @@ def available() -> bool:
 def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
     """Fork; the child calls ``produce(send)``; yield what it sends, in order.
 
-    Raises :class:`ChildDied` if the child exits before ``produce`` returned.
+    Raises :class:`CannotFork` (at the first step) when no child can be started, and
+    :class:`ChildDied` if the child exits before ``produce`` returned.
     """
-    read_fd, write_fd = os.pipe()
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError as exc:
+        raise CannotFork(str(exc)) from exc
     with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
         import fcntl
 
         fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[attr-defined]
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise CannotFork(str(exc)) from exc
     if pid == 0:
         os.close(read_fd)
         _child(produce, write_fd)  # never returns

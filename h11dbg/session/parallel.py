@@ -57,7 +57,8 @@ def replay_split(
 
     ``render`` turns a step into its text (lines with their line ends), ``note`` a loss note found
     while reading (appended to ``notes`` as well, as reading in-process would).  A
-    :class:`TranscriptError` met while reading is raised after the text of every record before it.
+    :class:`TranscriptError` met while reading is raised after the text of every record before it;
+    :class:`h11dbg.forked.CannotFork`, before anything was written, when no worker can be started.
     """
     outcome = Outcome()
     replayer = Replayer(engine)

@@ -14,6 +14,7 @@ it saves), :func:`prefetch` hands the transcript back unchanged.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
@@ -89,9 +90,16 @@ class NoteTracker:
 
 
 def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path: Path) -> Iterator[Record]:
+    stream = forked.from_child(lambda send: _read(records, NoteTracker(meta, notes), send))
     try:
-        for kind, payload, found, meta_changes in forked.from_child(
-                lambda send: _read(records, NoteTracker(meta, notes), send)):
+        first = next(stream, None)
+    except forked.CannotFork:  # read here after all
+        yield from records
+        return
+    except forked.ChildDied:
+        raise TranscriptError(path, "the reader process ended unexpectedly") from None
+    try:
+        for kind, payload, found, meta_changes in itertools.chain((first,) if first else (), stream):
             apply_meta(meta, meta_changes)
             if kind == "records":
                 start = 0

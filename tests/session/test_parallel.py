@@ -127,3 +127,24 @@ def test_a_captures_losses_said_where_found(tmp_path: Path, monkeypatch: pytest.
     result = _same(path, monkeypatch, "alternate")
     assert result.stdout.count("note: pcap input is lossy") >= 5 and "lossy" in result.stderr
     _same(path, monkeypatch, "worker", "--json")
+
+
+def test_no_second_process_to_be_had(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fork failing (a process limit, no memory): the replay runs in one process, same output."""
+    path = _busy(tmp_path / "busy.h11t", 9)
+    expected = _replay(path, monkeypatch, None)
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(forked, "cpus", lambda: 2)
+        patch.setattr(prefetch, "MIN_PREFETCH_BYTES", 0)
+        patch.setattr(os, "fork", no_fork)
+        for args in (["replay"], ["replay", "--json"], ["replay", "--step"], ["diff"]):
+            result = CliRunner().invoke(main, [*args, str(path)], input="continue\n")
+            assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+            if args == ["replay"]:
+                assert (result.stdout, result.stderr, result.exit_code) == (
+                    expected.stdout, expected.stderr, expected.exit_code)
+            assert result.exit_code in (0, 1) and result.stdout
