@@ -68,9 +68,9 @@ def replay_split(
     clock = time.process_time
     started = clock()
     done = 0
+    stream = forked.from_child(lambda send: _work(records, NoteTracker(meta, notes), engine, render, progress, send))
     try:
-        for message in forked.from_child(
-                lambda send: _work(records, NoteTracker(meta, notes), engine, render, progress, send)):
+        for message in stream:
             kind = message[0]
             if kind == "items":
                 for item in message[1]:
@@ -93,6 +93,8 @@ def replay_split(
             end = message
     except forked.ChildDied:
         raise TranscriptError(path, "the replay's reader process ended unexpectedly") from None
+    finally:
+        stream.close()  # the worker is stopped and waited for now, whatever ended the loop
     assert end is not None
     _, connections, errors, last_time, worker_ends, mine, _ = end
     # Connections left open end in the order they began, whoever replayed them.

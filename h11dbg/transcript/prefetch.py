@@ -116,6 +116,8 @@ def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path
                 raise TranscriptError(path, message, line=line, offset=offset)
     except forked.ChildDied:
         raise TranscriptError(path, "the reader process ended unexpectedly") from None
+    finally:
+        stream.close()  # the reader is stopped and waited for now, not when this frame is collected
 
 
 def _read(records: Iterable[Record], tracker: NoteTracker, send: forked.Send) -> None:
