@@ -204,6 +204,7 @@ class _ConnectionReplay:
                     continue  # still waiting, as the last pump left it: nothing moved since
                 parser, mirror = self._sides(direction)
                 next_event = parser.next_event
+                # the mirror's wire bytes are not needed, only its state: skip joining them
                 mirror_send = mirror.send_with_data_passthrough
                 while True:
                     try:
