@@ -450,17 +450,17 @@ class _PcapRecords:
                                                          int.from_bytes(key[-2:], "big")):
                         _remember(flows, key, _SKIP)
                         continue
-                elif flags & 0x17 == 0x10:  # ACK, and no SYN, FIN or RST
-                    got = flow.take(seq, ack, buf[payload_start:payload_end], t - first)
-                    if got is not False:
-                        if got is not True:
-                            if writes is None:
-                                yield got
-                            else:
-                                joined = writes.chunk(got, flags & PSH)
-                                if joined:
-                                    yield from joined
-                        continue
+                # ACK, and no SYN, FIN or RST: the plain case when the flow says so
+                elif flags & 0x17 == 0x10 and flow.take(seq, ack, payload_end - payload_start):
+                    if payload_end > payload_start:
+                        payload = buf[payload_start:payload_end]
+                        if writes is None:
+                            yield Chunk(flow.conn_id, flow.direction, payload, t - first)
+                        else:
+                            joined = writes.add(flow.conn_id, flow.direction, payload, t - first, flags & PSH)
+                            if joined:
+                                yield from joined
+                    continue
 
             yield from self._slow(linktype, reassembler, skipped, buf[start:pos], t - first, base + at, writes)
             segment = self.segment

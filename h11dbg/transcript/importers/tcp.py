@@ -169,22 +169,24 @@ def _other(direction: Direction) -> Direction:
 class Flow:
     """One direction of an active connection, for an importer's per-packet fast path."""
 
-    __slots__ = ("conn", "direction", "peer", "stream")
+    __slots__ = ("conn", "conn_id", "direction", "peer", "stream")
 
     def __init__(self, conn: _Connection, direction: Direction) -> None:
         self.conn = conn
+        self.conn_id = conn.id
         self.direction: Direction = direction
         self.stream = conn.streams[direction]
         self.peer = conn.streams[_other(direction)]
 
-    def take(self, seq: int, ack: int, payload: bytes, time: float) -> Chunk | bool:
+    def take(self, seq: int, ack: int, size: int) -> bool:
         """A segment of this flow with ACK set, no SYN, FIN or RST, and nothing cut by the capture.
 
         When ``feed`` would only emit its payload (the connection is still active, the segment
         starts at the byte expected next, nothing waits behind a hole, no FIN was seen, and its
-        ACK does not acknowledge bytes the capture lacks), returns that chunk (True for a
-        segment without payload) and moves the stream on exactly as ``feed`` does.  Returns False,
-        changing nothing, for anything else: the caller feeds the segment instead.
+        ACK does not acknowledge bytes the capture lacks), moves the stream past its ``size``
+        payload bytes exactly as ``feed`` does and returns True: the caller passes the payload on
+        as a chunk of ``conn_id`` and ``direction``.  Returns False, changing nothing, for anything
+        else: the caller feeds the segment instead.
         """
         stream = self.stream
         if (not self.conn.active or stream.pending or stream.fin is not None or stream.stopped
@@ -195,10 +197,8 @@ class Flow:
         if (peer.base is not None and not (peer.stopped or peer.closed)
                 and 0 < (ack - peer.base - peer.next) & _MASK < _HALF):
             return False
-        if not payload:
-            return True
-        stream.next += len(payload)
-        return Chunk(self.conn.id, self.direction, payload, time)
+        stream.next += size
+        return True
 
 
 class Reassembler:
@@ -463,42 +463,63 @@ WRITE_LIMIT = 64 * 1024
 class Writes:
     """Joins each direction's in-order segments into the sender's writes (see "Writes" above).
 
-    Feed it every chunk in order through :meth:`chunk` (with the PSH flag of its segment, or True
-    when unknown); before any other record of a connection, or anything else that happens to it,
-    pass on what :meth:`flush` returns; at the end, what :meth:`finish` returns.
+    Feed it every segment's new bytes in order through :meth:`add` (or a reassembled chunk through
+    :meth:`chunk`) with the PSH flag of its segment (True when unknown); before any other record of
+    a connection, or anything else that happens to it, pass on what :meth:`flush` returns; at the
+    end, what :meth:`finish` returns.
     """
 
-    __slots__ = ("limit", "runs")
+    __slots__ = ("limit", "runs", "last_conn", "last_direction", "last_run")
 
     def __init__(self, limit: int = WRITE_LIMIT) -> None:
         self.limit = limit
         # (connection, direction) -> [pieces, their size, time of the last]
         self.runs: dict[tuple[int, Direction], list[Any]] = {}
+        # the run the last segment went to: the next segment nearly always continues it
+        self.last_conn = -1
+        self.last_direction: Direction | None = None
+        self.last_run: list[Any] | None = None
 
-    def chunk(self, chunk: Chunk, push: int | bool) -> list[Record]:
+    def add(self, conn: int, direction: Direction, data: bytes, time: float, push: int | bool) -> list[Record] | None:
+        """The records to pass on now (None: nothing yet) after ``data``, a segment's new bytes."""
+        run = self.last_run
+        if run is not None and conn == self.last_conn and direction == self.last_direction:
+            run[0].append(data)
+            run[1] += len(data)
+            run[2] = time
+            if push or run[1] >= self.limit:
+                del self.runs[(conn, direction)]
+                self.last_run = None
+                return [Chunk(conn, direction, b"".join(run[0]), time)]
+            return None
         runs = self.runs
         out: list[Record] = []
-        key = (chunk.conn, chunk.direction)
-        run = None
         if runs:
-            other = runs.pop((chunk.conn, _other(chunk.direction)), None)
+            other = runs.pop((conn, _other(direction)), None)
             if other is not None:  # the other way spoke meanwhile: its write is over
-                out.append(Chunk(chunk.conn, _other(chunk.direction), b"".join(other[0]), other[2]))
-            run = runs.get(key)
-        data = chunk.data
+                out.append(Chunk(conn, _other(direction), b"".join(other[0]), other[2]))
+            run = runs.get((conn, direction))
         if run is None:
             if push or len(data) >= self.limit:
-                out.append(chunk)
+                out.append(Chunk(conn, direction, data, time))
+                self.last_run = None
             else:
-                runs[key] = [[data], len(data), chunk.time]
+                run = runs[(conn, direction)] = [[data], len(data), time]
+                self.last_conn, self.last_direction, self.last_run = conn, direction, run
             return out
         run[0].append(data)
         run[1] += len(data)
-        run[2] = chunk.time
+        run[2] = time
         if push or run[1] >= self.limit:
-            del runs[key]
-            out.append(Chunk(chunk.conn, chunk.direction, b"".join(run[0]), chunk.time))
+            del runs[(conn, direction)]
+            out.append(Chunk(conn, direction, b"".join(run[0]), time))
+            self.last_run = None
+        else:
+            self.last_conn, self.last_direction, self.last_run = conn, direction, run
         return out
+
+    def chunk(self, chunk: Chunk, push: int | bool) -> list[Record]:
+        return self.add(chunk.conn, chunk.direction, chunk.data, chunk.time, push) or []
 
     def flush(self, conn: int) -> list[Record]:
         """The writes of connection ``conn`` so far: to pass on before its next other record."""
@@ -509,10 +530,13 @@ class Writes:
             run = self.runs.pop((conn, direction), None)
             if run is not None:
                 out.append(Chunk(conn, direction, b"".join(run[0]), run[2]))
+                if run is self.last_run:
+                    self.last_run = None
         return out
 
     def finish(self) -> list[Record]:
         out: list[Record] = [Chunk(conn, direction, b"".join(run[0]), run[2])
                              for (conn, direction), run in self.runs.items()]
         self.runs.clear()
+        self.last_run = None
         return out
