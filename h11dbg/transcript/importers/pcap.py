@@ -1,8 +1,11 @@
 """pcap and pcapng captures (tcpdump, tshark, Wireshark) as transcripts.
 
-dpkt reads the file format; this module peels the link and IP headers itself (so a packet the
-snap length cut short is noticed, not silently parsed) and hands TCP segments to our
-reassembler (:mod:`.tcp`).  Packets are streamed: the file is never held in memory.
+dpkt reads the pcapng format (blocks, options, interfaces).  A classic pcap file is a 24-byte
+header and then 16 bytes before every packet: this module reads those itself, from large blocks of
+the file (so that replaying a pcap never pays for importing dpkt, nor for two reads per packet).
+It peels the link and IP headers itself too (so a packet the snap length cut short is noticed, not
+silently parsed) and hands TCP segments to our reassembler (:mod:`.tcp`).  Packets are streamed:
+the file is never held in memory.
 
 Link types: Ethernet (1, with 802.1Q/802.1ad tags), BSD loopback NULL (0) and LOOP (108), raw IP
 (101, 228 IPv4, 229 IPv6), Linux cooked SLL (113) and SLL2 (276).  IPv4 and IPv6 (extension
@@ -127,29 +130,46 @@ def _dpkt() -> Any:
     return dpkt
 
 
+class _PcapHeader:
+    """A classic pcap file's header, read without dpkt (it is 24 bytes; see :meth:`_PcapRecords._pcap`)."""
+
+    def __init__(self, tracked: _Tracked) -> None:
+        data = tracked.read(24)  # a file shorter than this: a located "ends inside a record" error
+        order = "<" if tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        # magic, version, time zone, accuracy, snap length, link type; only the last matters here
+        self.linktype: int = struct.unpack(order + "IHHiIII", data)[6]
+
+    def datalink(self) -> int:
+        return self.linktype
+
+
 def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
-    dpkt = _dpkt()
+    """The file's header read: (its reader, "pcap" or "pcapng", the tracked file).
+
+    For pcap the reader only holds the header (the records are read by :meth:`_PcapRecords._pcap`);
+    for pcapng it is dpkt's reader.
+    """
     size = os.fstat(f.fileno()).st_size
     head = f.read(4)
     f.seek(0)
     if head in PCAP_MAGICS:
         tracked = _Tracked(f, path, size, first_record_reads=1)
         tracked.magic = head
+        reader: Any = _PcapHeader(tracked)
         kind = "pcap"
-        reader_class: Any = dpkt.pcap.Reader
     elif head == PCAPNG_MAGIC:
+        dpkt = _dpkt()
         # the section header is read as header + body, then blocks pair up the same way
         tracked = _Tracked(f, path, size, first_record_reads=0)
         kind = "pcapng"
-        reader_class = dpkt.pcapng.Reader
+        try:
+            reader = dpkt.pcapng.Reader(tracked)
+        except TranscriptError:
+            raise
+        except (dpkt.UnpackError, ValueError, struct.error) as exc:
+            raise TranscriptError(path, f"unreadable {kind} header: {exc}", offset=tracked.record_start) from None
     else:
         raise TranscriptError(path, f"not a pcap or pcapng file (starts with {escape(head)})", offset=0)
-    try:
-        reader = reader_class(tracked)
-    except TranscriptError:
-        raise
-    except (dpkt.UnpackError, ValueError, struct.error) as exc:
-        raise TranscriptError(path, f"unreadable {kind} header: {exc}", offset=tracked.record_start) from None
     linktype = reader.datalink()
     if linktype not in LINKTYPES:
         raise TranscriptError(

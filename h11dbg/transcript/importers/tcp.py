@@ -1,6 +1,6 @@
 """TCP reassembly: captured segments in, transcript records (Open, Chunk, Close) out.
 
-The capture file format is a library's job (dpkt, in :mod:`.pcap`); turning segments back into
+Reading the capture file is :mod:`.pcap`'s job (with dpkt for pcapng); turning segments back into
 the two byte streams of each connection is ours, because the choices below decide what a user
 steps through and they must be explained, not hidden.
 
