@@ -30,7 +30,15 @@ from ._receive import (
     nothing_reader,
     until_close_reader,
 )
-from ._send import ChunkedWriter, ContentLengthWriter, UntilCloseWriter, write_request, write_response
+from ._send import (
+    ChunkedWriter,
+    ContentLengthWriter,
+    UntilCloseWriter,
+    check_request,
+    check_response,
+    write_request,
+    write_response,
+)
 from ._state import (
     _SWITCH_CONNECT,
     _SWITCH_UPGRADE,
@@ -378,6 +386,27 @@ class Connection:
 
     def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
         """Like send(), but a Data event's payload object is passed through without copying."""
+        return self._send(event, True)
+
+    def advance(self, event: Event, *, observe: bool = True) -> None:
+        """Change state exactly as ``send(event)`` would, without producing the bytes.
+
+        An h11dbg extension, for a machine that mirrors traffic which another machine parsed
+        (``h11dbg replay`` keeps a client and a server machine in step this way): the same checks,
+        the same new states, the same errors, minus writing out the head.  With ``observe=False``
+        the observers hear nothing of it either.
+        """
+        if observe:
+            self._send(event, False)
+            return
+        observers = self._observers
+        self._observers = ()
+        try:
+            self._send(event, False)
+        finally:
+            self._observers = observers
+
+    def _send(self, event: Event, write: bool) -> list[Any] | None:
         if self._cstate.states[self.our_role] is ERROR:
             raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
                                      section="RFC 9112 §2.2")
@@ -389,6 +418,9 @@ class Connection:
             if type(event) is ConnectionClosed:
                 return None
             assert writer is not None
+            if writer is _write_head and not write:
+                _check_head(event)
+                return None
             return writer(event)
         except BaseException as exc:
             self._process_error(self.our_role, exc)
@@ -437,4 +469,13 @@ def _write_head(event: Event) -> list[Any]:
     if type(event) is Response or type(event) is InformationalResponse:
         return write_response(event)
     raise LocalProtocolError(f"can't send {type(event).__name__} now")  # pragma: no cover
+
+
+def _check_head(event: Event) -> None:
+    if type(event) is Request:
+        check_request(event)
+    elif type(event) is Response or type(event) is InformationalResponse:
+        check_response(event)
+    else:
+        raise LocalProtocolError(f"can't send {type(event).__name__} now")  # pragma: no cover
 

@@ -30,20 +30,30 @@ def _head_fields(headers: Headers, out: list[bytes]) -> None:
     out.append(b"\r\n")
 
 
-def write_request(event: Request) -> Pieces:
+def check_request(event: Request) -> None:
+    """What writing a request head can refuse (the event itself was validated when it was made)."""
     if event.http_version not in (b"1.1", b"1.0"):
         raise LocalProtocolError(
             "I only send HTTP/1.1 (and HTTP/1.0 requests)", rule="send-version",
             section="RFC 9112 §2.3",
         )
+
+
+def check_response(event: InformationalResponse | Response) -> None:
+    """What writing a response head can refuse."""
+    if event.http_version != b"1.1":
+        raise LocalProtocolError("I only send HTTP/1.1", rule="send-version", section="RFC 9112 §2.3")
+
+
+def write_request(event: Request) -> Pieces:
+    check_request(event)
     out = [event.method + b" " + event.target + b" HTTP/" + event.http_version + b"\r\n"]
     _head_fields(event.headers, out)
     return [b"".join(out)]
 
 
 def write_response(event: InformationalResponse | Response) -> Pieces:
-    if event.http_version != b"1.1":
-        raise LocalProtocolError("I only send HTTP/1.1", rule="send-version", section="RFC 9112 §2.3")
+    check_response(event)
     out = [b"HTTP/1.1 %d %s\r\n" % (event.status_code, event.reason)]
     _head_fields(event.headers, out)
     return [b"".join(out)]

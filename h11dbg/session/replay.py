@@ -13,8 +13,9 @@ closed.  UI-free: callers render the steps (plain text here, JSON Lines via h11d
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
@@ -116,6 +117,8 @@ class _ConnectionReplay:
         if hasattr(self.server, "add_observer"):
             self.server.add_observer(self._server_moves.append)
             self.client.add_observer(self._client_moves.append)
+        self._mirror_server = _mirror_send(self.server)
+        self._mirror_client = _mirror_send(self.client)
 
     def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
         server, client = self._server_moves, self._client_moves
@@ -202,10 +205,11 @@ class _ConnectionReplay:
                     continue
                 if not moved and direction != fresh:
                     continue  # still waiting, as the last pump left it: nothing moved since
-                parser, mirror = self._sides(direction)
+                if direction == "c2s":
+                    parser, mirror_send = self.server, self._mirror_client
+                else:
+                    parser, mirror_send = self.client, self._mirror_server
                 next_event = parser.next_event
-                # the mirror's wire bytes are not needed, only its state: skip joining them
-                mirror_send = mirror.send_with_data_passthrough
                 while True:
                     try:
                         event = next_event()
@@ -224,7 +228,7 @@ class _ConnectionReplay:
                         continue
                     if event is need_data or event is paused:
                         break
-                    outcome = self._take_event(direction, parser, mirror, event, time, steps)
+                    outcome = self._take_event(direction, parser, mirror_send, event, time, steps)
                     if outcome == "stop":
                         return steps
                     moved = progress = True
@@ -242,12 +246,12 @@ class _ConnectionReplay:
                         )
         return steps
 
-    def _take_event(self, direction: str, parser: Any, mirror: Any, event: Any, time: float,
-                    steps: list[ReplayStep]) -> str:
+    def _take_event(self, direction: str, parser: Any, mirror_send: Callable[[Any], Any], event: Any,
+                    time: float, steps: list[ReplayStep]) -> str:
         """Mirror one parsed event other than Data and record its step: "moved", "closed" or "stop"."""
         engine = self.engine
         try:
-            mirror.send_with_data_passthrough(as_sendable(event, self.http10_keep_alive))
+            mirror_send(as_sendable(event, self.http10_keep_alive))
         except Exception as exc:
             steps.append(self._mirror_failed(direction, time, exc, parser))
             return "stop"
@@ -316,6 +320,16 @@ class _ConnectionReplay:
         return ReplayStep("end", self.conn, time, None, states=self.last_states,
                           text="; ".join(notes) or None,
                           tunnelled=dict(self.tunnelled) if self.switched else None)
+
+
+def _mirror_send(machine: Any) -> Callable[[Any], Any]:
+    """How to send on ``machine`` as a mirror: only its states matter, not the wire bytes nor its
+    own account of the moves (a step shows the parsing machine's), and h11dbg's engine can skip
+    both; h11 sends."""
+    advance = getattr(machine, "advance", None)
+    if advance is None:
+        return machine.send_with_data_passthrough  # type: ignore[no-any-return]
+    return functools.partial(advance, observe=False)
 
 
 def _side(direction: str) -> str:

@@ -113,3 +113,54 @@ def test_body_without_framing_explains_how_to_send_one() -> None:
         assert exc.explanation is not None and "neither Content-Length nor Transfer-Encoding" in exc.explanation
     else:
         raise AssertionError("expected a LocalProtocolError")
+
+
+def _mirror_pair() -> tuple[h.Connection, h.Connection]:
+    """A server that sends, and a server that only advances: the same traffic on both."""
+    return h.Connection(h.SERVER), h.Connection(h.SERVER)
+
+
+def test_advance_moves_states_as_send_does_without_bytes_or_observers() -> None:
+    sender, mirror = _mirror_pair()
+    heard: list[h.Transition] = []
+    mirror.add_observer(heard.append)
+    request = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.0\r\n\r\n"
+    for conn in (sender, mirror):
+        drain(conn, request)
+    heard.clear()
+    exchange = [h.Response(status_code=200, headers=[("Content-Length", "5")]), h.EndOfMessage()]
+    for event in exchange:
+        assert sender.send(event) is not None
+        assert mirror.advance(event, observe=False) is None
+        assert mirror.states == sender.states
+    assert heard == []  # observe=False: not a word
+    sender.start_next_cycle()
+    mirror.start_next_cycle()
+    for conn in (sender, mirror):  # the pipelined HTTP/1.0 request, buffered until now
+        assert type(conn.next_event()) is h.Request
+        assert type(conn.next_event()) is h.EndOfMessage  # the cycle was heard: only advance(observe=False) is silent
+    heard.clear()
+    # The HTTP/1.0 request: the same keep-alive decision, heard this time.
+    events = [h.Response(status_code=200, headers=[]), h.Data(b"body"), h.EndOfMessage()]
+    for event in events:
+        sender.send(event)
+        mirror.advance(event)
+        assert mirror.states == sender.states
+    assert mirror.our_state is h.MUST_CLOSE
+    assert [(t.role, t.new_state) for t in heard] == [
+        (h.SERVER, h.SEND_BODY), (h.SERVER, h.DONE), (h.SERVER, h.MUST_CLOSE)]
+
+
+def test_advance_refuses_what_send_refuses() -> None:
+    sender, mirror = _mirror_pair()
+    for conn in (sender, mirror):
+        drain(conn, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        conn.send(h.Response(status_code=200, headers=[("Content-Length", "2")]))
+    errors = []
+    for call in (sender.send, mirror.advance):
+        try:
+            call(h.Data(b"too much"))
+        except h.LocalProtocolError as exc:
+            errors.append(exc.rule)
+    assert errors == ["content-length-exceeded", "content-length-exceeded"]
+    assert mirror.states == sender.states and mirror.our_state is h.ERROR
