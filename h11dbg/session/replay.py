@@ -433,6 +433,21 @@ def _states(states: dict[str, str]) -> str:
     return f"client={states.get('client')} server={states.get('server')}" if states else ""
 
 
+def _step_head(step: ReplayStep) -> str:
+    """``[conn] time direction``: the steps of one record share it, so the last one is remembered
+    (formatting the time is the dearest part of a Data line)."""
+    conn, time, direction = step.conn, step.time, step.direction
+    last = _LAST_HEAD
+    if time == last[1] and conn == last[0] and direction == last[2]:
+        return last[3]  # type: ignore[no-any-return]
+    head = f"[{conn}] {time:10.6f} {direction or '   '}"
+    last[:] = conn, time, direction, head
+    return head
+
+
+_LAST_HEAD: list[Any] = [None, None, None, ""]
+
+
 def _raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     return list(headers.raw_items() if hasattr(headers, "raw_items") else headers)
 
@@ -481,7 +496,7 @@ def _describe_head(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> s
 
 def render_text(step: ReplayStep, *, headers: bool = True) -> list[str]:
     """Plain text lines for one step: ``[conn] time direction what   states``."""
-    head = f"[{step.conn}] {step.time:10.6f} {step.direction or '   '}"
+    head = _step_head(step)
     event = step.event
     if type(event).__name__ == "Data" and step.kind == "event" and not step.transitions:
         # the line most replays are made of: built in one go (bodies can be huge: escape only the
