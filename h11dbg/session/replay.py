@@ -117,6 +117,7 @@ class _ConnectionReplay:
         if hasattr(self.server, "add_observer"):
             self.server.add_observer(self._server_moves.append)
             self.client.add_observer(self._client_moves.append)
+        self._consumed = hasattr(self.server, "bytes_consumed")  # h11dbg's engine counts them; h11 does not
         self._mirror_server = _mirror_send(self.server)
         self._mirror_client = _mirror_send(self.client)
 
@@ -128,6 +129,12 @@ class _ConnectionReplay:
         server.clear()
         client.clear()
         return taken
+
+    def _unread(self, direction: str) -> int:
+        """How many bytes of ``direction`` its parser has not made events of yet."""
+        if self._consumed:
+            return self.fed[direction] - (self.server if direction == "c2s" else self.client).bytes_consumed
+        return len((self.server if direction == "c2s" else self.client).trailing_data[0])
 
     def _sides(self, direction: str) -> tuple[Any, Any]:
         return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
@@ -203,8 +210,10 @@ class _ConnectionReplay:
             for direction in _DIRECTIONS:
                 if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
                     continue
-                if not moved and direction != fresh:
-                    continue  # still waiting, as the last pump left it: nothing moved since
+                if direction != fresh and (not moved or not (direction in self.closed or self._unread(direction))):
+                    # still waiting, as the last pump left it, and nothing moved since; or nothing
+                    # to read (a parser makes events out of bytes, or of the close once it came)
+                    continue
                 if direction == "c2s":
                     parser, mirror_send = self.server, self._mirror_client
                 else:
