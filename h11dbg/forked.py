@@ -183,18 +183,24 @@ def _child(produce: Callable[[Send], None], fd: int) -> None:
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        out = os.fdopen(fd, "wb", buffering=_PIPE_BYTES)
 
         def send(obj: Any) -> None:
             blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-            out.write(_HEADER.pack(len(blob)))
-            out.write(blob)
+            _write_all(fd, _HEADER.pack(len(blob)), blob)
 
         produce(send)
-        out.write(_HEADER.pack(0))
-        out.flush()
+        _write_all(fd, _HEADER.pack(0))
         code = 0
     except BrokenPipeError:  # the parent stopped reading: nothing left to do
         code = 0
     finally:
         os._exit(code)
+
+
+def _write_all(fd: int, *parts: bytes) -> None:
+    """Write ``parts`` in order: straight from them (no copy into a buffer first)."""
+    written = os.writev(fd, parts)
+    if written < sum(len(part) for part in parts):  # cut short (a signal): write the rest
+        rest = memoryview(b"".join(parts))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest):]

@@ -134,18 +134,28 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
     last_time = 0.0
     batch: list[Any] = []
     size = 0
+    texts: list[str] = []  # this side's text since the last item of the batch: one item when joined
     started = clock()
+
+    def settle() -> None:  # this side's text so far goes in before the next item
+        batch.append("".join(texts))
+        texts.clear()
 
     def flush() -> None:
         nonlocal batch, size
+        if texts:
+            settle()
         if batch:
             send(("items", batch))
             batch, size = [], 0
 
     try:
         for record in records:
-            for why in tracker.new_notes():  # found while reading up to this record
-                batch.append(("note", why))
+            notes = tracker.new_notes()  # found while reading up to this record
+            if notes:
+                if texts:
+                    settle()
+                batch += [("note", why) for why in notes]
             conn = record.conn
             if record.time > last_time:
                 last_time = record.time
@@ -156,13 +166,10 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
                 begun[conn] = sequence
                 sequence += 1
             if here:
-                text = "".join([render(step) for step in feed(record)])
-                if text:
-                    if batch and type(batch[-1]) is str:
-                        batch[-1] += text
-                    else:
-                        batch.append(text)
+                texts += [render(step) for step in feed(record)]
             else:
+                if texts:
+                    settle()
                 batch.append(record)
                 handed += 1
             if type(record) is Chunk:
@@ -179,6 +186,8 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
         flush()
         send(("error", exc.message, exc.line, exc.offset, tracker.meta_changes()))
         return
+    if texts:
+        settle()
     batch += [("note", why) for why in tracker.new_notes()]  # holes still open at the end
     flush()
     ends = [(begun[step.conn], render(step)) for step in replayer.finish(last_time)]
