@@ -194,30 +194,39 @@ class _ConnectionReplay:
     def _pump(self, time: float, fresh: str | None = None) -> list[ReplayStep]:
         """Run both machines until neither can move; ``fresh``: the direction that just got bytes.
 
-        Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due,
-        so a parser is asked again only when it got bytes or when some state has moved since: a
-        chunk in the middle of a body costs its Data events and one NEED_DATA, nothing more.
+        Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due.
+        A parser runs until it waits again; it is asked once more only when something it does not
+        know of moved since: the other parser's events (mirrored into its machine) or a keep-alive
+        cycle.  And only when it has something to read: unread bytes, or the close of its side
+        (events come from nothing else).  So a chunk in the middle of a body costs its Data events
+        and one NEED_DATA, nothing more.
         """
         steps: list[ReplayStep] = []
         engine = self.engine
         need_data, paused, data_type = engine.NEED_DATA, engine.PAUSED, engine.Data
         conn = self.conn
-        moved = fresh is None  # None: a close, or an unknown past; ask both parsers
-        progress = True
-        while progress:
-            progress = False
+        closed = self.closed
+        # whom to ask: the direction with fresh bytes; both after a close or when unsure
+        ask_c2s, ask_s2c = fresh != "s2c", fresh != "c2s"
+        while ask_c2s or ask_s2c:
+            moved_any = False
             # Requests first: a response can only be parsed once its request is known on both sides.
             for direction in _DIRECTIONS:
-                if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
-                    continue
-                if direction != fresh and (not moved or not (direction in self.closed or self._unread(direction))):
-                    # still waiting, as the last pump left it, and nothing moved since; or nothing
-                    # to read (a parser makes events out of bytes, or of the close once it came)
-                    continue
                 if direction == "c2s":
+                    if not ask_c2s:
+                        continue
+                    ask_c2s = False
                     parser, mirror_send = self.server, self._mirror_client
                 else:
+                    if not ask_s2c:
+                        continue
+                    ask_s2c = False
                     parser, mirror_send = self.client, self._mirror_server
+                if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
+                    continue
+                if not (direction in closed or self._unread(direction)):
+                    continue  # nothing to read: it would only say NEED_DATA
+                moved = False
                 next_event = parser.next_event
                 while True:
                     try:
@@ -240,13 +249,21 @@ class _ConnectionReplay:
                     outcome = self._take_event(direction, parser, mirror_send, event, time, steps)
                     if outcome == "stop":
                         return steps
-                    moved = progress = True
+                    moved = True
                     if outcome == "closed":
                         break
+                if moved:  # the other machine saw these events too: its parser may go on now
+                    moved_any = True
+                    if direction == "c2s":
+                        ask_s2c = True
+                    else:
+                        ask_c2s = True
+            if not moved_any:
+                break  # no state moved, so no cycle is due either
             for machine in (self.server, self.client):
                 if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
                     machine.start_next_cycle()
-                    moved = progress = True
+                    ask_c2s = ask_s2c = True
                     if machine is self.client:  # both machines agree; one note for the pair
                         steps.append(
                             ReplayStep("cycle", conn, time, None, states=self.states(machine),
