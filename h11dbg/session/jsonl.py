@@ -10,7 +10,6 @@ Works with any engine that offers h11's API (attribute access only).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from h11dbg.escaping import escape
@@ -95,4 +94,6 @@ def error_record(
 
 
 def dumps(record: dict[str, Any]) -> str:
+    import json  # (here: a replay without --json never needs it)
+
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))

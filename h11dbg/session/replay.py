@@ -14,9 +14,7 @@ closed.  UI-free: callers render the steps (plain text here, JSON Lines via h11d
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 
@@ -28,22 +26,50 @@ StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset"
 _DIRECTIONS = ("c2s", "s2c")
 
 
-@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and replay builds millions
 class ReplayStep:
-    kind: StepKind
-    conn: int
-    time: float
-    direction: str | None = None  # "c2s"/"s2c": whose bytes were parsed
-    event: Any = None
-    # after the step, as the parsing machine sees them (shared between steps: read it, do not change it)
-    states: dict[str, str] = field(default_factory=dict)
-    error: BaseException | None = None
-    offset: int | None = None  # error: byte offset in that direction's stream, from the connection start
-    offset_exact: bool = True  # False when the engine does not say and we only know where parsing stood
-    text: str | None = None
-    transitions: tuple[Any, ...] = ()
-    tunnelled: dict[str, int] | None = None  # after a protocol switch: bytes each way
-    peers: tuple[str | None, str | None] = (None, None)
+    """One step of a replay.  A plain class with slots: replay builds millions, and a dataclass would
+    also cost every replay's start-up (building a slotted dataclass takes a few milliseconds)."""
+
+    __slots__ = ("kind", "conn", "time", "direction", "event", "states", "error", "offset", "offset_exact",
+                 "text", "transitions", "tunnelled", "peers")
+
+    def __init__(
+        self, kind: StepKind, conn: int, time: float,
+        direction: str | None = None,  # "c2s"/"s2c": whose bytes were parsed
+        event: Any = None,
+        # after the step, as the parsing machine sees them (shared between steps: read it, do not change it)
+        states: dict[str, str] | None = None,
+        error: BaseException | None = None,
+        offset: int | None = None,  # error: byte offset in that direction's stream, from the connection start
+        offset_exact: bool = True,  # False when the engine does not say and we only know where parsing stood
+        text: str | None = None,
+        transitions: tuple[Any, ...] = (),
+        tunnelled: dict[str, int] | None = None,  # after a protocol switch: bytes each way
+        peers: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        self.kind = kind
+        self.conn = conn
+        self.time = time
+        self.direction = direction
+        self.event = event
+        self.states: dict[str, str] = {} if states is None else states
+        self.error = error
+        self.offset = offset
+        self.offset_exact = offset_exact
+        self.text = text
+        self.transitions = transitions
+        self.tunnelled = tunnelled
+        self.peers = peers
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not ReplayStep:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # (equal steps may change: not hashable)
+
+    def __repr__(self) -> str:
+        return f"ReplayStep({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
 
     @property
     def event_name(self) -> str:
@@ -690,6 +716,8 @@ def _json_bytes(value: bytes) -> str:
     value = bytes(value)
     text = _JSON_BYTES.get(value)
     if text is None:
+        import json  # (here: a replay without --json never needs it)
+
         text = json.dumps(escape(value), ensure_ascii=False)
         if len(_JSON_BYTES) >= _REMEMBERED:
             _JSON_BYTES.clear()
@@ -704,6 +732,8 @@ _JSON_TEXT: dict[str, str] = {}
 def _json_str(value: str) -> str:
     text = _JSON_TEXT.get(value)
     if text is None:
+        import json
+
         text = json.dumps(value, ensure_ascii=False)
         if len(_JSON_TEXT) < 4096:
             _JSON_TEXT[value] = text
@@ -854,19 +884,28 @@ def _step_key(step: ReplayStep) -> tuple[Any, ...]:
     return (step.kind, step.direction, tuple(step.states.items()), tuple((step.tunnelled or {}).items()))
 
 
-@dataclass(frozen=True)
 class Difference:
-    conn: int
-    index: int  # the step number on that connection (0-based) where the engines part ways
-    first: ReplayStep | None  # None: this engine had no more steps
-    second: ReplayStep | None
+    """Where two engines first part ways on a connection."""
+
+    __slots__ = ("conn", "index", "first", "second")
+
+    def __init__(self, conn: int, index: int, first: ReplayStep | None, second: ReplayStep | None) -> None:
+        self.conn = conn
+        self.index = index  # the step number on that connection (0-based) where the engines part ways
+        self.first = first  # None: this engine had no more steps
+        self.second = second
+
+    def __repr__(self) -> str:
+        return f"Difference(conn={self.conn}, index={self.index}, first={self.first!r}, second={self.second!r})"
 
 
-@dataclass
 class _Pending:
-    first: list[ReplayStep] = field(default_factory=list)
-    second: list[ReplayStep] = field(default_factory=list)
-    matched: int = 0
+    __slots__ = ("first", "second", "matched")
+
+    def __init__(self) -> None:
+        self.first: list[ReplayStep] = []
+        self.second: list[ReplayStep] = []
+        self.matched = 0
 
 
 class EngineDiff:

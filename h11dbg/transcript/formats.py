@@ -12,7 +12,6 @@ one ``FILE:LINE: what was expected`` line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from h11dbg.transcript.model import Meta, Record, Transcript
@@ -45,14 +44,22 @@ class TranscriptError(Exception):
         return self.path
 
 
-@dataclass(frozen=True)
 class Format:
-    name: str
-    sniff: Sniff
-    read: Reader
-    description: str = ""
-    #: keyword options ``read`` accepts beyond the path (``segments`` for captures)
-    options: tuple[str, ...] = ()
+    """A registered format (a plain class: a dataclass would cost every command's start-up a millisecond)."""
+
+    __slots__ = ("name", "sniff", "read", "description", "options")
+
+    def __init__(self, name: str, sniff: Sniff, read: Reader, description: str = "",
+                 options: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.sniff = sniff
+        self.read = read
+        self.description = description
+        #: keyword options ``read`` accepts beyond the path (``segments`` for captures)
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"Format({self.name!r})"
 
 
 _FORMATS: dict[str, Format] = {}

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import struct
+from _socket import AF_INET, AF_INET6, inet_ntop  # socket's C core: the package adds start-up, nothing used
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
-from socket import AF_INET, AF_INET6, inet_ntop
 from typing import IO, Any, Literal
 
 from h11dbg.escaping import escape
@@ -271,7 +270,6 @@ def _segment(ip: bytes, time: float) -> tuple[Segment | None, str | None]:
 
 
 _NANO_MAGICS = (b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
-_NANOSECONDS = Decimal("1E9")
 _BLOCK = 1 << 16  # large enough to amortise reads, small enough to keep memory flat
 
 # The fast path's view of a frame: the link header's protocol field (b"" for raw IP), then an
@@ -387,7 +385,7 @@ class _PcapRecords:
                 raise
             except (dpkt.UnpackError, ValueError, struct.error) as exc:
                 raise TranscriptError(self.path, f"corrupt record: {exc}", offset=tracked.record_start) from None
-            t = float(stamp) if isinstance(stamp, Decimal) else stamp
+            t = stamp if type(stamp) is float else float(stamp)  # dpkt gives a Decimal for some resolutions
             if first is None:
                 first = t
             yield from self._slow(linktype, reassembler, skipped, frame, t - first, tracked.record_start, writes)
@@ -406,6 +404,10 @@ class _PcapRecords:
         little = tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
         record_header = struct.Struct("<IIII" if little else ">IIII").unpack_from
         nano = tracked.magic in _NANO_MAGICS
+        if nano:  # nanoseconds: summed exactly, then rounded once (as a float has too few digits)
+            from decimal import Decimal
+
+            billion = Decimal(1_000_000_000)
         link_format, ip_at, ip_protocols = _LINKS[linktype]
         v4 = struct.Struct("!" + link_format + _FAST_IPV4)
         v6 = struct.Struct("!" + link_format + _FAST_IPV6)
@@ -436,7 +438,7 @@ class _PcapRecords:
                 base, at, pos, end = offset, -16, 0, len(buf)
             start = pos
             pos += caplen
-            t = float(seconds + fraction / _NANOSECONDS) if nano else seconds + fraction / 1e6
+            t = float(seconds + fraction / billion) if nano else seconds + fraction / 1e6
             if first is None:
                 first = t
 

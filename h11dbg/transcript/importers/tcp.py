@@ -69,7 +69,6 @@ from __future__ import annotations
 import bisect
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
@@ -111,25 +110,32 @@ def format_endpoint(endpoint: Endpoint) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@dataclass
+# Plain classes rather than dataclasses, here and for _Connection: a dataclass costs a millisecond
+# of every replay's start-up to build.
+
 class _Piece:
-    offset: int
-    data: bytes
-    cut: bool = False  # the capture lost the bytes right after this piece
+    __slots__ = ("offset", "data", "cut")
+
+    def __init__(self, offset: int, data: bytes, cut: bool = False) -> None:
+        self.offset = offset
+        self.data = data
+        self.cut = cut  # the capture lost the bytes right after this piece
 
 
-@dataclass
 class _Stream:
     """One direction of a connection."""
 
-    isn: int | None = None  # the SYN's sequence number, when seen
-    base: int | None = None  # sequence number of stream offset 0
-    next: int = 0  # offset of the next byte to emit
-    pending: list[_Piece] = field(default_factory=list)  # sorted, non-overlapping, all > next
-    buffered: int = 0
-    fin: int | None = None  # stream offset of the FIN
-    closed: bool = False
-    stopped: bool = False  # a gap: nothing more is emitted
+    __slots__ = ("isn", "base", "next", "pending", "buffered", "fin", "closed", "stopped")
+
+    def __init__(self) -> None:
+        self.isn: int | None = None  # the SYN's sequence number, when seen
+        self.base: int | None = None  # sequence number of stream offset 0
+        self.next = 0  # offset of the next byte to emit
+        self.pending: list[_Piece] = []  # sorted, non-overlapping, all > next
+        self.buffered = 0
+        self.fin: int | None = None  # stream offset of the FIN
+        self.closed = False
+        self.stopped = False  # a gap: nothing more is emitted
 
     def offset_of(self, seq: int) -> int:
         assert self.base is not None
@@ -144,14 +150,16 @@ class _Stream:
         return self.closed or (self.stopped and self.fin is not None)
 
 
-@dataclass
 class _Connection:
-    id: int
-    client: Endpoint
-    server: Endpoint
-    streams: dict[Direction, _Stream]
-    reset: bool = False
-    active: bool = True  # False once retired: a fast path's cached flow of it is stale
+    __slots__ = ("id", "client", "server", "streams", "reset", "active")
+
+    def __init__(self, id: int, client: Endpoint, server: Endpoint, streams: dict[Direction, _Stream]) -> None:
+        self.id = id
+        self.client = client
+        self.server = server
+        self.streams = streams
+        self.reset = False
+        self.active = True  # False once retired: a fast path's cached flow of it is stale
 
     @property
     def finished(self) -> bool:
