@@ -420,8 +420,11 @@ class _PcapRecords:
         base = tracked.offset  # file offset of buf[0]
         while True:
             if end - pos < 16:
+                # A new block starts at a record (reading the next one whole), or a record that
+                # straddles two blocks is put together from the bytes it needs (reading only those):
+                # either way no block is copied into another.
                 offset = base + pos
-                buf = buf[pos:] + read(_BLOCK)
+                buf = read(_BLOCK) if pos == end else buf[pos:] + read(16 - (end - pos))
                 base, pos, end = offset, 0, len(buf)
                 if end < 16:
                     if offset == size:
@@ -434,7 +437,7 @@ class _PcapRecords:
                 offset = base + pos
                 if caplen > size - offset:
                     raise _cut(path, caplen, size - offset, offset)
-                buf = buf[pos:] + read(max(_BLOCK, caplen - (end - pos)))
+                buf = buf[pos:] + read(caplen - (end - pos))
                 base, at, pos, end = offset, -16, 0, len(buf)
             start = pos
             pos += caplen
