@@ -492,7 +492,7 @@ def _step_head(step: ReplayStep) -> str:
     last = _LAST_HEAD
     if time == last[1] and conn == last[0] and direction == last[2]:
         return last[3]  # type: ignore[no-any-return]
-    head = f"[{conn}] {time:10.6f} {direction or '   '}"
+    head = "[%s] %10.6f %s" % (conn, time, direction or "   ")  # noqa: UP031  (twice as fast as f"{time:10.6f}")
     last[:] = conn, time, direction, head
     return head
 
