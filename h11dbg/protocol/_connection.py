@@ -386,27 +386,6 @@ class Connection:
 
     def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
         """Like send(), but a Data event's payload object is passed through without copying."""
-        return self._send(event, True)
-
-    def advance(self, event: Event, *, observe: bool = True) -> None:
-        """Change state exactly as ``send(event)`` would, without producing the bytes.
-
-        An h11dbg extension, for a machine that mirrors traffic which another machine parsed
-        (``h11dbg replay`` keeps a client and a server machine in step this way): the same checks,
-        the same new states, the same errors, minus writing out the head.  With ``observe=False``
-        the observers hear nothing of it either.
-        """
-        if observe:
-            self._send(event, False)
-            return
-        observers = self._observers
-        self._observers = ()
-        try:
-            self._send(event, False)
-        finally:
-            self._observers = observers
-
-    def _send(self, event: Event, write: bool) -> list[Any] | None:
         if self._cstate.states[self.our_role] is ERROR:
             raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
                                      section="RFC 9112 §2.2")
@@ -418,13 +397,45 @@ class Connection:
             if type(event) is ConnectionClosed:
                 return None
             assert writer is not None
-            if writer is _write_head and not write:
-                _check_head(event)
-                return None
             return writer(event)
         except BaseException as exc:
             self._process_error(self.our_role, exc)
             raise
+
+    def advance(self, event: Event, *, observe: bool = True) -> None:
+        """Change state exactly as ``send(event)`` would, without producing the bytes.
+
+        An h11dbg extension, for a machine that mirrors traffic which another machine parsed
+        (``h11dbg replay`` keeps a client and a server machine in step this way): the same checks,
+        the same new states, the same errors, minus writing out the head.  With ``observe=False``
+        the observers hear nothing of it either.
+        """
+        observers = self._observers
+        if not observe:
+            self._observers = ()
+        try:
+            if self._cstate.states[self.our_role] is ERROR:
+                raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
+                                         section="RFC 9112 §2.2")
+            try:
+                # send_with_data_passthrough's steps (kept apart: sending is the hot path of the
+                # engine's own users, and one more call there costs them)
+                if type(event) is Response:
+                    event = self._clean_up_response_headers_for_sending(event)
+                writer = self._writer
+                self._process_event(self.our_role, event)
+                if type(event) is ConnectionClosed:
+                    return
+                assert writer is not None
+                if writer is _write_head:
+                    _check_head(event)  # what writing the head could refuse, without writing it
+                else:
+                    writer(event)  # body writers keep the framing's count: they must see every event
+            except BaseException as exc:
+                self._process_error(self.our_role, exc)
+                raise
+        finally:
+            self._observers = observers
 
     def send_failed(self) -> None:
         """Tell the connection that sending failed (the socket broke): our state becomes ERROR."""

@@ -164,3 +164,11 @@ def test_advance_refuses_what_send_refuses() -> None:
             errors.append(exc.rule)
     assert errors == ["content-length-exceeded", "content-length-exceeded"]
     assert mirror.states == sender.states and mirror.our_state is h.ERROR
+
+
+def test_advance_closes_as_send_does() -> None:
+    for role in (h.CLIENT, h.SERVER):
+        sender, mirror = h.Connection(role), h.Connection(role)
+        assert sender.send(h.ConnectionClosed()) is None
+        mirror.advance(h.ConnectionClosed(), observe=False)
+        assert mirror.states == sender.states and mirror.our_state is h.CLOSED
