@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import pstats
 import random
 import re
@@ -429,26 +428,41 @@ def cli_command() -> list[str]:
 _SUMMARY = re.compile(r"^(\d+) connection\(s\), all parsed cleanly$", re.M)
 
 
+# Runs one replay and reports on it.  The replay's peak RSS must be its own: Linux counts into a
+# child's ru_maxrss the memory of the process that forked it, up to its exec, so a replay started
+# straight from this process (grown by the engine rows and the traffic generator) would report this
+# process's peak instead.  A small launcher (no site, a few MiB) starts it and reports its rusage.
+_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+errors = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+elapsed = time.perf_counter() - start
+sys.stderr.buffer.write(errors)
+print(elapsed, os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+"""
+
+
 def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Sample:
     """One ``h11dbg replay`` in a child process: wall time, CPU time and peak RSS.
 
-    On Linux, wait4's rusage covers the child and the descendants it waited for: a reader process
-    that replay forks (h11dbg.transcript.prefetch) counts in both the CPU time and the peak RSS.
+    On Linux, wait4's rusage covers the child and the descendants it waited for: a process that
+    replay forks (the split replay's worker, h11dbg.transcript.prefetch) counts in both the CPU
+    time and the peak RSS.  The launcher (see ``_LAUNCHER``) measures; its own start-up is not timed.
     """
     command = [*cli_command(), "replay", path, "--engine", engine, *(["--json"] if as_json else [])]
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    errors = child.stderr.read().decode("utf-8", "replace")
-    child.stderr.close()
-    # wait4, not Popen.wait: it returns this child's rusage alone (RUSAGE_CHILDREN is a running max).
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
+    launched = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *command], stdin=subprocess.DEVNULL,
+                              capture_output=True, check=False)
+    errors = launched.stderr.decode("utf-8", "replace")
+    try:
+        elapsed_text, code_text, maxrss_text, cpu_text = launched.stdout.split()
+    except ValueError:
+        raise BenchError(f"the replay launcher failed: {errors.strip()[-500:]!r}") from None
+    returncode = int(code_text)
+    if returncode != 0:
         last = (errors.strip().splitlines() or ["no message"])[-1]
-        raise BenchError(f"replay of {path} exited {child.returncode}: {last}")
+        raise BenchError(f"replay of {path} exited {returncode}: {last}")
     if not as_json:
         match = _SUMMARY.search(errors)
         if match is None or int(match.group(1)) != connections:
@@ -456,7 +470,7 @@ def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Samp
                              f"on stderr, got {errors.strip()!r}")
     elif errors.strip():
         raise BenchError(f"replay of {path} --json wrote to stderr: {errors.strip()!r}")
-    return Sample(elapsed, usage.ru_maxrss * KIB, usage.ru_utime + usage.ru_stime)  # Linux: KiB
+    return Sample(float(elapsed_text), int(maxrss_text) * KIB, float(cpu_text))  # Linux: KiB
 
 
 def compile_package() -> None:
