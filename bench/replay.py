@@ -13,8 +13,9 @@ transcript, and the same records as an Ethernet/IPv4/TCP pcap (handshake, MSS-si
 delayed ACKs, FINs) built with dpkt.  The text file is the size asked for; the pcap holds the same
 traffic, so its size differs.
 
-Each repetition runs the real CLI in a subprocess with stdout on /dev/null; the child's own peak RSS
-comes from ``os.wait4``.  Repetitions interleave the rows and flip their order every time, and the
+Each repetition runs the real CLI in a subprocess with stdout on /dev/null; its own peak RSS (with
+any process it forks) comes from ``os.wait4`` in a small launcher process, not in this one (see
+``_LAUNCHER``).  Repetitions interleave the rows and flip their order every time, and the
 table shows medians.  MB/s is 10**6 bytes per second of wall time, of the file and of the payload
 (the bytes the two peers sent each other).  A row fails loudly when the replay does not exit 0 or
 its summary line names the wrong number of connections, so a broken replay cannot post a fast time.
