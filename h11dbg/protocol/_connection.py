@@ -387,8 +387,7 @@ class Connection:
     def send_with_data_passthrough(self, event: Event) -> list[Any] | None:
         """Like send(), but a Data event's payload object is passed through without copying."""
         if self._cstate.states[self.our_role] is ERROR:
-            raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
-                                     section="RFC 9112 §2.2")
+            raise _sending_in_error()
         try:
             if type(event) is Response:
                 event = self._clean_up_response_headers_for_sending(event)
@@ -415,8 +414,7 @@ class Connection:
             self._observers = ()
         try:
             if self._cstate.states[self.our_role] is ERROR:
-                raise LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
-                                         section="RFC 9112 §2.2")
+                raise _sending_in_error()
             try:
                 # send_with_data_passthrough's steps (kept apart: sending is the hot path of the
                 # engine's own users, and one more call there costs them)
@@ -480,6 +478,11 @@ def _write_head(event: Event) -> list[Any]:
     if type(event) is Response or type(event) is InformationalResponse:
         return write_response(event)
     raise LocalProtocolError(f"can't send {type(event).__name__} now")  # pragma: no cover
+
+
+def _sending_in_error() -> LocalProtocolError:
+    return LocalProtocolError("Can't send data when our state is ERROR", rule="our-state-error",
+                              section="RFC 9112 §2.2")
 
 
 def _check_head(event: Event) -> None:

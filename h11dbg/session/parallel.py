@@ -139,13 +139,13 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
     started = clock()
 
     def settle() -> None:  # this side's text so far goes in before the next item
-        batch.append("".join(texts))
-        texts.clear()
+        if texts:
+            batch.append("".join(texts))
+            texts.clear()
 
     def flush() -> None:
         nonlocal batch, size
-        if texts:
-            settle()
+        settle()
         if batch:
             send(("items", batch))
             batch, size = [], 0
@@ -154,8 +154,7 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
         for record in records:
             notes = tracker.new_notes()  # found while reading up to this record
             if notes:
-                if texts:
-                    settle()
+                settle()
                 batch += [("note", why) for why in notes]
             conn = record.conn
             if record.time > last_time:
@@ -169,8 +168,7 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
             if here:
                 texts += [render(step) for step in feed(record)]
             else:
-                if texts:
-                    settle()
+                settle()
                 # a chunk travels as a plain tuple: a third of the cost of pickling the object, both ways
                 batch.append((conn, record.direction, record.data, record.time) if type(record) is Chunk else record)
                 handed += 1
@@ -188,8 +186,7 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
         flush()
         send(("error", exc.message, exc.line, exc.offset, tracker.meta_changes()))
         return
-    if texts:
-        settle()
+    settle()
     batch += [("note", why) for why in tracker.new_notes()]  # holes still open at the end
     flush()
     ends = [(begun[step.conn], render(step)) for step in replayer.finish(last_time)]

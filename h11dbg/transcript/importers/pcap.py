@@ -29,6 +29,7 @@ from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment,
 from h11dbg.transcript.model import Chunk, Meta, Record, Transcript
 
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
+_LITTLE_ENDIAN_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")  # written by a little-endian host
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 LINKTYPES = {
@@ -134,7 +135,7 @@ class _PcapHeader:
 
     def __init__(self, tracked: _Tracked) -> None:
         data = tracked.read(24)  # a file shorter than this: a located "ends inside a record" error
-        order = "<" if tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        order = "<" if tracked.magic in _LITTLE_ENDIAN_MAGICS else ">"
         # magic, version, time zone, accuracy, snap length, link type; only the last matters here
         self.linktype: int = struct.unpack(order + "IHHiIII", data)[6]
 
@@ -401,8 +402,7 @@ class _PcapRecords:
         that reading it through ``tracked`` would.
         """
         path, size, read, port = self.path, tracked.size, tracked.f.read, self.port
-        little = tracked.magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-        record_header = struct.Struct("<IIII" if little else ">IIII").unpack_from
+        record_header = struct.Struct("<IIII" if tracked.magic in _LITTLE_ENDIAN_MAGICS else ">IIII").unpack_from
         nano = tracked.magic in _NANO_MAGICS
         if nano:  # nanoseconds: summed exactly, then rounded once (as a float has too few digits)
             from decimal import Decimal
