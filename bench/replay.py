@@ -449,7 +449,7 @@ def replay_once(path: str, engine: str, as_json: bool, connections: int) -> Samp
     """One ``h11dbg replay`` in a child process: wall time, CPU time and peak RSS.
 
     On Linux, wait4's rusage covers the child and the descendants it waited for: a process that
-    replay forks (the split replay's worker, h11dbg.transcript.prefetch) counts in both the CPU
+    replay forks (the split replay's worker, h11dbg.replay.prefetch) counts in both the CPU
     time and the peak RSS.  The launcher (see ``_LAUNCHER``) measures; its own start-up is not timed.
     """
     command = [*cli_command(), "replay", path, "--engine", engine, *(["--json"] if as_json else [])]

@@ -11,6 +11,7 @@ import importlib
 from types import ModuleType
 
 ENGINE_MODULES = {"h11dbg": "h11dbg.protocol", "h11": "h11"}
+ENGINE_NAMES = tuple(ENGINE_MODULES)  # the choices of every --engine option
 
 
 class EngineUnavailable(Exception):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from h11dbg.escaping import _TABLE, UnescapeError, escape, unescape
+from h11dbg.transcript.escaping import _TABLE, UnescapeError, escape, unescape
 
 
 def test_every_byte_has_the_documented_escape() -> None:

@@ -9,7 +9,7 @@ Headers are typed as ``Name: value`` pairs after the command's fixed arguments::
 
 A new header starts at every unquoted word that begins with an HTTP token followed by ``:``;
 the words up to the next such word (joined by single spaces) are its value.  Names and values
-accept the escapes of :func:`h11dbg.escaping.unescape` (``\\r \\n \\t \\xHH``).  ``data`` and ``raw``
+accept the escapes of :func:`h11dbg.transcript.escaping.unescape` (``\\r \\n \\t \\xHH``).  ``data`` and ``raw``
 take the rest of the line literally (only escapes are processed); ``data @FILE`` sends a file.
 
 :func:`execute` never raises for a user mistake: bad syntax comes back as ``CommandResult.error``
@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from h11dbg.escaping import UnescapeError, unescape
 from h11dbg.session.core import ROLES, Session, SessionError
 from h11dbg.session.log import LogEntry
-from h11dbg.session.render import render_entry
+from h11dbg.transcript.escaping import UnescapeError, unescape
 from h11dbg.transport import NetworkError
 
 
 @dataclass
 class CommandResult:
     entries: list[LogEntry] = field(default_factory=list)
-    output: list[str] = field(default_factory=list)  # plain text for states/explain/help/log
+    output: list[str] = field(default_factory=list)  # plain text for states/explain/help
+    recap: list[LogEntry] = field(default_factory=list)  # `log`: entries to show again (the front end renders)
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
@@ -355,7 +355,7 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
     if name == "explain":
         return CommandResult(output=session.explain())
     if name == "log":
-        return CommandResult(output=[line for e in session.log for line in render_entry(e)])
+        return CommandResult(recap=list(session.log))
     if name == "cycle":
         return CommandResult(entries=session.cycle())
     if name == "accept":

@@ -43,7 +43,8 @@ from typing import IO, Any
 from h11dbg.engines import is_explainable, load_engine
 from h11dbg.session.explain import describe_state, explain_lines
 from h11dbg.session.log import EntryKind, LogEntry
-from h11dbg.session.recording import Recorder, RecordingError, make_meta
+from h11dbg.session.recording import Recorder
+from h11dbg.transcript.files import OutputFileError, recording_meta
 from h11dbg.transcript.model import Meta
 from h11dbg.transport import (
     Listener,
@@ -530,7 +531,7 @@ class Session:
         return f"? -> {self.address}"
 
     def recording_meta(self) -> Meta:
-        meta = make_meta(self.command, self.peers(), self.engine_name)
+        meta = recording_meta(self.command, peers=self.peers(), engine=self.engine_name)
         if self.tls:
             # what the engine saw is what a replay needs; the TLS records themselves are not kept
             meta.extra["tls"] = f"{self.tls}; the chunks are the plaintext inside TLS"
@@ -538,7 +539,7 @@ class Session:
 
     def start_recording(self, stream: IO[bytes], path: str | Path) -> LogEntry:
         """Stream every record, from the session's start, to ``stream`` (a new file at ``path``) as it
-        happens.  Raises :class:`~h11dbg.session.recording.RecordingError` if it cannot be written."""
+        happens.  Raises :class:`~h11dbg.transcript.files.OutputFileError` if it cannot be written."""
         self.recorder.stream_to(stream, self.recording_meta(), path)
         return self._note(f"recording to {path}")
 
@@ -549,7 +550,7 @@ class Session:
         """
         try:
             self.recorder.save(path, self.recording_meta(), force=force)
-        except RecordingError as exc:
+        except OutputFileError as exc:
             raise SessionError(str(exc)) from None
         return f"saved {self.recorder.summary()} to {path}"
 

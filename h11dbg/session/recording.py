@@ -12,43 +12,14 @@ valid transcript up to the last chunk.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from h11dbg import __version__
+from h11dbg.transcript.files import OutputFileError, create_new, replacing
 from h11dbg.transcript.model import Chunk, Close, Direction, Meta, Open, Record
 from h11dbg.transcript.textformat import TextWriter
-
-
-class RecordingError(Exception):
-    """A recording file cannot be created or written (one line, naming the file)."""
-
-
-def make_meta(command: str, peers: str | None, engine: str) -> Meta:
-    """The header of a live recording: which command, between whom, when, on which engine."""
-    return Meta(
-        tool=f"h11dbg {__version__} {command}",
-        peers=peers,
-        recorded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        extra={"engine": engine},
-    )
-
-
-def create_new(path: str | Path, force: bool, hint: str = "--force") -> IO[bytes]:
-    """Open ``path`` for writing; without ``force`` only if it does not exist yet ("x" mode makes that
-    check and the creation one step, so a recording is never replaced by accident)."""
-    try:
-        return open(path, "wb" if force else "xb")  # noqa: SIM115  (the caller owns the stream)
-    except FileExistsError:
-        raise RecordingError(f"{path}: exists already; refusing to overwrite it (use {hint})") from None
-    except IsADirectoryError:
-        raise RecordingError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 class Recorder:
@@ -104,7 +75,7 @@ class Recorder:
                 self._writer.write(record)
         except OSError as exc:
             self._stop_streaming()
-            raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
     @property
     def streaming(self) -> bool:
@@ -130,20 +101,16 @@ class Recorder:
         """
         path = Path(path)
         if self.path is not None and self.streaming and _same_file(path, self.path):
-            raise RecordingError(f"{path}: that is the file --record is writing; save to another file")
-        target = path.with_name(f".{path.name}.partial-{os.getpid()}") if force else path
-        stream = create_new(target, force, hint=f"save --force {path}")
-        try:
-            with stream:
+            raise OutputFileError(f"{path}: that is the file --record is writing; save to another file")
+        with contextlib.ExitStack() as stack:
+            target = stack.enter_context(replacing(path)) if force else path
+            with create_new(target, force, hint=f"save --force {path}") as stream:
                 writer = TextWriter(stream, meta)
-                for record in self.records:
-                    writer.write(record)
-            if force:
-                os.replace(target, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                target.unlink()
-            raise RecordingError(f"{path}: cannot write: {exc.strerror or exc}") from None
+                try:
+                    for record in self.records:
+                        writer.write(record)
+                except OSError as exc:
+                    raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
         return len(self.records)
 
     def summary(self) -> str:

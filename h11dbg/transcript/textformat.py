@@ -14,7 +14,7 @@ The format is specified in docs/transcript-format.md.  In short::
     close 1 c2s at 0.010210
 
 Payload lines (``| `` then escaped bytes) hold a chunk's bytes; the escaping is the one
-:mod:`h11dbg.escaping` uses everywhere (``\\r \\n \\t \\\\ \\xHH``), and the file itself is ASCII.
+:mod:`h11dbg.transcript.escaping` uses everywhere (``\\r \\n \\t \\\\ \\xHH``), and the file itself is ASCII.
 Encoding and decoding go through the C ``unicode_escape`` codec, whose escapes for latin-1 text
 are exactly ours, so no Python loop runs per byte.
 """
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from h11dbg.escaping import UnescapeError, escape, unescape
+from h11dbg.transcript.escaping import UnescapeError, escape, unescape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record, Transcript
 

@@ -1,7 +1,7 @@
 """The interactive debugger: a prompt_toolkit REPL over :func:`h11dbg.session.commands.execute`.
 
 Keystrokes become command lines, command lines go to the session layer, and what comes back (log
-entries, output lines, an error) is drawn by :mod:`h11dbg.ui.render`.  Nothing here decides anything
+entries, output lines, an error) is drawn by :mod:`h11dbg.output.rich`.  Nothing here decides anything
 about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
 """
 
@@ -21,9 +21,10 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 from rich.text import Text
 
+from h11dbg.output.rich import error_line, ladder, render_entries, render_entry
 from h11dbg.session import commands
 from h11dbg.transport import NetworkError
-from h11dbg.ui.render import error_line, ladder, render_entries, render_entry
+from h11dbg.ui.exits import ExitCode
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
 HEADER_NAMES = (
@@ -204,6 +205,8 @@ class Repl:
             self.printed = len(log)
         for entry in fresh:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
+        if result.recap:
+            self.console.print(render_entries(result.recap, hexdump=self.hexdump))
         for line in result.output:
             self.console.print(line, markup=False, highlight=False)
         if result.error:
@@ -226,11 +229,6 @@ class Repl:
             else:
                 self.console.print(ladder(self.session.log))
             return True
-        if name == "log" and not rest.strip():
-            # the REPL draws the log with colours; execute() gives scripts the plain-text form
-            self.console.print(render_entries(self.session.log, hexdump=self.hexdump))
-            self.printed = len(self.session.log)
-            return True
         if name in ("help", "?") and not rest.strip():
             result = commands.execute(self.session, line)
             self.show(result)
@@ -251,7 +249,7 @@ class Repl:
         self.show(result)
         return not result.quit
 
-    def run(self, hint: str | None = None) -> int:
+    def run(self, hint: str | None = None) -> ExitCode:
         if hint:
             self.console.print(Text(hint, style="dim"))
         while True:
@@ -263,7 +261,7 @@ class Repl:
                 break  # Ctrl-D
             if not self.execute(line):
                 break
-        return 1 if _any_error(self.session) else 0
+        return ExitCode.PROTOCOL_ERROR if _any_error(self.session) else ExitCode.OK
 
 
 def _any_error(session: Any) -> bool:
@@ -277,7 +275,7 @@ def run_repl(
     console: Console | None = None,
     history: History | None = None,
     targets: Sequence[str] = (),
-) -> int:
+) -> ExitCode:
     """Run the REPL until ``quit`` or Ctrl-D; the exit code is 1 if a protocol error happened, else 0.
 
     ``targets`` are request targets to offer on Tab after ``request METHOD``."""

@@ -81,7 +81,7 @@ def test_connect_record_replays_to_the_same_events(h11dbg: Run, http_server: Any
     sent = [e["bytes"] for e in lines if e.get("actor") == "client" and e["kind"] == "event"
             and e["direction"] == "c2s" and e["bytes"]]
     received = [e["bytes"] for e in lines if e["kind"] == "received"]
-    from h11dbg.escaping import escape
+    from h11dbg.transcript.escaping import escape
 
     assert [escape(r.data) for r in records if isinstance(r, Chunk) and r.direction == "c2s"] == sent
     assert [escape(r.data) for r in records if isinstance(r, Chunk) and r.direction == "s2c"] == received

@@ -1,7 +1,7 @@
 """``h11dbg demo`` from the outside: batch runs as subprocesses, and the REPL on a real pty.
 
-The command runs as ``.venv/bin/h11dbg demo`` (h11dbg.cli_live lists h11dbg.cli_demo's command), or
-as ``python -m h11dbg.cli_demo`` (the same click command) where that script is missing.
+The command runs as ``.venv/bin/h11dbg demo`` (h11dbg.cli.live lists h11dbg.cli.demo's command), or
+as ``python -m h11dbg.cli.demo`` (the same click command) where that script is missing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ENGINES = ["h11", "h11dbg"]
 def demo_command() -> list[str]:
     if "demo" in main.commands and H11DBG.exists():
         return [str(H11DBG), "demo"]
-    return [sys.executable, "-m", "h11dbg.cli_demo"]
+    return [sys.executable, "-m", "h11dbg.cli.demo"]
 
 
 def run_demo(
@@ -133,7 +133,7 @@ def test_a_script_that_is_not_utf8_is_refused_with_its_location(tmp_path: Path) 
     script.write_bytes(b"request GET /\ndata caf\xe9\n")
     result = run_demo("--engine", "h11", "--script", str(script))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"h11dbg: {script}:2: not UTF-8 text at byte 22 (\\xe9)"
+    assert result.stderr.strip() == f"h11dbg: {script}:2: not UTF-8 text (byte 8 of the line is \\xe9)"
     assert result.stdout == ""
 
 
@@ -148,7 +148,7 @@ def test_a_protocol_error_exits_1(tmp_path: Path) -> None:
 def test_usage_errors_exit_2() -> None:
     missing = run_demo("--script", "/nonexistent/script.h11dbg")
     assert missing.returncode == 2
-    assert "does not exist" in missing.stderr
+    assert missing.stderr == "h11dbg: cannot read script /nonexistent/script.h11dbg: No such file or directory\n"
     engine = run_demo("--engine", "nope")
     assert engine.returncode == 2
     assert "Traceback" not in engine.stderr
@@ -156,7 +156,7 @@ def test_usage_errors_exit_2() -> None:
 
 def test_registered_as_h11dbg_demo() -> None:
     if "demo" not in main.commands:
-        pytest.skip("the lead has not added h11dbg.cli_demo to cli._register() yet")
+        pytest.skip("the lead has not added h11dbg.cli.demo to cli._register() yet")
     result = subprocess.run([str(H11DBG), "demo", "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--script" in result.stdout and "--engine" in result.stdout

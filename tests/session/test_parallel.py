@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from support.forks import count_forks
 
-from h11dbg import forked
 from h11dbg.cli import main
-from h11dbg.session import parallel
-from h11dbg.transcript import Chunk, Close, Meta, Open, prefetch, write_transcript
+from h11dbg.replay import forked, parallel, prefetch
+from h11dbg.transcript import Chunk, Close, Meta, Open, write_transcript
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = sorted((ROOT / "transcripts").glob("*.h11t")) + [

@@ -12,8 +12,8 @@ import pytest
 
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
-from h11dbg.session.recording import create_new
 from h11dbg.transcript import Chunk, Close, Open, open_transcript
+from h11dbg.transcript.files import create_new
 from h11dbg.transport import NetworkError
 
 ENGINES = ["h11dbg", "h11"]

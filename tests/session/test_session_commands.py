@@ -114,8 +114,8 @@ def test_output_commands(session: Session) -> None:
         "server's connection: client IDLE, server (us) IDLE",
     ]
     execute(session, "request GET /")
-    log = execute(session, "log").output
-    assert any("client sent Request GET / HTTP/1.1" in line for line in log)
+    recap = execute(session, "log").recap
+    assert recap == session.log and recap[-1].kind == "event" and type(recap[-1].event).__name__ == "Request"
     assert len(help_lines()) == len(COMMANDS)
     assert execute(session, "help data").output[0] == COMMANDS["data"].syntax
     assert execute(session, "# a comment").entries == []

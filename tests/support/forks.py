@@ -1,4 +1,4 @@
-"""Counting the helper processes a command forks (h11dbg.forked), with real forks."""
+"""Counting the helper processes a command forks (h11dbg.replay.forked), with real forks."""
 
 from __future__ import annotations
 

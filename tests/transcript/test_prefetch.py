@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support.forks import count_forks
 
-from h11dbg import forked
-from h11dbg.transcript import Chunk, Close, Meta, Open, TranscriptError, open_transcript, prefetch
+from h11dbg.replay import forked, prefetch
+from h11dbg.transcript import Chunk, Close, Meta, Open, TranscriptError, open_transcript
 from h11dbg.transcript.textformat import TextWriter
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="prefetching needs os.fork")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from h11dbg import __version__
 from h11dbg.cli import main
 from h11dbg.transcript import Chunk, Close, Open, open_transcript
 
@@ -169,7 +170,7 @@ def test_refuses_to_overwrite_without_force(http_server: int, recorder: Callable
     assert existing.read_text() == "an earlier recording"
     rec = recorder(http_server, "rec.h11t", "--force")
     rec.stop()
-    assert open_transcript(existing).meta.tool.startswith("h11dbg record")
+    assert open_transcript(existing).meta.tool == f"h11dbg {__version__} record"
 
 
 def test_busy_listen_port_is_a_network_error_and_leaves_no_file(tmp_path: Path) -> None:

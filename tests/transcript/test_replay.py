@@ -252,7 +252,9 @@ _records = st.lists(st.one_of(
 @pytest.mark.parametrize("engine", ["h11", "h11dbg"])
 def test_any_record_sequence_replays_without_crashing(engine: str, records: list) -> None:
     from h11dbg.engines import load_engine
-    from h11dbg.session.replay import Replayer, json_record, render_text
+    from h11dbg.output.jsonl import step_record as json_record
+    from h11dbg.output.text import step_lines as render_text
+    from h11dbg.replay.machines import Replayer
 
     module = load_engine(engine)
     if not hasattr(module, "Connection"):

@@ -14,9 +14,9 @@ import h11
 import pytest
 from rich.console import Console, RenderableType
 
-from h11dbg.escaping import escape
+from h11dbg.output.rich import error_line, escaped, hex_dump, render_entries, render_entry, states_line
 from h11dbg.session.log import LogEntry
-from h11dbg.ui.render import error_line, escaped, hex_dump, render_entries, render_entry, states_line
+from h11dbg.transcript.escaping import escape
 
 PROTOCOL_INIT = Path(__file__).resolve().parents[2] / "h11dbg" / "protocol" / "__init__.py"
 

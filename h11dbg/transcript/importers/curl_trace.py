@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from h11dbg.escaping import escape
+from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Chunk, Close, Direction, Meta, Open, Record, Transcript
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from h11dbg.escaping import escape
+from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment, Writes
 from h11dbg.transcript.model import Chunk, Meta, Record, Transcript

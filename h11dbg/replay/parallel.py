@@ -26,11 +26,13 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from h11dbg import forked
-from h11dbg.session.replay import Replayer, ReplayStep
+from h11dbg.replay import forked
+from h11dbg.replay.machines import Replayer
+from h11dbg.replay.prefetch import NoteTracker, apply_meta
+from h11dbg.replay.run import Outcome
+from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Chunk, Close, Record
-from h11dbg.transcript.prefetch import NoteTracker, apply_meta
 
 #: Items per message from the worker; a message also ends once it holds this many payload bytes.
 BATCH_ITEMS = 256
@@ -39,14 +41,6 @@ BATCH_BYTES = 128 * 1024
 #: that the worker's own measurements replace as soon as it has some).
 _FIRST_GUESS = 30e-6
 _PROGRESS = struct.Struct("dq")  # the parent's CPU seconds and records replayed, shared with the worker
-
-
-class Outcome:
-    """Counts of a split replay, as :class:`Replayer` has them for a replay in one process."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.errors = 0
 
 
 def replay_split(
@@ -58,9 +52,9 @@ def replay_split(
     ``render`` turns a step into its text (lines with their line ends), ``note`` a loss note found
     while reading (appended to ``notes`` as well, as reading in-process would).  A
     :class:`TranscriptError` met while reading is raised after the text of every record before it;
-    :class:`h11dbg.forked.CannotFork`, before anything was written, when no worker can be started.
+    :class:`h11dbg.replay.forked.CannotFork`, before anything was written, when no worker can be started.
     """
-    outcome = Outcome()
+    outcome = Outcome(0, 0)
     replayer = Replayer(engine)
     feed = replayer.feed
     end: tuple[Any, ...] | None = None

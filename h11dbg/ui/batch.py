@@ -2,7 +2,7 @@
 
 A run ends by itself: ``connect`` and ``loopback`` after the last command; ``listen`` once the
 one connection the script served has closed (the peer's EOF, or the session timeout after the
-last command).  Exit status (constants in h11dbg.cli): 0 no protocol error, 1 a protocol error
+last command).  Exit status (h11dbg.ui.exits.ExitCode): 0 no protocol error, 1 a protocol error
 was logged, 2 a usage/input error in the script (reported as ``FILE:LINE: message``; the run
 stops there), 3 a network failure or a read that timed out.
 """
@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
+from h11dbg.output.text import dumps, render_entry
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
-from h11dbg.session.render import dumps, render_entry
 from h11dbg.transport import NetworkError
+from h11dbg.ui.exits import ExitCode
 
-EXIT_OK, EXIT_PROTOCOL_ERROR, EXIT_USAGE, EXIT_NETWORK = 0, 1, 2, 3
+
+def not_utf8(source: str, number: int, exc: UnicodeDecodeError) -> str:
+    """Where a script stops being text: ``FILE:LINE: ...``, the byte escaped."""
+    return f"{source}:{number}: not UTF-8 text (byte {exc.start} of the line is \\x{exc.object[exc.start]:02x})"
 
 
 class _Printer:
@@ -58,10 +62,10 @@ def run_batch(
     out: TextIO,
     err: TextIO,
     accept_timeout: float | None = None,
-) -> int:
+) -> ExitCode:
     """Execute ``lines`` against ``session`` and close it; returns the exit status."""
     printer = _Printer(session, out, as_json)
-    status = EXIT_OK
+    status = ExitCode.OK
     try:
         printer.flush()
         if session.mode == "listen":
@@ -76,37 +80,36 @@ def run_batch(
                 break
             except UnicodeDecodeError as exc:
                 # a pipe of bytes that are not UTF-8: say where, never a traceback
-                print(f"{source}:{number + 1}: not UTF-8 text (byte {exc.start} of the line is "
-                      f"\\x{exc.object[exc.start]:02x})", file=err)
-                status = EXIT_USAGE
+                print(not_utf8(source, number + 1, exc), file=err)
+                status = ExitCode.USAGE
                 break
             result = execute(session, line)
             printer.flush()
-            printer.text(result.output)
+            printer.text([line for entry in result.recap for line in render_entry(entry)] + result.output)
             if result.error_kind == "network":
                 print(f"h11dbg: {result.error}", file=err)
-                return EXIT_NETWORK
+                return ExitCode.NETWORK
             if result.error:
                 print(f"{source}:{number}: {result.error}", file=err)
-                status = EXIT_USAGE
+                status = ExitCode.USAGE
                 break
             if result.quit:
                 break
-        if session.mode == "listen" and status == EXIT_OK and session.connected:
+        if session.mode == "listen" and status == ExitCode.OK and session.connected:
             session.wait_closed()
             printer.flush()
     except NetworkError as exc:
         printer.flush()
         print(f"h11dbg: network error: {exc}", file=err)
-        return EXIT_NETWORK
+        return ExitCode.NETWORK
     finally:
         session.close()
-    if status != EXIT_OK:
+    if status != ExitCode.OK:
         return status
     if session.timeouts:
         reads = "a read" if session.timeouts == 1 else f"{session.timeouts} reads"
         print(f"h11dbg: network error: {reads} timed out waiting for the peer", file=err)
-        return EXIT_NETWORK
+        return ExitCode.NETWORK
     if any(entry.kind == "error" for entry in session.log):
-        return EXIT_PROTOCOL_ERROR
-    return EXIT_OK
+        return ExitCode.PROTOCOL_ERROR
+    return ExitCode.OK

@@ -1,7 +1,7 @@
 """Rich renderables for the session log: what happened on the wire, for a human.
 
 Pure functions from :class:`~h11dbg.session.log.LogEntry` (and plain values) to rich renderables; no
-printing, no session calls.  Bytes are always shown through :func:`h11dbg.escaping.escape`, one line
+printing, no session calls.  Bytes are always shown through :func:`h11dbg.transcript.escaping.escape`, one line
 per wire line, so ``\\r\\n`` endings, bare LFs and binary stay visible and exact.
 """
 
@@ -15,8 +15,8 @@ from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
-from h11dbg.escaping import escape
 from h11dbg.session.log import LogEntry
+from h11dbg.transcript.escaping import escape
 
 C2S_STYLE = "bold cyan"
 S2C_STYLE = "bold magenta"

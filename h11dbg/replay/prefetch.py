@@ -21,7 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from h11dbg import forked
+from h11dbg.replay import forked
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Record, Transcript
 

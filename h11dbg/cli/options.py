@@ -1,0 +1,83 @@
+"""What the commands share: their options, one way to fail, and a quiet end for streaming output.
+
+Defined once here so that ``--engine`` offers the same engines everywhere, ``--json`` means the same
+schema everywhere, and every failure is one ``h11dbg: ...`` line with an :class:`ExitCode`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import ModuleType, TracebackType
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from h11dbg.engines import ENGINE_NAMES
+from h11dbg.ui.exits import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
+    click.echo(f"h11dbg: {message}", err=True)
+    sys.exit(code)
+
+
+def load_engine(name: str) -> ModuleType:
+    """The engine named by ``--engine``, or one line and exit 2."""
+    from h11dbg.engines import EngineUnavailable
+    from h11dbg.engines import load_engine as load
+
+    try:
+        return load(name)
+    except EngineUnavailable as exc:
+        fail(str(exc))
+
+
+def engine_option(help: str = "The HTTP/1.1 engine: h11dbg's own, or the h11 package for comparison.",
+                  ) -> Callable[[F], F]:
+    return click.option("--engine", "engine_name", type=click.Choice(ENGINE_NAMES), default="h11dbg",
+                        show_default=True, help=help)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON Lines output (the one schema, docs/json.md).")
+force_option = click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+record_option = click.option("--record", "record", type=click.Path(), default=None, metavar="FILE",
+                             help="Write every byte sent and received to FILE as a transcript, as it happens.")
+script_option = click.option("--script", type=click.Path(dir_okay=False), default=None,
+                             help="Run the commands in FILE (batch mode) instead of the interactive REPL.")
+format_option = click.option(
+    "--format", "format_name", metavar="F",
+    help="Force the input format instead of detecting it by content: h11dbg, pcap, pcapng, "
+         "curl-trace, curl-trace-ascii or har.")
+segments_option = click.option(
+    "--segments", is_flag=True,
+    help="pcap/pcapng: one chunk per TCP segment, not per write (the senders' writes are rebuilt "
+         "from the PSH flags by default).")
+
+
+def server_port_option(verb: str) -> Callable[[F], F]:
+    """``--port P`` on the transcript commands: a filter on the recorded server port (never a port to use)."""
+    return click.option("--server-port", "--port", "server_port", type=int, metavar="P",
+                        help=f"Only {verb} connections whose server listened on port P.")
+
+
+class Quietly:
+    """Ends a streaming command without a traceback when the reader goes away (``| head``) or the
+    user presses Ctrl-C."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if kind is BrokenPipeError:
+            import os
+
+            # stdout is gone: point it at /dev/null so the final flush at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(ExitCode.OK)
+        if kind is KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)

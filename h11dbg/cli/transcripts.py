@@ -1,0 +1,293 @@
+"""Transcript commands: record, replay, diff, convert.  Each parses its options and calls into
+h11dbg.replay (the offline core), h11dbg.output (how steps read) or h11dbg.transcript."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from h11dbg.cli.options import (
+    Quietly,
+    engine_option,
+    fail,
+    force_option,
+    format_option,
+    json_option,
+    load_engine,
+    segments_option,
+    server_port_option,
+)
+from h11dbg.ui.exits import ExitCode
+
+if TYPE_CHECKING:
+    from h11dbg.transcript.model import Transcript
+
+
+def _open(path: str, format_name: str | None, server_port: int | None, *, prefetch: bool = False,
+          segments: bool = False) -> Transcript:
+    """The transcript at ``path``; with ``prefetch``, a large one is read by a second process while
+    this one replays (h11dbg.replay.prefetch)."""
+    from h11dbg.transcript import TranscriptError, open_transcript
+
+    try:
+        transcript = open_transcript(path, format_name, segments=segments)
+    except TranscriptError as exc:
+        fail(str(exc))
+    if server_port is not None:
+        from h11dbg.replay.run import only_server_port
+
+        transcript.records = only_server_port(transcript.records, server_port)
+    if prefetch:
+        from h11dbg.replay.prefetch import prefetch as read_ahead
+
+        transcript = read_ahead(transcript, path)
+    return transcript
+
+
+def _lossy_summary(transcript: Transcript) -> str:
+    """What the stderr summary adds for a lossy input (the notes themselves are in the output)."""
+    found = len(transcript.notes or ())
+    if found:
+        return f"; {transcript.meta.source_format} input is lossy ({found} note(s) above)"
+    if transcript.meta.lossy:
+        return f"; {transcript.meta.source_format} input is lossy (see the note above)"
+    return ""
+
+
+@click.command()
+@click.argument("file")
+@format_option
+@server_port_option("replay")
+@json_option
+@engine_option()
+@click.option("--step", is_flag=True, help="Walk the replay interactively (also with piped stdin).")
+@click.option("--no-headers", is_flag=True, help="Do not list each message's headers.")
+@segments_option
+def replay(
+    file: str, format_name: str | None, server_port: int | None, as_json: bool, engine_name: str, step: bool,
+    no_headers: bool, segments: bool,
+) -> None:
+    """Replay FILE through both state machines of every connection.
+
+    Client-to-server bytes go into a SERVER connection and server-to-client bytes into a CLIENT
+    connection, chunk by chunk, each side's events mirrored into the other.  FILE may be an h11dbg
+    transcript, pcap/pcapng, curl --trace/--trace-ascii output or HAR (detected by content).
+    Exit status: 0 every connection parsed cleanly, 1 a protocol error was found, 2 unreadable input.
+    """
+    from h11dbg.output import jsonl, text
+    from h11dbg.replay.prefetch import worth_it
+    from h11dbg.transcript import TranscriptError
+
+    engine = load_engine(engine_name)
+    # A large input replays on two CPUs: a worker process reads it and replays part of the
+    # connections (h11dbg.replay.parallel; the same output).  Stepping stays in one process.
+    split = not step and worth_it(file)
+    transcript = _open(file, format_name, server_port, prefetch=not split, segments=segments)
+    source_format = transcript.meta.source_format
+    out = sys.stdout
+
+    def note(why: str) -> str:
+        return (jsonl.lossy_line(source_format, why) if as_json else text.lossy_line(source_format, why)) + "\n"
+
+    def render(step_: Any) -> str:
+        if as_json:
+            return jsonl.step_line(step_) + "\n"
+        return "\n".join(text.step_lines(step_, headers=not no_headers)) + "\n"
+
+    try:
+        with Quietly():
+            if step:
+                from h11dbg.replay.machines import Replayer
+                from h11dbg.replay.run import Outcome, steps
+                from h11dbg.ui.step import run_stepper
+
+                replayer = Replayer(engine)
+                run_stepper(steps(transcript, replayer, lambda why: out.write(note(why))), engine, render, out)
+                outcome = Outcome(replayer.connections, replayer.errors)
+            else:
+                from h11dbg.replay.run import run
+
+                outcome = run(transcript, engine, render=render, note=note, write=out.write,
+                              path=file if split else None)
+            out.flush()
+    except TranscriptError as exc:
+        out.flush()
+        fail(str(exc))
+    if not as_json:
+        click.echo(
+            f"{outcome.connections} connection(s), "
+            + (f"{outcome.errors} with a protocol error" if outcome.errors else "all parsed cleanly")
+            + _lossy_summary(transcript),
+            err=True,
+        )
+    sys.exit(ExitCode.PROTOCOL_ERROR if outcome.errors else ExitCode.OK)
+
+
+@click.command()
+@click.argument("file")
+@format_option
+@server_port_option("compare")
+@json_option
+@click.option("--engines", default="h11dbg,h11", show_default=True, metavar="A,B",
+              help="The two engines to compare.")
+@segments_option
+def diff(file: str, format_name: str | None, server_port: int | None, as_json: bool, engines: str,
+         segments: bool) -> None:
+    """Replay FILE through two engines (h11dbg.protocol and h11) and show, per connection, the
+    first step where they differ: an event, a state or an error.  Exit 0 identical, 1 different."""
+    from h11dbg.engines import ENGINE_NAMES
+    from h11dbg.output import jsonl, text
+    from h11dbg.replay.diff import EngineDiff
+    from h11dbg.transcript import TranscriptError
+
+    names = [name.strip() for name in engines.split(",")]
+    if len(names) != 2 or any(name not in ENGINE_NAMES for name in names):
+        fail(f"--engines takes two of {','.join(ENGINE_NAMES)} separated by a comma (got {engines!r})")
+    first, second = (load_engine(name) for name in names)
+    transcript = _open(file, format_name, server_port, prefetch=True, segments=segments)
+    comparison = EngineDiff(first, second)
+    out = sys.stdout
+
+    def show(differences: Any) -> None:
+        for found in differences:
+            if as_json:
+                record = {"conn": found.conn, "event": "diff", "index": found.index}
+                for name, step_ in zip(names, (found.first, found.second), strict=True):
+                    record[name] = jsonl.step_record(step_) if step_ is not None else None
+                out.write(jsonl.dumps(record) + "\n")
+                continue
+            out.write(f"connection {found.conn}: the engines differ at step {found.index + 1}\n")
+            width = max(len(name) for name in names)
+            for name, step_ in zip(names, (found.first, found.second), strict=True):
+                said = text.step_lines(step_, headers=False) if step_ is not None else ["(no further step)"]
+                out.write(f"  {name:<{width}}  {said[0].strip()}\n")
+                out.writelines(f"  {'':<{width}}  {line.strip()}\n" for line in said[1:])
+
+    try:
+        with Quietly():
+            for record in transcript:
+                show(comparison.feed(record))
+            show(comparison.finish())
+            out.flush()
+    except TranscriptError as exc:
+        out.flush()
+        fail(str(exc))
+    for conn, steps in sorted(comparison.identical.items()):
+        if as_json:
+            out.write(jsonl.dumps({"conn": conn, "event": "same", "steps": steps}) + "\n")
+        else:
+            out.write(f"connection {conn}: identical ({steps} steps)\n")
+    out.flush()
+    differing = len(comparison.differences)
+    if not as_json:
+        for why in transcript.notes or ([transcript.meta.lossy] if transcript.meta.lossy else []):
+            click.echo(text.lossy_line(transcript.meta.source_format, why), err=True)
+        click.echo(f"{differing} connection(s) differ, {len(comparison.identical)} identical", err=True)
+    sys.exit(ExitCode.PROTOCOL_ERROR if differing else ExitCode.OK)
+
+
+@click.command()
+@click.argument("source", metavar="IN")
+@click.argument("target", metavar="OUT")
+@format_option
+@click.option("--to", "to_format", default="h11dbg", show_default=True, metavar="F",
+              help="The output format.")
+@force_option
+@segments_option
+def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool, segments: bool) -> None:
+    """Convert the transcript IN (any readable format) into OUT (h11dbg's text format by default)."""
+    import os
+
+    from h11dbg import __version__
+    from h11dbg.transcript import TranscriptError, write_transcript
+    from h11dbg.transcript.files import OutputFileError, refuse_existing, replacing
+
+    try:
+        if not force:
+            refuse_existing(target)
+        transcript = _open(source, format_name, None, segments=segments)
+        transcript.meta.extra.setdefault("converted_by", f"h11dbg convert {__version__}")
+        with replacing(target) as partial:  # a bad input never leaves half a file
+            # the file header carries Meta.lossy: a capture is read once beforehand to find its losses
+            transcript.complete_meta()
+            write_transcript(transcript, partial, format=to_format, overwrite=True)
+    except OutputFileError as exc:
+        fail(str(exc))
+    except TranscriptError as exc:
+        fail(str(exc).replace(f".{os.path.basename(target)}.partial-{os.getpid()}", os.path.basename(target)))
+    click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
+
+
+@click.command()
+@click.option("--listen", required=True, metavar="HOST:PORT",
+              help="Where clients connect (PORT 0 picks a free port and prints it).")
+@click.option("--upstream", required=True, metavar="HOST:PORT", help="The real server.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The transcript to write.")
+@force_option
+@click.option("--description", metavar="TEXT", help="What the recording shows (kept in the metadata).")
+def record(listen: str, upstream: str, output: str, force: bool, description: str | None) -> None:
+    """Record real traffic: a proxy between real clients and a real server that forwards every byte
+    unchanged and writes each read to FILE as it happens (Ctrl-C or SIGTERM stop it; the file is
+    valid up to the last chunk)."""
+    import signal
+
+    from h11dbg.transcript.files import OutputFileError, create_new, recording_meta, refuse_existing
+    from h11dbg.transcript.textformat import TextWriter
+    from h11dbg.transport import address
+    from h11dbg.transport.proxy import RecordingProxy
+
+    try:
+        listen_address = address.parse_listen_address(listen)
+        upstream_address = address.parse_connect_address(upstream, 80)
+    except address.AddressError as exc:
+        fail(str(exc))
+    if not force:
+        try:
+            refuse_existing(output)  # before listening, so nothing starts in vain
+        except OutputFileError as exc:
+            fail(str(exc))
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    writer: TextWriter | None = None  # the header names the port, known once listening
+
+    def save(item: Any) -> None:
+        if writer is not None:
+            writer.write(item)
+
+    try:
+        proxy = RecordingProxy(listen_address, upstream_address, save, log=log)
+    except OSError as exc:
+        fail(f"cannot listen on {listen}: {exc.strerror or exc}", ExitCode.NETWORK)
+    try:
+        # opened only once listening works, so a failed start leaves an earlier file alone
+        stream = create_new(output, force)
+    except OutputFileError as exc:
+        proxy.stop()
+        fail(str(exc))
+    try:
+        listening = address.format_address(*proxy.address)
+        upstream_name = address.format_address(*upstream_address)
+        meta = recording_meta("record", peers=f"{listening} -> {upstream_name}", description=description)
+        writer = TextWriter(stream, meta, flush=True)
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+        log(f"recording {listening} -> {upstream_name} into {output} (Ctrl-C to stop)")
+        try:
+            proxy.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            proxy.stop()
+    finally:
+        stream.close()
+    log(f"stopped; {output} is complete")
+
+
+COMMANDS: list[click.Command] = [replay, diff, convert, record]

@@ -1,0 +1,278 @@
+"""The JSON Lines schema shared by every command's ``--json`` output.
+
+One object per line.  Event lines carry ``conn`` (a connection id),
+``direction`` (``"c2s"`` or ``"s2c"``), ``event`` (the h11 event class name,
+or ``"error"``), the event's fields under h11's names, and ``states`` (both
+roles' states *after* the event).  See docs/json.md.
+
+Works with any engine that offers h11's API (attribute access only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from h11dbg.replay.steps import ReplayStep
+from h11dbg.transcript.escaping import escape
+
+
+def _text(value: bytes) -> str:
+    return escape(bytes(value))
+
+
+def _headers(headers: Any) -> list[list[str]]:
+    # raw_items() keeps the case as it was on the wire (h11 and h11dbg both offer it)
+    raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
+    return [[_text(name), _text(value)] for name, value in raw]
+
+
+def state_names(states: dict[Any, Any], client_role: Any, server_role: Any) -> dict[str, str]:
+    return {"client": str(states[client_role]), "server": str(states[server_role])}
+
+
+def event_fields(event: Any) -> dict[str, Any]:
+    """The fields of an h11 event, JSON-ready, under h11's names."""
+    kind = type(event).__name__
+    fields: dict[str, Any] = {"event": kind}
+    if kind == "Request":
+        fields.update(
+            method=_text(event.method),
+            target=_text(event.target),
+            http_version=_text(event.http_version),
+            headers=_headers(event.headers),
+        )
+    elif kind in ("Response", "InformationalResponse"):
+        fields.update(
+            status_code=int(event.status_code),
+            reason=_text(event.reason),
+            http_version=_text(event.http_version),
+            headers=_headers(event.headers),
+        )
+    elif kind == "Data":
+        fields.update(length=len(event.data), data=_text(event.data))
+        if getattr(event, "chunk_start", False) or getattr(event, "chunk_end", False):
+            fields.update(chunk_start=bool(event.chunk_start), chunk_end=bool(event.chunk_end))
+    elif kind == "EndOfMessage":
+        fields.update(headers=_headers(event.headers))
+    return fields
+
+
+def event_record(
+    event: Any, *, conn: int | str, direction: str, states: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"conn": conn, "direction": direction}
+    record.update(event_fields(event))
+    record["states"] = states
+    record.update(extra)
+    return record
+
+
+def error_record(
+    exc: BaseException, *, conn: int | str, direction: str, states: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    """A protocol error as a JSON line; h11dbg's explain details are added when present."""
+    record: dict[str, Any] = {
+        "conn": conn,
+        "direction": direction,
+        "event": "error",
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "offset": getattr(exc, "offset", None),
+    }
+    for name in ("rule", "section", "explanation"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            record[name] = value
+    offending = getattr(exc, "offending", None)
+    if offending is not None:
+        record["offending"] = _text(offending)
+    hint = getattr(exc, "error_status_hint", None)
+    if hint is not None:
+        record["error_status_hint"] = hint
+    record["states"] = states
+    record.update(extra)
+    return record
+
+
+def lossy_line(source_format: str, why: str) -> str:
+    """Why the bytes of a lossy input may differ from what crossed the wire."""
+    return dumps({"conn": None, "event": "lossy", "source_format": source_format, "lossy": why})
+
+
+def dumps(record: dict[str, Any]) -> str:
+    import json  # (here: a replay without --json never needs it)
+
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def step_record(step: ReplayStep) -> dict[str, Any]:
+    """One step in the shared JSON Lines schema (h11dbg.output.jsonl); non-event steps name their kind."""
+    extra: dict[str, Any] = {"time": round(step.time, 6)}
+    if step.kind == "event":
+        record = event_record(step.event, conn=step.conn, direction=step.direction or "",
+                                    states=step.states, **extra)
+    elif step.kind == "error":
+        assert step.error is not None
+        record = error_record(step.error, conn=step.conn, direction=step.direction or "",
+                                    states=step.states, **extra)
+        record["offset"] = step.offset
+        if not step.offset_exact:
+            record["offset_exact"] = False
+        if step.text:
+            record["text"] = step.text
+    else:
+        record = {"conn": step.conn, "direction": step.direction, "event": step.kind, **extra}
+        if step.kind == "open":
+            record["client"], record["server"] = step.peers
+        if step.text:
+            record["text"] = step.text
+        if step.tunnelled:
+            record["tunnelled"] = step.tunnelled
+        record["states"] = step.states
+    if step.transitions:
+        record["transitions"] = [_transition_fields(t) for t in step.transitions]
+    return record
+
+
+def step_line(step: ReplayStep) -> str:
+    """``dumps(step_record(step))``, the same text, built directly for Data events.
+
+    Data events carry nearly all of a replay's bytes; building a dict for them and having the
+    json encoder escape the escaped body again cost more than the rest of ``--json`` together.
+    Escaped bytes are printable ASCII, so JSON needs only ``\\`` and ``"`` escaped in them.
+    """
+    event = step.event
+    if type(step.conn) is not int or type(step.time) is not float:
+        return dumps(step_record(step))
+    if step.kind != "event":
+        if step.kind in ("open", "error") or step.text or step.tunnelled:
+            return dumps(step_record(step))
+        direction = "null" if step.direction is None else _json_str(step.direction)
+        line = (f'{{"conn":{step.conn},"direction":{direction},"event":"{step.kind}",'
+                f'"time":{float.__repr__(round(step.time, 6))},"states":{_states_json(step.states)}')
+        if step.transitions:
+            line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+        return line + "}"
+    kind = type(event).__name__
+    if kind != "Data":
+        fields = _event_json(event, kind)
+        if fields is None:
+            return dumps(step_record(step))
+        line = (f'{{"conn":{step.conn},"direction":{_json_str(step.direction or "")},{fields},'
+                f'"states":{_states_json(step.states)},"time":{float.__repr__(round(step.time, 6))}')
+        if step.transitions:
+            line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+        return line + "}"
+    data = event.data
+    if getattr(event, "chunk_start", False) or getattr(event, "chunk_end", False):
+        chunk = f',"chunk_start":{"true" if event.chunk_start else "false"}' \
+                f',"chunk_end":{"true" if event.chunk_end else "false"}'
+    else:
+        chunk = ""
+    text = bytes(data).decode("latin-1").encode("unicode_escape")
+    if b"\\" in text:
+        text = text.replace(b"\\", b"\\\\")
+    if b'"' in text:
+        text = text.replace(b'"', b'\\"')
+    line = (f'{{"conn":{step.conn},"direction":{_json_str(step.direction or "")},"event":"Data",'
+            f'"length":{len(data)},"data":"{text.decode("ascii")}"{chunk},'
+            f'"states":{_states_json(step.states)},"time":{float.__repr__(round(step.time, 6))}')
+    if step.transitions:
+        line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+    return line + "}"
+
+
+def _event_json(event: Any, kind: str) -> str | None:
+    """event_fields(event) as JSON object members, for the events with heads; None: others."""
+    if kind == "Request":
+        return (f'"event":"Request","method":{_json_bytes(event.method)},'
+                f'"target":{_json_bytes(event.target)},"http_version":{_json_bytes(event.http_version)},'
+                f'"headers":{_headers_json(event.headers)}')
+    if kind in ("Response", "InformationalResponse"):
+        return (f'"event":"{kind}","status_code":{int(event.status_code)},'
+                f'"reason":{_json_bytes(event.reason)},"http_version":{_json_bytes(event.http_version)},'
+                f'"headers":{_headers_json(event.headers)}')
+    if kind == "EndOfMessage":
+        return f'"event":"EndOfMessage","headers":{_headers_json(event.headers)}'
+    return None
+
+
+def _headers_json(headers: Any) -> str:
+    raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
+    return "[" + ",".join(f"[{_json_bytes(name)},{_json_bytes(value)}]" for name, value in raw) + "]"
+
+
+_JSON_BYTES: dict[bytes, str] = {}
+_REMEMBERED_JSON = 2048  # as h11dbg.output.text's header lines: bounded, so memory stays flat
+
+
+def _json_bytes(value: bytes) -> str:
+    """A head's bytes as a JSON string of their escaped text (heads repeat: names, versions, values)."""
+    value = bytes(value)
+    text = _JSON_BYTES.get(value)
+    if text is None:
+        import json  # (here: a replay without --json never needs it)
+
+        text = json.dumps(escape(value), ensure_ascii=False)
+        if len(_JSON_BYTES) >= _REMEMBERED_JSON:
+            _JSON_BYTES.clear()
+        if len(value) <= 256:
+            _JSON_BYTES[value] = text
+    return text
+
+
+_JSON_TEXT: dict[str, str] = {}
+
+
+def _json_str(value: str) -> str:
+    text = _JSON_TEXT.get(value)
+    if text is None:
+        import json
+
+        text = json.dumps(value, ensure_ascii=False)
+        if len(_JSON_TEXT) < 4096:
+            _JSON_TEXT[value] = text
+    return text
+
+
+_STATES_JSON: dict[tuple[Any, ...], str] = {}
+
+
+def _states_json(states: dict[str, str]) -> str:
+    key = tuple(states.items())
+    text = _STATES_JSON.get(key)
+    if text is None:
+        text = dumps(states)
+        if len(_STATES_JSON) < 4096:
+            _STATES_JSON[key] = text
+    return text
+
+
+_TRANSITION_JSON: dict[tuple[Any, ...], str] = {}
+
+
+def _transition_json(transition: Any) -> str:
+    key = tuple(getattr(transition, name, None) for name in _TRANSITION_FIELDS)
+    text = _TRANSITION_JSON.get(key)
+    if text is None:
+        text = dumps(_transition_fields(transition))
+        if len(_TRANSITION_JSON) < 4096:
+            _TRANSITION_JSON[key] = text
+    return text
+
+
+_TRANSITION_FIELDS = ("role", "old_state", "new_state", "rule", "section", "explanation")
+_TRANSITION_DICTS: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
+def _transition_fields(transition: Any) -> dict[str, str]:
+    key = tuple(getattr(transition, name, None) for name in _TRANSITION_FIELDS)
+    fields = _TRANSITION_DICTS.get(key)
+    if fields is None:
+        fields = {name: str(value) for name, value in zip(_TRANSITION_FIELDS, key, strict=True)
+                  if value is not None}
+        if len(_TRANSITION_DICTS) < 4096:  # a few dozen distinct ones in practice; bounded regardless
+            _TRANSITION_DICTS[key] = fields
+    return dict(fields)  # each record owns its dict
+
+

@@ -1,0 +1,402 @@
+"""Replay a transcript through two state machines per connection.
+
+For each connection the client→server bytes go into a SERVER-role Connection and the
+server→client bytes into a CLIENT-role Connection, exactly as each chunk was read.  Every event one
+side parses is sent on the other side's machine, so both advance together: the client machine
+learns the request (and so its method: HEAD, CONNECT) before it parses the response, and the server
+machine learns the response before it parses the next pipelined request.
+
+Replay is a lazy stream of :class:`ReplayStep` records, one record of the transcript at a time, so
+a multi-gigabyte transcript replays in bounded memory; connections are forgotten once both sides
+closed.  UI-free: h11dbg.output renders the steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
+from typing import Any
+
+from h11dbg.replay.steps import ReplayStep
+from h11dbg.transcript.model import Chunk, Close, Open, Record
+
+_DIRECTIONS = ("c2s", "s2c")
+
+def make_connection(engine: ModuleType, role: Any) -> tuple[Any, bool]:
+    """A Connection that keeps HTTP/1.0 keep-alive connections open when the engine can, and
+    whether it can."""
+    try:
+        return engine.Connection(role, keep_alive_http10=True), True
+    except TypeError:  # h11 has no such option: HTTP/1.0 connections always end after one cycle
+        return engine.Connection(role), False
+
+
+def _connection_tokens(headers: Any) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def as_sendable(event: Any, http10_keep_alive: bool) -> Any:
+    """The event to send on the mirror machine.
+
+    Engines only send HTTP/1.1, but a mirror must learn what an HTTP/1.0 message means for the
+    connection: it ends after this cycle unless the peer asked for keep-alive and the engine honours
+    that.  So a 1.0 message is mirrored as 1.1 with ``Connection: close`` added when it must close.
+    """
+    version = getattr(event, "http_version", None)
+    if version is None or version == b"1.1":
+        return event
+    headers = list(event.headers.raw_items())
+    tokens = _connection_tokens(headers)
+    if b"close" not in tokens and not (http10_keep_alive and b"keep-alive" in tokens):
+        headers.append((b"Connection", b"close"))
+    if type(event).__name__ == "Request":
+        if not any(name.lower() == b"host" for name, _ in headers):
+            headers.append((b"Host", b""))  # HTTP/1.1 requires one; its value changes no state
+        return type(event)(method=event.method, target=event.target, headers=headers, http_version=b"1.1")
+    return type(event)(status_code=event.status_code, reason=event.reason, headers=headers, http_version=b"1.1")
+
+
+# (client state, server state) -> their names; state objects are module-level sentinels
+_STATE_NAMES: dict[tuple[Any, Any], dict[str, str]] = {}
+
+
+class _ConnectionReplay:
+    def __init__(self, engine: ModuleType, conn: int) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.server, self.http10_keep_alive = make_connection(engine, engine.SERVER)  # parses c2s bytes
+        self.client, _ = make_connection(engine, engine.CLIENT)  # parses s2c bytes
+        self.fed = {"c2s": 0, "s2c": 0}
+        self.closed: set[str] = set()
+        self.finished: set[str] = set()  # directions whose parser reported ConnectionClosed
+        self.failed = False
+        self.reset = False
+        self.switched = False
+        self.tunnelled = {"c2s": 0, "s2c": 0}
+        self.ignored = {"c2s": 0, "s2c": 0}
+        # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
+        # repeats them).
+        self._server_moves: list[Any] = []
+        self._client_moves: list[Any] = []
+        self._roles = (engine.CLIENT, engine.SERVER)
+        self.last_states: dict[str, str] = self.states(self.client)
+        if hasattr(self.server, "add_observer"):
+            self.server.add_observer(self._server_moves.append)
+            self.client.add_observer(self._client_moves.append)
+        self._consumed = hasattr(self.server, "bytes_consumed")  # h11dbg's engine counts them; h11 does not
+        self._mirror_server = _mirror_send(self.server)
+        self._mirror_client = _mirror_send(self.client)
+
+    def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
+        server, client = self._server_moves, self._client_moves
+        if not server and not client:  # most events (Data) move no state
+            return ()
+        taken = tuple(server if machine is self.server else client)
+        server.clear()
+        client.clear()
+        return taken
+
+    def _unread(self, direction: str) -> int:
+        """How many bytes of ``direction`` its parser has not made events of yet."""
+        if self._consumed:
+            return self.fed[direction] - (self.server if direction == "c2s" else self.client).bytes_consumed
+        return len((self.server if direction == "c2s" else self.client).trailing_data[0])
+
+    def _sides(self, direction: str) -> tuple[Any, Any]:
+        return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
+
+    def states(self, machine: Any) -> dict[str, str]:
+        """The state names as ``machine`` sees them.  Steps share these dicts: read them only."""
+        states = machine.states
+        client, server = self._roles
+        key = (states[client], states[server])
+        names = _STATE_NAMES.get(key)
+        if names is None:
+            names = {"client": str(key[0]), "server": str(key[1])}
+            if len(_STATE_NAMES) < 1024:  # engines have a dozen states; this bounds an odd one
+                _STATE_NAMES[key] = names
+        self.last_states = names
+        return names
+
+    # -- input -------------------------------------------------------------------------------
+
+    def data(self, direction: str, data: bytes, time: float) -> list[ReplayStep]:
+        if self.switched:
+            self.tunnelled[direction] += len(data)
+            return []
+        if self.failed or self.reset:
+            self.ignored[direction] += len(data)
+            return []
+        parser = self.server if direction == "c2s" else self.client
+        self.fed[direction] += len(data)
+        try:
+            parser.receive_data(data)
+        except RuntimeError as exc:  # bytes after that side's close
+            return [self._fail(direction, time, exc, parser)]
+        return self._pump(time, direction)
+
+    def eof(self, direction: str, time: float) -> list[ReplayStep]:
+        self.closed.add(direction)
+        steps = [ReplayStep("close", self.conn, time, direction, text=f"{_side(direction)} stopped sending",
+                            states=self.last_states)]
+        if not (self.switched or self.failed or self.reset):
+            parser, _ = self._sides(direction)
+            try:
+                parser.receive_data(b"")
+            except RuntimeError as exc:  # a second close from the same side
+                steps.append(self._fail(direction, time, exc, parser))
+                return steps
+            steps += self._pump(time)
+        return steps
+
+    def abort(self, direction: str, time: float) -> list[ReplayStep]:
+        self.reset = True
+        self.closed.update(_DIRECTIONS)
+        text = f"{_side(direction)} reset the connection"
+        return [ReplayStep("reset", self.conn, time, direction, text=text, states=self.last_states)]
+
+    # -- the two machines --------------------------------------------------------------------
+
+    def _pump(self, time: float, fresh: str | None = None) -> list[ReplayStep]:
+        """Run both machines until neither can move; ``fresh``: the direction that just got bytes.
+
+        Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due.
+        A parser runs until it waits again; it is asked once more only when something it does not
+        know of moved since: the other parser's events (mirrored into its machine) or a keep-alive
+        cycle.  And only when it has something to read: unread bytes, or the close of its side
+        (events come from nothing else).  So a chunk in the middle of a body costs its Data events
+        and one NEED_DATA, nothing more.
+        """
+        steps: list[ReplayStep] = []
+        engine = self.engine
+        need_data, paused, data_type = engine.NEED_DATA, engine.PAUSED, engine.Data
+        conn = self.conn
+        closed = self.closed
+        # whom to ask: the direction with fresh bytes; both after a close or when unsure
+        ask_c2s, ask_s2c = fresh != "s2c", fresh != "c2s"
+        while ask_c2s or ask_s2c:
+            moved_any = False
+            # Requests first: a response can only be parsed once its request is known on both sides.
+            for direction in _DIRECTIONS:
+                if direction == "c2s":
+                    if not ask_c2s:
+                        continue
+                    ask_c2s = False
+                    parser, mirror_send = self.server, self._mirror_client
+                else:
+                    if not ask_s2c:
+                        continue
+                    ask_s2c = False
+                    parser, mirror_send = self.client, self._mirror_server
+                if direction in self.finished:  # h11 repeats ConnectionClosed for ever once closed
+                    continue
+                if not (direction in closed or self._unread(direction)):
+                    continue  # nothing to read: it would only say NEED_DATA
+                moved = False
+                next_event = parser.next_event
+                while True:
+                    try:
+                        event = next_event()
+                    except Exception as exc:
+                        steps.append(self._parse_failed(direction, time, exc, parser))
+                        return steps
+                    if type(event) is data_type:
+                        # Data moves no state and reads the same in every HTTP version: no
+                        # as_sendable, no transitions, the states as they were.
+                        try:
+                            mirror_send(event)
+                        except Exception as exc:
+                            steps.append(self._mirror_failed(direction, time, exc, parser))
+                            return steps
+                        steps.append(ReplayStep("event", conn, time, direction, event, self.last_states))
+                        continue
+                    if event is need_data or event is paused:
+                        break
+                    outcome = self._take_event(direction, parser, mirror_send, event, time, steps)
+                    if outcome == "stop":
+                        return steps
+                    moved = True
+                    if outcome == "closed":
+                        break
+                if moved:  # the other machine saw these events too: its parser may go on now
+                    moved_any = True
+                    if direction == "c2s":
+                        ask_s2c = True
+                    else:
+                        ask_c2s = True
+            if not moved_any:
+                break  # no state moved, so no cycle is due either
+            for machine in (self.server, self.client):
+                if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
+                    machine.start_next_cycle()
+                    ask_c2s = ask_s2c = True
+                    if machine is self.client:  # both machines agree; one note for the pair
+                        steps.append(
+                            ReplayStep("cycle", conn, time, None, states=self.states(machine),
+                                       text="both sides DONE: start_next_cycle (keep-alive)",
+                                       transitions=self._take_transitions(machine))
+                        )
+        return steps
+
+    def _take_event(self, direction: str, parser: Any, mirror_send: Callable[[Any], Any], event: Any,
+                    time: float, steps: list[ReplayStep]) -> str:
+        """Mirror one parsed event other than Data and record its step: "moved", "closed" or "stop"."""
+        engine = self.engine
+        try:
+            mirror_send(as_sendable(event, self.http10_keep_alive))
+        except Exception as exc:
+            steps.append(self._mirror_failed(direction, time, exc, parser))
+            return "stop"
+        states = self.states(parser)
+        steps.append(ReplayStep("event", self.conn, time, direction, event, states,
+                                transitions=self._take_transitions(parser)))
+        if type(event) is engine.ConnectionClosed:
+            self.finished.add(direction)
+            return "closed"
+        if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
+                engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state)):
+            steps.append(self._switch(time))
+            return "stop"
+        return "moved"
+
+    def _parse_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+        # anything but RemoteProtocolError is an engine bug, and must not end the replay (h11 has a few)
+        crashed = not isinstance(exc, self.engine.RemoteProtocolError)
+        return self._fail(direction, time, exc, parser, crashed=crashed)
+
+    def _mirror_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+        crashed = not isinstance(exc, self.engine.LocalProtocolError)
+        return self._fail(direction, time, exc, parser, mirrored=True, crashed=crashed)
+
+    def _switch(self, time: float) -> ReplayStep:
+        self.switched = True
+        self.tunnelled["c2s"] = len(self.server.trailing_data[0])
+        self.tunnelled["s2c"] = len(self.client.trailing_data[0])
+        return ReplayStep("switch", self.conn, time, None, states=self.states(self.client),
+                          text="protocol switched: the bytes that follow are tunnelled, not HTTP/1.1",
+                          transitions=self._take_transitions(self.client))
+
+    def _fail(
+        self, direction: str, time: float, exc: BaseException, parser: Any, *, mirrored: bool = False,
+        crashed: bool = False,
+    ) -> ReplayStep:
+        self.failed = True
+        offset = getattr(exc, "offset", None)
+        exact = offset is not None
+        if offset is None:
+            # Without the engine's help: parsing stopped somewhere in the bytes it had not consumed.
+            offset = self.fed[direction] - len(parser.trailing_data[0])
+        text = None
+        if mirrored:
+            text = (f"the {'client' if direction == 'c2s' else 'server'} machine refused the event the "
+                    "other machine parsed (the two machines disagree)")
+        if crashed:
+            text = (text + "; " if text else "") + (
+                f"the engine itself failed with {type(exc).__name__} (an engine bug, met on bytes it "
+                "should have refused)")
+        return ReplayStep("error", self.conn, time, direction, error=exc, states=self.states(parser),
+                          offset=offset, offset_exact=exact, text=text,
+                          transitions=self._take_transitions(parser))
+
+    def end(self, time: float) -> ReplayStep:
+        notes = []
+        if not (self.switched or self.failed or self.reset):
+            for direction in _DIRECTIONS:
+                parser, _ = self._sides(direction)
+                left = len(parser.trailing_data[0])
+                if left:
+                    notes.append(f"{left} {direction} bytes never completed a message")
+        for direction in _DIRECTIONS:
+            if self.ignored[direction]:
+                notes.append(f"{self.ignored[direction]} {direction} bytes after the error not parsed")
+        return ReplayStep("end", self.conn, time, None, states=self.last_states,
+                          text="; ".join(notes) or None,
+                          tunnelled=dict(self.tunnelled) if self.switched else None)
+
+
+def _mirror_send(machine: Any) -> Callable[[Any], Any]:
+    """How to send on ``machine`` as a mirror: only its states matter, not the wire bytes nor its
+    own account of the moves (a step shows the parsing machine's), and h11dbg's engine can skip
+    both; h11 sends."""
+    advance = getattr(machine, "advance", None)
+    if advance is None:
+        return machine.send_with_data_passthrough  # type: ignore[no-any-return]
+    return functools.partial(advance, observe=False)
+
+
+def _side(direction: str) -> str:
+    return "the client" if direction == "c2s" else "the server"
+
+
+class Replayer:
+    """Feeds records one at a time; :attr:`errors` counts connections that hit a protocol error."""
+
+    def __init__(self, engine: ModuleType) -> None:
+        self.engine = engine
+        self._conns: dict[int, _ConnectionReplay] = {}
+        self._last_time = 0.0
+        self.errors = 0
+        self.connections = 0
+
+    def _conn(self, conn: int) -> _ConnectionReplay:
+        replay = self._conns.get(conn)
+        if replay is None:
+            replay = self._conns[conn] = _ConnectionReplay(self.engine, conn)
+            self.connections += 1
+        return replay
+
+    def feed(self, record: Record) -> list[ReplayStep]:
+        time = record.time
+        if time > self._last_time:
+            self._last_time = time
+        if type(record) is Chunk:  # nearly every record: the short way (a chunk ends no connection)
+            replay = self._conns.get(record.conn) or self._conn(record.conn)
+            if replay.failed:
+                return replay.data(record.direction, record.data, time)
+            steps = replay.data(record.direction, record.data, time)
+            if replay.failed:
+                self.errors += 1
+            return steps
+        if isinstance(record, Open):
+            fresh = record.conn not in self._conns
+            replay = self._conn(record.conn)
+            if not fresh:
+                return []
+            return [ReplayStep("open", record.conn, record.time, None, states=replay.states(replay.client),
+                               peers=(record.client, record.server))]
+        replay = self._conn(record.conn)
+        failed_before = replay.failed
+        if isinstance(record, Chunk):
+            steps = replay.data(record.direction, record.data, record.time)
+        elif isinstance(record, Close):
+            steps = (replay.abort if record.reset else replay.eof)(record.direction, record.time)
+        else:
+            raise TypeError(f"not a transcript record: {record!r}")
+        if replay.failed and not failed_before:
+            self.errors += 1
+        if len(replay.closed) == 2:  # both directions
+            steps.append(replay.end(record.time))
+            del self._conns[record.conn]
+        return steps
+
+    def finish(self, last_time: float | None = None) -> list[ReplayStep]:
+        """End steps for connections the transcript left open, at the transcript's last time
+        (``last_time`` when records were seen elsewhere too: a replay split across processes)."""
+        time = self._last_time if last_time is None else max(last_time, self._last_time)
+        steps = [replay.end(time) for replay in self._conns.values()]
+        self._conns.clear()
+        return steps
+
+
+def replay(records: Iterable[Record], engine: ModuleType) -> Iterator[ReplayStep]:
+    replayer = Replayer(engine)
+    for record in records:
+        yield from replayer.feed(record)
+    yield from replayer.finish()
+
+

@@ -1,0 +1,53 @@
+"""Walking a replay step by step, with breakpoints: the UI-free half of ``h11dbg replay --step``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+
+from h11dbg.replay.steps import ReplayStep
+
+# -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
+
+STEP_HELP = (
+    "next [N]        show the next step (or N steps)",
+    "continue        run to the next breakpoint or to the end",
+    "break NAME      stop at steps named NAME: an event (Request, Response, Data, EndOfMessage, ...),",
+    "                error, open, close, reset, cycle, switch or end",
+    "delete NAME     remove a breakpoint ('delete all' removes every one)",
+    "breaks          list the breakpoints",
+    "explain         why the machines are in their states, what may come next, and the last error",
+    "quit            stop replaying",
+)
+
+
+class Stepper:
+    """Walks a replay step by step; breakpoints are step names compared without case."""
+
+    def __init__(self, steps: Iterable[ReplayStep], engine: ModuleType) -> None:
+        self._steps = iter(steps)
+        self.engine = engine
+        self.breakpoints: set[str] = {"error"}
+        self.current: ReplayStep | None = None
+        self.last_error: ReplayStep | None = None
+        self.finished = False
+
+    def next(self) -> ReplayStep | None:
+        step = next(self._steps, None)
+        if step is None:
+            self.finished = True
+            return None
+        self.current = step
+        if step.kind == "error":
+            self.last_error = step
+        return step
+
+    def run(self, *, ignore_breakpoints: bool = False) -> Iterator[ReplayStep]:
+        """Steps up to and including the next one that hits a breakpoint."""
+        while True:
+            step = self.next()
+            if step is None:
+                return
+            yield step
+            if not ignore_breakpoints and step.event_name.lower() in self.breakpoints:
+                return
