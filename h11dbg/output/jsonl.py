@@ -1,18 +1,23 @@
-"""The JSON Lines schema shared by every command's ``--json`` output.
+"""The JSON Lines schema of every command's ``--json`` output: the one writer, live and replay.
 
-One object per line.  Event lines carry ``conn`` (a connection id),
-``direction`` (``"c2s"`` or ``"s2c"``), ``event`` (the h11 event class name,
-or ``"error"``), the event's fields under h11's names, and ``states`` (both
-roles' states *after* the event).  See docs/json.md.
+One object per line.  Event lines carry ``conn`` (a connection id), ``direction`` (``"c2s"`` or
+``"s2c"``), ``event`` (the h11 event class name, or ``"error"``), the event's fields under h11's
+names, ``states`` (both roles' states *after* the event) and ``transitions`` in
+:func:`h11dbg.output.describe.transition_fields`' form.  A live session's log entries
+(:func:`entry_record`) and a replay's steps (:func:`step_record`) are built from the same event and
+error records, so the same event reads the same from either path.  See docs/json.md.
 
-Works with any engine that offers h11's API (attribute access only).
+:func:`step_line` is a fast path for replay (a property test holds it equal to
+``dumps(step_record(step))``).  Works with any engine that offers h11's API (attribute access only).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from h11dbg.output.describe import REMEMBERED, TRANSITION_FIELDS, transition_fields
 from h11dbg.replay.steps import ReplayStep
+from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
 
 
@@ -94,6 +99,45 @@ def error_record(
     return record
 
 
+def entry_record(entry: LogEntry) -> dict[str, Any]:
+    """One live log entry as a JSON-ready dict: the event or error record plus ``kind``, ``seq``,
+    ``time``, ``actor`` and the wire ``bytes``."""
+    common: dict[str, Any] = {"kind": entry.kind, "seq": entry.seq, "time": entry.time}
+    if entry.actor:
+        common["actor"] = entry.actor
+    if entry.kind == "event":
+        record = event_record(entry.event, conn=entry.conn, direction=entry.direction or "",
+                              states=entry.states_after, **common)
+        record["bytes"] = escape(entry.data)
+    elif entry.kind == "error":
+        assert entry.error is not None
+        record = error_record(entry.error, conn=entry.conn, direction=entry.direction or "",
+                              states=entry.states_after, **common)
+    else:
+        record = {"conn": entry.conn}
+        if entry.direction:
+            record["direction"] = entry.direction
+        record.update(common)
+        if entry.kind in ("sent", "received"):
+            record["length"] = len(entry.data)
+            record["bytes"] = escape(entry.data)
+        if entry.event is not None:  # NEED_DATA / PAUSED notes
+            record["sentinel"] = str(getattr(entry.event, "__name__", entry.event))
+        if entry.text:
+            record["text"] = entry.text
+        if entry.states_after:
+            record["states"] = entry.states_after
+    if entry.states_before:
+        record["states_before"] = entry.states_before
+    if entry.transitions:
+        record["transitions"] = [transition_fields(t) for t in entry.transitions]
+    return record
+
+
+def entry_line(entry: LogEntry) -> str:
+    return dumps(entry_record(entry))
+
+
 def lossy_line(source_format: str, why: str) -> str:
     """Why the bytes of a lossy input may differ from what crossed the wire."""
     return dumps({"conn": None, "event": "lossy", "source_format": source_format, "lossy": why})
@@ -106,7 +150,7 @@ def dumps(record: dict[str, Any]) -> str:
 
 
 def step_record(step: ReplayStep) -> dict[str, Any]:
-    """One step in the shared JSON Lines schema (h11dbg.output.jsonl); non-event steps name their kind."""
+    """One replay step as a JSON-ready dict; steps other than events name their kind in ``event``."""
     extra: dict[str, Any] = {"time": round(step.time, 6)}
     if step.kind == "event":
         record = event_record(step.event, conn=step.conn, direction=step.direction or "",
@@ -130,7 +174,7 @@ def step_record(step: ReplayStep) -> dict[str, Any]:
             record["tunnelled"] = step.tunnelled
         record["states"] = step.states
     if step.transitions:
-        record["transitions"] = [_transition_fields(t) for t in step.transitions]
+        record["transitions"] = [transition_fields(t) for t in step.transitions]
     return record
 
 
@@ -203,7 +247,6 @@ def _headers_json(headers: Any) -> str:
 
 
 _JSON_BYTES: dict[bytes, str] = {}
-_REMEMBERED_JSON = 2048  # as h11dbg.output.text's header lines: bounded, so memory stays flat
 
 
 def _json_bytes(value: bytes) -> str:
@@ -214,7 +257,7 @@ def _json_bytes(value: bytes) -> str:
         import json  # (here: a replay without --json never needs it)
 
         text = json.dumps(escape(value), ensure_ascii=False)
-        if len(_JSON_BYTES) >= _REMEMBERED_JSON:
+        if len(_JSON_BYTES) >= REMEMBERED:
             _JSON_BYTES.clear()
         if len(value) <= 256:
             _JSON_BYTES[value] = text
@@ -252,27 +295,10 @@ _TRANSITION_JSON: dict[tuple[Any, ...], str] = {}
 
 
 def _transition_json(transition: Any) -> str:
-    key = tuple(getattr(transition, name, None) for name in _TRANSITION_FIELDS)
+    key = tuple(getattr(transition, name, None) for name in TRANSITION_FIELDS)
     text = _TRANSITION_JSON.get(key)
     if text is None:
-        text = dumps(_transition_fields(transition))
-        if len(_TRANSITION_JSON) < 4096:
+        text = dumps(transition_fields(transition))
+        if len(_TRANSITION_JSON) < REMEMBERED:
             _TRANSITION_JSON[key] = text
     return text
-
-
-_TRANSITION_FIELDS = ("role", "old_state", "new_state", "rule", "section", "explanation")
-_TRANSITION_DICTS: dict[tuple[Any, ...], dict[str, str]] = {}
-
-
-def _transition_fields(transition: Any) -> dict[str, str]:
-    key = tuple(getattr(transition, name, None) for name in _TRANSITION_FIELDS)
-    fields = _TRANSITION_DICTS.get(key)
-    if fields is None:
-        fields = {name: str(value) for name, value in zip(_TRANSITION_FIELDS, key, strict=True)
-                  if value is not None}
-        if len(_TRANSITION_DICTS) < 4096:  # a few dozen distinct ones in practice; bounded regardless
-            _TRANSITION_DICTS[key] = fields
-    return dict(fields)  # each record owns its dict
-
-

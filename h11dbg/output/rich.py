@@ -15,6 +15,8 @@ from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
+from h11dbg.output.describe import error_details as error_details_of
+from h11dbg.output.describe import error_where, transition_summary
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
 
@@ -26,6 +28,7 @@ DIM = "dim"
 ESCAPE_STYLE = "dim cyan"  # \r \n \t \\
 BINARY_STYLE = "yellow"  # \xHH
 
+# a block of escaped lines, not a one-line preview (describe.PREVIEW_BYTES): room for a small body
 BODY_LIMIT = 512
 WIRE_LIMIT = 256
 ROLES = ("client", "server")
@@ -173,21 +176,9 @@ def transition_lines(transitions: Iterable[Any]) -> list[RenderableType]:
     """One line per engine Transition record: who moved, why, and where the RFC says so."""
     lines: list[RenderableType] = []
     for transition in transitions:
-        role = str(getattr(transition, "role", "?")).lower()
-        old, new = str(transition.old_state), str(transition.new_state)
         # a state that stays put (more body data) is context, a move is news
-        text = Text()
-        text.append(f"{role} {old} → {new}", style=CHANGED_STYLE if old != new else DIM)
-        explanation = getattr(transition, "explanation", None)
-        cause = getattr(transition, "rule", None) or getattr(transition, "cause", None)
-        if explanation:
-            text.append(f": {explanation}")
-        elif cause:
-            text.append(f": {cause}")
-        section = getattr(transition, "section", None)
-        if section:
-            text.append(f" ({section})", style=DIM)
-        lines.append(_indented(text, 4))
+        moved = str(transition.old_state) != str(transition.new_state)
+        lines.append(_indented(Text(transition_summary(transition), style=CHANGED_STYLE if moved else DIM), 4))
     return lines
 
 
@@ -218,33 +209,17 @@ def _wire(entry: LogEntry, *, hexdump: bool, wire_limit: int, label: str = "wire
 
 
 def error_details(error: BaseException) -> list[RenderableType]:
-    """The rule, RFC section, explanation, offset and offending bytes, when the error carries them."""
-    lines: list[RenderableType] = [
-        Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))
-    ]
-    rule = getattr(error, "rule", None)
-    section = getattr(error, "section", None)
-    if rule or section:
+    """The error, where it is, and the rule, RFC section, explanation and offending bytes it carries."""
+    head = Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))
+    where = error_where(getattr(error, "offset", None))
+    if where:
+        head.append(f" ({where})", style="red")
+    lines: list[RenderableType] = [head]
+    for name, value in error_details_of(error):
         text = Text()
-        text.append("  rule: ", style=DIM)
-        text.append(str(rule or "?"), style="red")
-        if section:
-            text.append(f"  ({section})", style=DIM)
-        lines.append(text)
-    explanation = getattr(error, "explanation", None)
-    if explanation:
-        lines.append(_indented(Text(explanation, style="italic"), 2))
-    offset = getattr(error, "offset", None)
-    offending = getattr(error, "offending", None)
-    if offset is not None or offending is not None:
-        text = Text()
-        text.append("  at", style=DIM)
-        if offset is not None:
-            text.append(f" byte {offset}", style="red")
-        if offending is not None:
-            text.append(": ", style=DIM)
-            text.append(escape(bytes(offending)), style="bold red reverse")
-        lines.append(text)
+        text.append(f"  {name}: ", style=DIM)
+        text.append(value, style="bold red reverse" if name == "offending bytes" else "red" if name == "rule" else "")
+        lines.append(_indented(text, 0))
     hint = getattr(error, "error_status_hint", None)
     if hint is not None and type(error).__name__ == "RemoteProtocolError":
         lines.append(Text(f"  a server would answer {hint}", style=DIM))

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from h11dbg.output.text import dumps, render_entry
+from h11dbg.output.jsonl import entry_line
+from h11dbg.output.text import render_entry
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transport import NetworkError
@@ -39,7 +40,7 @@ class _Printer:
             entry = log[self.printed]
             self.printed += 1
             if self.as_json:
-                print(dumps(entry), file=self.out)
+                print(entry_line(entry), file=self.out)
             else:
                 for line in render_entry(entry):
                     print(line, file=self.out)

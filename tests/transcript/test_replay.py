@@ -165,7 +165,7 @@ def test_step_mode_with_piped_stdin(tmp_path: Path, engine_name: str) -> None:
     first, rest = out.split("breakpoints: error, response", 1)
     assert "Request GET /" in first and "Response" not in first  # `next` showed one step
     at_response, after = rest.split("replay> connection 1, after:", 1)
-    assert "s2c Response 200 OK" in at_response and "Data" not in at_response  # continue stopped there
+    assert "s2c Response HTTP/1.1 200 OK" in at_response and "Data" not in at_response  # continue stopped there
     assert "server may send next: Data, EndOfMessage" in after
     # the next continue stopped at the error (a default breakpoint); explain shows it
     assert "ERROR" in after and "last error (connection 2)" in after

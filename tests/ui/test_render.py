@@ -202,10 +202,10 @@ def test_error_with_explain_details_shows_rule_section_offset_and_offending_byte
         states_after={"client": "ERROR", "server": "IDLE"},
     )
     out = text_of(render_entry(entry))
-    assert "  _ExplainedError: whitespace between a field name and the colon" in out
-    assert "  rule: field-name-whitespace  (RFC 9112 §5.1)" in out
-    assert "  A server must reject a request with whitespace" in out
-    assert "  at byte 20: Host :" in out
+    assert "  _ExplainedError: whitespace between a field name and the colon (at byte 20)\n" in out
+    assert "\n  rule: field-name-whitespace\n  section: RFC 9112 §5.1\n" in out
+    assert "\n  explanation: A server must reject a request with whitespace" in out
+    assert "\n  offending bytes: Host :\n" in out
 
 
 def _h11dbg_engine() -> ModuleType:
@@ -224,10 +224,10 @@ def test_h11dbg_engine_error_shows_its_rule_section_and_offending_bytes() -> Non
         conn.next_event()
     error = caught.value
     entry = LogEntry(seq=1, time=0.0, conn=1, kind="error", direction="c2s", actor="server", error=error)
-    out = text_of(render_entry(entry))
-    assert f"RemoteProtocolError: {error}" in out
-    assert f"  rule: {error.rule}  ({error.section})" in out
-    assert f"  at byte {error.offset}: {escape(error.offending)}" in out
+    out = text_of(render_entry(entry), width=300)  # wide: the error on one line
+    assert f"  RemoteProtocolError: {error} (at byte {error.offset})\n" in out
+    assert f"\n  rule: {error.rule}\n  section: {error.section}\n" in out
+    assert f"\n  offending bytes: {escape(error.offending)}\n" in out
 
 
 def test_h11dbg_engine_transitions_are_explained_under_the_event() -> None:
@@ -254,7 +254,7 @@ def test_h11dbg_engine_transitions_are_explained_under_the_event() -> None:
     )
     out = text_of(render_entry(entry), width=300)  # wide: one line per transition
     first = seen[0]
-    assert f"\n    client IDLE → SEND_BODY: {first.explanation} ({first.section})\n" in out
+    assert f"\n    client: IDLE -> SEND_BODY ({first.rule}) {first.explanation} [{first.section}]\n" in out
 
 
 def test_notes_raw_bytes_eof_and_state_entries() -> None:

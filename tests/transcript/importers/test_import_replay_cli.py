@@ -129,7 +129,7 @@ def test_a_gap_in_a_capture_is_noted_where_replay_finds_it(tmp_path: Path) -> No
     notes = [i for i, line in enumerate(lines) if line.startswith("note:")]
     assert len(notes) == 1 and lines[notes[0]].startswith(GAP_NOTE)
     request = next(i for i, line in enumerate(lines) if "c2s Request POST /" in line)
-    response = next(i for i, line in enumerate(lines) if "s2c Response 200" in line)
+    response = next(i for i, line in enumerate(lines) if "s2c Response HTTP/1.1 200" in line)
     assert request < notes[0] < response
     assert "pcap input is lossy (1 note(s) above)" in result.stderr
 

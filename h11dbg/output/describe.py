@@ -1,0 +1,176 @@
+"""What an event, an error and a state transition say: the one source of their words.
+
+Plain text (:mod:`h11dbg.output.text`), JSON Lines (:mod:`h11dbg.output.jsonl`) and the REPL's rich
+renderables (:mod:`h11dbg.output.rich`) all take their wording from here, so a Response reads the
+same whether it was sent live, parsed live or replayed from a capture, and a change of wording is
+made once.
+
+Rules of the house: works on any engine with h11's API (attribute access only; the explain
+details only h11dbg.protocol has are read with ``getattr``); bytes are shown only through
+:func:`h11dbg.transcript.escaping.escape`; a start line reads in wire order (``HTTP/1.1 200 OK``).
+What repeats message after message (header fields, transitions) is remembered, in bounded caches,
+because replay renders millions of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from h11dbg.transcript.escaping import escape
+
+#: How many bytes of a body or of raw bytes a one-line preview shows (live and replay alike).
+PREVIEW_BYTES = 64
+
+#: Events whose text has a head: a start line and header fields, or trailers.
+WITH_HEADERS = frozenset({"Request", "Response", "InformationalResponse", "EndOfMessage"})
+
+# How many rendered header fields (and transitions) are remembered: the fields that repeat (user
+# agents, content types) stay, one-off values (cookies, lengths) make the cache start over now and
+# then; small, so that a replay's memory does not grow with the file.
+REMEMBERED = 2048
+
+
+def preview(data: bytes | bytearray | memoryview) -> str:
+    """The first :data:`PREVIEW_BYTES` bytes, escaped, and ``...`` when there is more."""
+    if len(data) > PREVIEW_BYTES:
+        return escape(bytes(data[:PREVIEW_BYTES])) + "..."
+    return escape(bytes(data))
+
+
+def role_name(role: object) -> str:
+    """``CLIENT`` (an engine sentinel) -> ``client``: the spelling of roles in every output."""
+    return str(role).lower()
+
+
+def raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+    """Header fields in wire order and case (``raw_items()``, which h11 and h11dbg both offer)."""
+    return list(headers.raw_items() if hasattr(headers, "raw_items") else headers)
+
+
+def head_summary(event: Any, kind: str, fields: int = 0) -> str:
+    """A message head in one line: ``Request GET / HTTP/1.1``, ``Response HTTP/1.1 200 OK``,
+    ``EndOfMessage with 2 trailer(s)``; ``fields`` is how many header fields (trailers) it has."""
+    if kind == "Request":
+        return (f"Request {escape(bytes(event.method))} {escape(bytes(event.target))} "
+                f"HTTP/{escape(bytes(event.http_version))}")
+    if kind in ("Response", "InformationalResponse"):
+        return (f"{kind} HTTP/{escape(bytes(event.http_version))} {int(event.status_code)} "
+                f"{escape(bytes(event.reason))}").rstrip()
+    if kind == "EndOfMessage" and fields:
+        return f"EndOfMessage with {fields} trailer(s)"
+    return kind
+
+
+def data_summary(data: bytes | bytearray | memoryview) -> str:
+    """A Data event in one line: ``Data 5 bytes: hello``."""
+    return f"Data {len(data)} bytes: {preview(data)}"
+
+
+def event_summary(event: Any) -> str:
+    """Any event in one line (a Data event with a preview of its payload)."""
+    kind = type(event).__name__
+    if kind == "Data":
+        return data_summary(event.data)
+    return head_summary(event, kind, len(event.headers) if kind in WITH_HEADERS else 0)
+
+
+_HEADER_TEXT: dict[tuple[bytes, bytes], str] = {}
+
+
+def header_text(name: bytes, value: bytes) -> str:
+    """``Name: value``, escaped."""
+    key = (name, value)
+    try:
+        text = _HEADER_TEXT.get(key)
+    except TypeError:  # an engine that gives bytearrays: nothing to remember
+        return f"{escape(bytes(name))}: {escape(bytes(value))}"
+    if text is None:
+        text = f"{escape(name)}: {escape(value)}"
+        if len(value) <= 256:
+            if len(_HEADER_TEXT) >= REMEMBERED:
+                _HEADER_TEXT.clear()
+            _HEADER_TEXT[key] = text
+    return text
+
+
+# -- transitions (h11dbg.protocol's Transition records; h11 has none) ---------------------------
+
+TRANSITION_FIELDS = ("role", "old_state", "new_state", "cause", "rule", "section", "explanation")
+_TRANSITION_DICTS: dict[tuple[object, ...], dict[str, str]] = {}
+_TRANSITION_TEXT: dict[tuple[object, ...], str] = {}
+
+
+def _transition_key(transition: Any) -> tuple[object, ...]:
+    return tuple(getattr(transition, name, None) for name in TRANSITION_FIELDS)
+
+
+def transition_fields(transition: Any) -> dict[str, str]:
+    """A transition as JSON-ready fields: the role as ``client``/``server``, absent fields left out."""
+    key = _transition_key(transition)
+    fields = _TRANSITION_DICTS.get(key)
+    if fields is None:
+        fields = {name: str(value) for name, value in zip(TRANSITION_FIELDS, key, strict=True) if value is not None}
+        fields["role"] = role_name(transition.role)
+        if len(_TRANSITION_DICTS) < REMEMBERED:  # a few dozen distinct ones in practice; bounded regardless
+            _TRANSITION_DICTS[key] = fields
+    return dict(fields)  # each record owns its dict
+
+
+def transition_summary(transition: Any) -> str:
+    """``client: IDLE -> SEND_BODY (request-sent) the client sent a request head ... [RFC 9112 §3]``."""
+    key = _transition_key(transition)
+    text = _TRANSITION_TEXT.get(key)
+    if text is None:
+        role, old, new, cause, rule, section, explanation = key
+        text = f"{role_name(role)}: {old} -> {new}"
+        if rule or cause:
+            text += f" ({rule or cause})"
+        if explanation:
+            text += f" {explanation}"
+        if section:
+            text += f" [{section}]"
+        if len(_TRANSITION_TEXT) < REMEMBERED:
+            _TRANSITION_TEXT[key] = text
+    return text
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+def error_summary(error: BaseException) -> str:
+    """``RemoteProtocolError: both Content-Length and Transfer-Encoding``."""
+    return f"{type(error).__name__}: {error}"
+
+
+def error_where(offset: int | None, exact: bool = True) -> str | None:
+    """Where in its direction's byte stream an error is; an engine that does not say (h11) gets how
+    far parsing had got instead."""
+    if offset is None:
+        return None
+    return f"at byte {offset}" if exact else f"parsing stopped at byte {offset}"
+
+
+def error_details(error: BaseException) -> list[tuple[str, str]]:
+    """What h11dbg's errors explain: rule, RFC section, explanation, the offending bytes (escaped)."""
+    details = [(name, str(value)) for name in ("rule", "section", "explanation")
+               if (value := getattr(error, name, None))]
+    offending = getattr(error, "offending", None)
+    if offending:
+        details.append(("offending bytes", escape(bytes(offending))))
+    return details
+
+
+def states_summary(states: dict[str, str], before: dict[str, str] | None = None) -> str:
+    """``client IDLE -> SEND_BODY, server SEND_RESPONSE``: both roles, each change with its old state."""
+    parts = []
+    for role in ("client", "server"):
+        after = states.get(role)
+        if after is None:
+            continue
+        old = None if before is None else before.get(role)
+        parts.append(f"{role} {old} -> {after}" if old and old != after else f"{role} {after}")
+    return ", ".join(parts)
+
+
+def joined(lines: Iterable[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
