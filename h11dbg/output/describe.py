@@ -33,9 +33,9 @@ REMEMBERED = 2048
 
 def preview(data: bytes | bytearray | memoryview) -> str:
     """The first :data:`PREVIEW_BYTES` bytes, escaped, and ``...`` when there is more."""
-    if len(data) > PREVIEW_BYTES:
-        return escape(bytes(data[:PREVIEW_BYTES])) + "..."
-    return escape(bytes(data))
+    if type(data) is not bytes:
+        data = bytes(data)
+    return escape(data[:PREVIEW_BYTES]) + "..." if len(data) > PREVIEW_BYTES else escape(data)
 
 
 def role_name(role: object) -> str:
@@ -96,18 +96,21 @@ def header_text(name: bytes, value: bytes) -> str:
 
 # -- transitions (h11dbg.protocol's Transition records; h11 has none) ---------------------------
 
-TRANSITION_FIELDS = ("role", "old_state", "new_state", "cause", "rule", "section", "explanation")
+# in the order of h11dbg.protocol.Transition's fields (a NamedTuple), so that a slice is its key
+TRANSITION_FIELDS = ("role", "old_state", "new_state", "cause", "rule", "explanation", "section")
 _TRANSITION_DICTS: dict[tuple[object, ...], dict[str, str]] = {}
 _TRANSITION_TEXT: dict[tuple[object, ...], str] = {}
 
 
-def _transition_key(transition: Any) -> tuple[object, ...]:
+def transition_key(transition: Any) -> tuple[object, ...]:
+    if isinstance(transition, tuple):  # h11dbg.protocol.Transition: its leading fields, sliced in C
+        return transition[:7]
     return tuple(getattr(transition, name, None) for name in TRANSITION_FIELDS)
 
 
 def transition_fields(transition: Any) -> dict[str, str]:
     """A transition as JSON-ready fields: the role as ``client``/``server``, absent fields left out."""
-    key = _transition_key(transition)
+    key = transition_key(transition)
     fields = _TRANSITION_DICTS.get(key)
     if fields is None:
         fields = {name: str(value) for name, value in zip(TRANSITION_FIELDS, key, strict=True) if value is not None}
@@ -119,10 +122,10 @@ def transition_fields(transition: Any) -> dict[str, str]:
 
 def transition_summary(transition: Any) -> str:
     """``client: IDLE -> SEND_BODY (request-sent) the client sent a request head ... [RFC 9112 §3]``."""
-    key = _transition_key(transition)
+    key = transition_key(transition)
     text = _TRANSITION_TEXT.get(key)
     if text is None:
-        role, old, new, cause, rule, section, explanation = key
+        role, old, new, cause, rule, explanation, section = key
         text = f"{role_name(role)}: {old} -> {new}"
         if rule or cause:
             text += f" ({rule or cause})"

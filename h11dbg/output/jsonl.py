@@ -13,12 +13,14 @@ error records, so the same event reads the same from either path.  See docs/json
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from h11dbg.output.describe import REMEMBERED, TRANSITION_FIELDS, transition_fields
-from h11dbg.replay.steps import ReplayStep
-from h11dbg.session.log import LogEntry
+from h11dbg.output.describe import REMEMBERED, transition_fields, transition_key
 from h11dbg.transcript.escaping import escape
+
+if TYPE_CHECKING:
+    from h11dbg.replay.steps import ReplayStep
+    from h11dbg.session.log import LogEntry
 
 
 def _text(value: bytes) -> str:
@@ -295,7 +297,7 @@ _TRANSITION_JSON: dict[tuple[Any, ...], str] = {}
 
 
 def _transition_json(transition: Any) -> str:
-    key = tuple(getattr(transition, name, None) for name in TRANSITION_FIELDS)
+    key = transition_key(transition)
     text = _TRANSITION_JSON.get(key)
     if text is None:
         text = dumps(transition_fields(transition))

@@ -7,10 +7,11 @@ steps of a replay are many) and its details indented under it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable
 from h11dbg.output.describe import (
+    PREVIEW_BYTES,
     WITH_HEADERS,
     error_details,
     error_summary,
@@ -23,10 +24,12 @@ from h11dbg.output.describe import (
     states_summary,
     transition_summary,
 )
-from h11dbg.replay.stepper import Stepper
-from h11dbg.replay.steps import ReplayStep
-from h11dbg.session.explain import allowed_events, describe_state
-from h11dbg.session.log import LogEntry
+from h11dbg.transcript.escaping import escape
+
+if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the stepper)
+    from h11dbg.replay.stepper import Stepper
+    from h11dbg.replay.steps import ReplayStep
+    from h11dbg.session.log import LogEntry
 
 # -- live log entries -------------------------------------------------------------------------------
 
@@ -122,9 +125,11 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
     head = _step_head(step)
     event = step.event
     if type(event).__name__ == "Data" and step.kind == "event" and not step.transitions:
-        # the line most replays are made of, built in one go (describe.data_summary's words)
+        # the line most replays are made of, built in one go: describe.data_summary's words, inlined
         data = event.data
-        return [f"{head} {f'Data {len(data)} bytes: {preview(data)}':<52} {_states(step.states)}"]
+        size = len(data)
+        shown = escape(data[:PREVIEW_BYTES]) + "..." if size > PREVIEW_BYTES else escape(data)
+        return [f"{head} {f'Data {size} bytes: {shown}':<52} {_states(step.states)}"]
     lines: list[str] = []
     if step.kind == "open":
         client, server = step.peers
@@ -155,12 +160,15 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
             lines.append(f"{_INDENT}{step.text}")
     else:
         lines.append(f"{head} {step.kind}: {step.text}   {_states(step.states)}".rstrip())
-    lines += [_INDENT + transition_summary(t) for t in step.transitions]
+    if step.transitions:
+        lines += [_INDENT + transition_summary(t) for t in step.transitions]
     return lines
 
 
 def state_lines(states: dict[str, str], actor: str | None = None, indent: str = "") -> list[str]:
     """What each role's state means and what it may send next; ``actor`` is the side we act as."""
+    from h11dbg.session.explain import allowed_events, describe_state
+
     lines = []
     for role in ("client", "server"):
         state = states.get(role)

@@ -41,7 +41,7 @@ def only_server_port(records: Iterable[Record], port: int) -> Iterator[Record]:
             yield record
 
 
-def steps(transcript: Transcript, replayer: Replayer, say_note: Callable[[str], None], *,
+def steps(transcript: Transcript, replayer: Replayer, say_note: Callable[[str], object], *,
           lossy_said: bool = False) -> Iterator[ReplayStep]:
     """Every step of ``transcript``, each loss note of a capture said where reading found it: after the
     steps of the records read before it, before those that follow."""
