@@ -139,7 +139,7 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
     first step where they differ: an event, a state or an error.  Exit 0 identical, 1 different."""
     from h11dbg.engines import ENGINE_NAMES
     from h11dbg.output import jsonl, text
-    from h11dbg.replay.diff import EngineDiff
+    from h11dbg.replay.diff import Difference, EngineDiff
     from h11dbg.transcript import TranscriptError
 
     names = [name.strip() for name in engines.split(",")]
@@ -150,20 +150,10 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
     comparison = EngineDiff(first, second)
     out = sys.stdout
 
-    def show(differences: Any) -> None:
+    def show(differences: list[Difference]) -> None:
         for found in differences:
-            if as_json:
-                record = {"conn": found.conn, "event": "diff", "index": found.index}
-                for name, step_ in zip(names, (found.first, found.second), strict=True):
-                    record[name] = jsonl.step_record(step_) if step_ is not None else None
-                out.write(jsonl.dumps(record) + "\n")
-                continue
-            out.write(f"connection {found.conn}: the engines differ at step {found.index + 1}\n")
-            width = max(len(name) for name in names)
-            for name, step_ in zip(names, (found.first, found.second), strict=True):
-                said = text.step_lines(step_, headers=False) if step_ is not None else ["(no further step)"]
-                out.write(f"  {name:<{width}}  {said[0].strip()}\n")
-                out.writelines(f"  {'':<{width}}  {line.strip()}\n" for line in said[1:])
+            out.write(jsonl.difference_line(found, names) + "\n" if as_json
+                      else "".join(f"{line}\n" for line in text.difference_lines(found, names)))
 
     try:
         with Quietly():
@@ -175,10 +165,7 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
         out.flush()
         fail(str(exc))
     for conn, steps in sorted(comparison.identical.items()):
-        if as_json:
-            out.write(jsonl.dumps({"conn": conn, "event": "same", "steps": steps}) + "\n")
-        else:
-            out.write(f"connection {conn}: identical ({steps} steps)\n")
+        out.write((jsonl.same_line(conn, steps) if as_json else text.same_line(conn, steps)) + "\n")
     out.flush()
     differing = len(comparison.differences)
     if not as_json:

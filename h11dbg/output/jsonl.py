@@ -13,12 +13,14 @@ error records, so the same event reads the same from either path.  See docs/json
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from h11dbg.output.describe import REMEMBERED, transition_fields, transition_key
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
+    from h11dbg.replay.diff import Difference
     from h11dbg.replay.steps import ReplayStep
     from h11dbg.session.log import LogEntry
 
@@ -138,6 +140,18 @@ def entry_record(entry: LogEntry) -> dict[str, Any]:
 
 def entry_line(entry: LogEntry) -> str:
     return dumps(entry_record(entry))
+
+
+def difference_line(found: Difference, names: Sequence[str]) -> str:
+    """``diff --json``: where two engines part ways, each engine's step (a ``replay --json`` record) under its name."""
+    record: dict[str, Any] = {"conn": found.conn, "event": "diff", "index": found.index}
+    for name, step in zip(names, (found.first, found.second), strict=True):
+        record[name] = step_record(step) if step is not None else None
+    return dumps(record)
+
+
+def same_line(conn: int, steps: int) -> str:
+    return dumps({"conn": conn, "event": "same", "steps": steps})
 
 
 def lossy_line(source_format: str, why: str) -> str:

@@ -7,6 +7,7 @@ steps of a replay are many) and its details indented under it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable
@@ -27,6 +28,7 @@ from h11dbg.output.describe import (
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the stepper)
+    from h11dbg.replay.diff import Difference
     from h11dbg.replay.stepper import Stepper
     from h11dbg.replay.steps import ReplayStep
     from h11dbg.session.log import LogEntry
@@ -163,6 +165,21 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
     if step.transitions:
         lines += [_INDENT + transition_summary(t) for t in step.transitions]
     return lines
+
+
+def difference_lines(found: Difference, names: Sequence[str]) -> list[str]:
+    """``diff``: where two engines first part ways on a connection, each engine's step under its name."""
+    lines = [f"connection {found.conn}: the engines differ at step {found.index + 1}"]
+    width = max(len(name) for name in names)
+    for name, step in zip(names, (found.first, found.second), strict=True):
+        said = step_lines(step, headers=False) if step is not None else ["(no further step)"]
+        lines.append(f"  {name:<{width}}  {said[0].strip()}")
+        lines += [f"  {'':<{width}}  {line.strip()}" for line in said[1:]]
+    return lines
+
+
+def same_line(conn: int, steps: int) -> str:
+    return f"connection {conn}: identical ({steps} steps)"
 
 
 def state_lines(states: dict[str, str], actor: str | None = None, indent: str = "") -> list[str]:

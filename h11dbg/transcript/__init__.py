@@ -138,7 +138,7 @@ def write_transcript(
     overwrite: bool = False,
 ) -> None:
     """Write ``records`` (a Transcript, or records plus ``meta``) to ``path``; refuses to replace an
-    existing file unless ``overwrite``."""
+    existing file unless ``overwrite`` (:class:`h11dbg.transcript.files.OutputFileError`)."""
     path = Path(path)
     if isinstance(records, Transcript):
         meta = meta or records.meta
@@ -147,6 +147,8 @@ def write_transcript(
         raise TranscriptError(
             path, f"cannot write format {format!r}: choose one of {', '.join(formats.writers())}"
         )
-    if path.exists() and not overwrite:
-        raise TranscriptError(path, "exists already; refusing to overwrite it (use --force)")
+    if not overwrite:
+        from h11dbg.transcript.files import refuse_existing
+
+        refuse_existing(path)
     writer(records, path, meta or Meta())

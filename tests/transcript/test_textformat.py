@@ -21,6 +21,7 @@ from h11dbg.transcript import (
     textformat,
     write_transcript,
 )
+from h11dbg.transcript.files import OutputFileError
 
 # Bytes weighted towards the ones that are hard to keep: line ends, NUL, spaces, backslashes, high bytes.
 _tricky = st.sampled_from(
@@ -167,7 +168,7 @@ def test_registry_dispatches_to_registered_readers(tmp_path: Path) -> None:
 def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "keep.h11t"
     path.write_text("precious")
-    with pytest.raises(TranscriptError, match="refusing to overwrite"):
+    with pytest.raises(OutputFileError, match="refusing to overwrite"):
         write_transcript([Chunk(1, "c2s", b"x")], path, Meta())
     assert path.read_text() == "precious"
 
