@@ -13,6 +13,27 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Direction = Literal["c2s", "s2c"]  # client→server, server→client
+Role = Literal["client", "server"]
+DIRECTIONS: tuple[Direction, Direction] = ("c2s", "s2c")
+ROLES: tuple[Role, Role] = ("client", "server")
+
+
+def other_direction(direction: Direction) -> Direction:
+    return "s2c" if direction == "c2s" else "c2s"
+
+
+def other_role(role: Role) -> Role:
+    return "server" if role == "client" else "client"
+
+
+def sender(direction: Direction) -> Role:
+    """The role that sends in ``direction``."""
+    return "client" if direction == "c2s" else "server"
+
+
+def sent_by(role: Role) -> Direction:
+    """The direction ``role`` sends in."""
+    return "c2s" if role == "client" else "s2c"
 
 
 @dataclass(frozen=True)
