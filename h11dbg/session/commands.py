@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
 
-from h11dbg.session.core import ROLES, Session, SessionError
+from h11dbg.session.core import Session, SessionError
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import UnescapeError, unescape
+from h11dbg.transcript.model import ROLES
 from h11dbg.transport import NetworkError
 
 
@@ -210,7 +211,8 @@ def _reason(status: int, options: dict[str, str | bool]) -> bytes:
 
 
 # ------------------------------------------------------------------------- commands
-def _build(session: Session, factory: Any, **kwargs: Any) -> Any:
+def _build(session: Session, factory: Callable[..., object], **kwargs: object
+           ) -> tuple[object, list[LogEntry] | None]:
     """Build an engine event; a LocalProtocolError here is the user's and becomes an error entry."""
     try:
         return factory(**kwargs), None

@@ -14,7 +14,7 @@ appended to ``session.log``.
 
 Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Session.actor`):
 
-* ``send_event(event, actor=None)`` — ``conn.send(event)``, then write the bytes.
+* ``send_event(event, actor=None)`` — the acting side's ``Connection.send(event)``, then write the bytes.
 * ``send_raw(data, actor=None)`` — write bytes that bypass the state machine.
 * ``recv(actor=None, timeout=None)`` — one socket read fed to ``receive_data`` (exact bytes logged).
 * ``next(actor=None)`` — one ``next_event()`` with the states before and after.
@@ -37,15 +37,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from h11dbg.engines import is_explainable, load_engine
+from h11dbg.engines import Engine, Machine, engine_role, is_explainable, load_engine
 from h11dbg.session.explain import describe_state, explain_lines
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
 from h11dbg.transcript.files import OutputFileError, recording_meta
-from h11dbg.transcript.model import Meta
+from h11dbg.transcript.model import ROLES, Direction, Meta, Role, other_role, sent_by
 from h11dbg.transport import (
     Listener,
     NetworkError,
@@ -58,7 +57,9 @@ from h11dbg.transport import (
     loopback_pair,
 )
 
-ROLES = ("client", "server")
+if TYPE_CHECKING:
+    from h11dbg.protocol import Transition
+
 # A loopback peer is in this process: whatever it wrote is already readable, so waiting long
 # for more only makes the user wait.
 LOOPBACK_READ_TIMEOUT = 0.5
@@ -74,18 +75,18 @@ class SessionError(Exception):
 class Side:
     """One engine Connection (one role) and the socket it speaks through."""
 
-    role: str
-    conn: Any = None
+    role: Role
+    machine: Machine | None = None
     transport: SocketTransport | None = None
-    pending: list[Any] = field(default_factory=list)  # Transition records not yet attached to an entry
+    pending: list[Transition] = field(default_factory=list)  # not yet attached to an entry
 
     @property
-    def out_direction(self) -> str:
-        return "c2s" if self.role == "client" else "s2c"
+    def out_direction(self) -> Direction:
+        return sent_by(self.role)
 
     @property
-    def in_direction(self) -> str:
-        return "s2c" if self.role == "client" else "c2s"
+    def in_direction(self) -> Direction:
+        return sent_by(other_role(self.role))
 
 
 class Session:
@@ -93,14 +94,14 @@ class Session:
 
     def __init__(
         self,
-        engine: str | ModuleType,
+        engine: str | Engine,
         mode: str,
         *,
         timeout: float | None = 10.0,
         address: str = "",
         host: str = "localhost",
     ) -> None:
-        self.engine: ModuleType = load_engine(engine) if isinstance(engine, str) else engine
+        self.engine = load_engine(engine) if isinstance(engine, str) else engine
         self.engine_name = engine if isinstance(engine, str) else engine.__name__.split(".")[0]
         self.explainable = is_explainable(self.engine)
         self.mode = mode  # "connect" | "listen" | "loopback"
@@ -110,8 +111,8 @@ class Session:
         self.log: list[LogEntry] = []
         self.conn_id = 0
         self.started = time.monotonic()
-        self.sides: dict[str, Side] = {}
-        self.actor = "client"
+        self.sides: dict[Role, Side] = {}
+        self.actor: Role = "client"
         self.listener: Listener | None = None
         self.timeouts = 0  # reads that found nothing in time (batch mode turns these into exit 3)
         self.closed = False
@@ -123,7 +124,7 @@ class Session:
     @classmethod
     def connect(
         cls,
-        engine: str | ModuleType,
+        engine: str | Engine,
         host: str,
         port: int,
         *,
@@ -152,7 +153,7 @@ class Session:
 
     @classmethod
     def listen(
-        cls, engine: str | ModuleType, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0
+        cls, engine: str | Engine, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0
     ) -> Session:
         """A SERVER listening on ``host:port`` (port 0: any free port); call :meth:`accept` next."""
         session = cls(engine, "listen", timeout=timeout)
@@ -165,7 +166,7 @@ class Session:
         return session
 
     @classmethod
-    def loopback(cls, engine: str | ModuleType, *, timeout: float | None = LOOPBACK_READ_TIMEOUT) -> Session:
+    def loopback(cls, engine: str | Engine, *, timeout: float | None = LOOPBACK_READ_TIMEOUT) -> Session:
         """CLIENT and SERVER in this process over a socket pair; switch sides with :attr:`actor`."""
         session = cls(engine, "loopback", timeout=timeout, address="loopback", host="localhost")
         pair = loopback_pair(timeout=timeout)
@@ -177,14 +178,14 @@ class Session:
                       "`as server` / `as client` switches sides")
         return session
 
-    def _new_side(self, role: str, transport: SocketTransport) -> Side:
-        side = Side(role, transport=transport)
-        side.conn = self.engine.Connection(self._role(role))
-        if self.explainable and hasattr(side.conn, "add_observer"):
-            side.conn.add_observer(side.pending.append)
+    def _new_side(self, role: Role, transport: SocketTransport) -> Side:
+        machine = self.engine.Connection(engine_role(self.engine, role))
+        side = Side(role, machine, transport)
+        if self.explainable and hasattr(machine, "add_observer"):
+            machine.add_observer(side.pending.append)
         return side
 
-    def _open_side(self, role: str, transport: SocketTransport) -> Side:
+    def _open_side(self, role: Role, transport: SocketTransport) -> Side:
         self.conn_id += 1
         if role == "client":
             self.recorder.open(self.conn_id, transport.local, transport.peer)
@@ -217,33 +218,35 @@ class Session:
         return self.log[mark:]
 
     # ----------------------------------------------------------------- helpers
-    def _role(self, role: str) -> Any:
-        return self.engine.CLIENT if role == "client" else self.engine.SERVER
-
-    def side(self, actor: str | None = None) -> Side:
+    def side(self, actor: Role | None = None) -> Side:
+        """The acting side (``actor``, else :attr:`actor`), connected: its machine and transport are set."""
         role = actor or self.actor
         if role not in self.sides:
             raise SessionError(f"there is no {role} side in {self.mode} mode")
         side = self.sides[role]
-        if side.conn is None or side.transport is None:
+        if side.machine is None or side.transport is None:
             raise SessionError("no connection yet: waiting for a client (use `accept`)")
         return side
 
+    def _machine(self, side: Side) -> Machine:
+        assert side.machine is not None, "only a connected side (Session.side) is asked"
+        return side.machine
+
     def _states(self, side: Side) -> dict[str, str]:
-        states = side.conn.states
+        states = self._machine(side).states
         return {"client": str(states[self.engine.CLIENT]), "server": str(states[self.engine.SERVER])}
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def _append(self, kind: EntryKind, side: Side | None = None, **fields: Any) -> LogEntry:
-        transitions: tuple[Any, ...] = ()
+        transitions: tuple[Transition, ...] = ()
         if side is not None and side.pending:
             transitions = tuple(side.pending)
             side.pending.clear()
         if side is not None:
             fields.setdefault("actor", side.role)
-            if "states_after" not in fields and side.conn is not None:
+            if "states_after" not in fields and side.machine is not None:
                 fields["states_after"] = self._states(side)
         entry = LogEntry(seq=len(self.log) + 1, time=round(self.elapsed(), 6), conn=self.conn_id,
                          kind=kind, transitions=transitions, **fields)
@@ -253,19 +256,19 @@ class Session:
     def _note(self, text: str, side: Side | None = None, **fields: Any) -> LogEntry:
         return self._append("note", side, text=text, **fields)
 
-    def _error(self, side: Side, exc: BaseException, direction: str, before: dict[str, str]) -> LogEntry:
+    def _error(self, side: Side, exc: BaseException, direction: Direction, before: dict[str, str]) -> LogEntry:
         explanation = getattr(exc, "explanation", None) or str(exc)
         return self._append("error", side, direction=direction, error=exc, states_before=before,
                             text=explanation)
 
-    def error_entry(self, exc: BaseException, actor: str | None = None) -> LogEntry:
+    def error_entry(self, exc: BaseException, actor: Role | None = None) -> LogEntry:
         """Log a LocalProtocolError raised while *building* an event (states are unchanged)."""
         side = self.side(actor)
         return self._error(side, exc, side.out_direction, self._states(side))
 
     # ----------------------------------------------------------------- sending
-    def send_event(self, event: Any, actor: str | None = None) -> list[LogEntry]:
-        """``conn.send(event)``; the bytes go on the wire; a LocalProtocolError becomes an error entry."""
+    def send_event(self, event: object, actor: Role | None = None) -> list[LogEntry]:
+        """``Connection.send(event)``; the bytes go on the wire; a LocalProtocolError becomes an error entry."""
         side = self.side(actor)
         if type(event).__name__ != "ConnectionClosed":
             # refuse before the engine moves: a state change for bytes that never left is a lie
@@ -273,7 +276,7 @@ class Session:
         before = self._states(side)
         mark = len(self.log)
         try:
-            data = side.conn.send(event)
+            data = self._machine(side).send(event)
         except self.engine.LocalProtocolError as exc:
             self._error(side, exc, side.out_direction, before)
             return self.log[mark:]
@@ -336,7 +339,7 @@ class Session:
             self.recorder.close(self.conn_id, side.out_direction)
         side.transport.close()
 
-    def send_raw(self, data: bytes, actor: str | None = None) -> list[LogEntry]:
+    def send_raw(self, data: bytes, actor: Role | None = None) -> list[LogEntry]:
         """Write bytes that bypass the state machine (the engine does not see them)."""
         side = self.side(actor)
         self._wire_send(side, data)
@@ -344,11 +347,11 @@ class Session:
                              states_before=self._states(side),
                              text="raw bytes: the state machine did not see them")]
 
-    def send_close(self, actor: str | None = None) -> list[LogEntry]:
+    def send_close(self, actor: Role | None = None) -> list[LogEntry]:
         return self.send_event(self.engine.ConnectionClosed(), actor)
 
     # ----------------------------------------------------------------- receiving
-    def recv(self, actor: str | None = None, timeout: float | None = None) -> list[LogEntry]:
+    def recv(self, actor: Role | None = None, timeout: float | None = None) -> list[LogEntry]:
         """One socket read, fed to ``receive_data`` (b"" at EOF); logs the exact bytes."""
         side = self.side(actor)
         assert side.transport is not None
@@ -363,7 +366,7 @@ class Session:
             self._note(f"network error: {exc}", side, direction=side.in_direction)
             raise
         before = self._states(side)
-        side.conn.receive_data(data)
+        self._machine(side).receive_data(data)
         if data:
             entry = self._append("received", side, direction=side.in_direction, data=data,
                                  states_before=before)
@@ -374,23 +377,24 @@ class Session:
                 self._close_transport(side)
         return [entry]
 
-    def buffered(self, actor: str | None = None) -> int:
+    def buffered(self, actor: Role | None = None) -> int:
         """Bytes received but not yet parsed into events."""
         try:
             side = self.side(actor)
         except SessionError:
             return 0
-        return len(side.conn.trailing_data[0])
+        return len(self._machine(side).trailing_data[0])
 
-    def next(self, actor: str | None = None) -> list[LogEntry]:
+    def next(self, actor: Role | None = None) -> list[LogEntry]:
         """One ``next_event()``: the event (or NEED_DATA / PAUSED) with the states before and after."""
         return [self._next(self.side(actor), quiet_need_data=False)]
 
     def _next(self, side: Side, quiet_need_data: bool) -> LogEntry:
+        machine = self._machine(side)
         before = self._states(side)
-        buffer_before = side.conn.trailing_data[0]
+        buffer_before = machine.trailing_data[0]
         try:
-            event = side.conn.next_event()
+            event = machine.next_event()
         except self.engine.RemoteProtocolError as exc:
             return self._error(side, exc, side.in_direction, before)
         if event is self.engine.NEED_DATA or event is self.engine.PAUSED:
@@ -404,7 +408,7 @@ class Session:
                 # run() reads on by itself; a note per partial read would only be noise
                 return LogEntry(seq=0, time=0.0, conn=self.conn_id, kind="note", event=event, text=text)
             return self._note(text, side, event=event, states_before=before)
-        consumed = len(buffer_before) - len(side.conn.trailing_data[0])
+        consumed = len(buffer_before) - len(machine.trailing_data[0])
         entry = self._append("event", side, direction=side.in_direction, event=event,
                              data=buffer_before[:consumed], states_before=before)
         if type(event).__name__ == "ConnectionClosed" and side.transport is not None \
@@ -421,14 +425,15 @@ class Session:
             return "PAUSED: a protocol switch was proposed; the server's answer decides what comes next"
         return "PAUSED: the peer's message is complete; `cycle` starts the next request/response"
 
-    def run(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:
+    def run(self, timeout: float | None = None, actor: Role | None = None) -> list[LogEntry]:
         """Receive and process until the peer's current message is complete, it closes, or timeout."""
         side = self.side(actor)
+        machine = self._machine(side)
         assert side.transport is not None
         mark = len(self.log)
-        their = self._states(side)["server" if side.role == "client" else "client"]
+        their = self._states(side)[other_role(side.role)]
         if their in ("DONE", "CLOSED", "ERROR", "MIGHT_SWITCH_PROTOCOL", "SWITCHED_PROTOCOL") \
-                and not side.conn.trailing_data[0]:
+                and not machine.trailing_data[0]:
             hint = " (`cycle` starts the next request/response)" if their == "DONE" else ""
             self._note(f"nothing to run: the peer is {their}{hint}", side)
             return self.log[mark:]
@@ -452,14 +457,14 @@ class Session:
                 continue
             if type(entry.event).__name__ in _MESSAGE_ENDS:
                 break
-            if type(entry.event).__name__ == "Request" and side.conn.they_are_waiting_for_100_continue:
+            if type(entry.event).__name__ == "Request" and machine.they_are_waiting_for_100_continue:
                 # reading on would wait for a body the client holds back until we answer
                 self._note("the client sent Expect: 100-continue and waits: answer `info 100` (or a final "
                            "response), then `run` for the body", side)
                 break
         return self.log[mark:]
 
-    def wait_closed(self, timeout: float | None = None, actor: str | None = None) -> list[LogEntry]:
+    def wait_closed(self, timeout: float | None = None, actor: Role | None = None) -> list[LogEntry]:
         """Keep reading and parsing until the peer closes (or the timeout); used at a batch's end."""
         side = self.side(actor)
         assert side.transport is not None
@@ -475,7 +480,7 @@ class Session:
             except ReceiveTimeout:
                 break
             before = self._states(side)
-            side.conn.receive_data(data)
+            self._machine(side).receive_data(data)
             if data:
                 self._append("received", side, direction=side.in_direction, data=data, states_before=before)
             else:
@@ -498,7 +503,7 @@ class Session:
             side = self.side(role)
             before = self._states(side)
             try:
-                side.conn.start_next_cycle()
+                self._machine(side).start_next_cycle()
             except self.engine.LocalProtocolError as exc:
                 self._error(side, exc, side.out_direction, before)
                 continue
@@ -560,31 +565,31 @@ class Session:
         return any(s.transport is not None and not s.transport.closed for s in self.sides.values())
 
     # ----------------------------------------------------------------- views
-    def states(self, actor: str | None = None) -> dict[str, str]:
+    def states(self, actor: Role | None = None) -> dict[str, str]:
         """``{"client": ..., "server": ...}`` as the acting side's engine sees them."""
         try:
             return self._states(self.side(actor))
         except SessionError:
             return {"client": "-", "server": "-"}
 
-    def their_role(self, actor: str | None = None) -> str:
-        return "server" if (actor or self.actor) == "client" else "client"
+    def their_role(self, actor: Role | None = None) -> Role:
+        return other_role(actor or self.actor)
 
-    def explain(self, actor: str | None = None) -> list[str]:
+    def explain(self, actor: Role | None = None) -> list[str]:
         """Why each side is where it is, what may legally come next, and the last rule applied."""
         try:
             side = self.side(actor)
         except SessionError as exc:
             return [str(exc)]
-        return explain_lines(self.engine, side.conn, side.role, self.log, self.explainable,
+        return explain_lines(self.engine, self._machine(side), side.role, self.log, self.explainable,
                              self.mode, self.buffered(side.role))
 
     def describe(self, role: str, state: str) -> str:
         return describe_state(role, state)
 
-    def toolbar(self) -> dict[str, Any]:
+    def toolbar(self) -> dict[str, str | int | float]:
         states = self.states()
-        bar: dict[str, Any] = {
+        bar: dict[str, str | int | float] = {
             "role": self.actor,
             "peer": self.address,
             "our_state": states[self.actor],

@@ -9,19 +9,21 @@ the engine's Transition records, which only h11dbg.protocol provides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from h11dbg import protocol
+from h11dbg.engines import Engine, Machine, engine_role
+from h11dbg.protocol import Transition
 from h11dbg.session.log import LogEntry
+from h11dbg.transcript.model import ROLES, Role, other_role, sent_by
+
+if TYPE_CHECKING:
+    from h11dbg.protocol._state import Role as ProtocolRole
+    from h11dbg.protocol._state import State as ProtocolState
 
 
-def _engine_role(engine: ModuleType, role: str) -> Any:
-    return engine.CLIENT if role == "client" else engine.SERVER
-
-
-def _sentinels(role: str, state: str) -> tuple[Any, Any] | None:
-    found = getattr(protocol, state, None)
+def _sentinels(role: str, state: str) -> tuple[ProtocolRole, ProtocolState] | None:
+    found: ProtocolState | None = getattr(protocol, state, None)
     if found is None or not isinstance(found, type):
         return None
     return (protocol.CLIENT if role == "client" else protocol.SERVER), found
@@ -41,7 +43,7 @@ def allowed_events(role: str, state: str) -> tuple[str, ...]:
     return protocol.allowed_events(*pair) if pair is not None else ()
 
 
-def _transition_line(t: Any) -> str:
+def _transition_line(t: Transition) -> str:
     parts = [f"{str(t.role).lower()}: {t.old_state} -> {t.new_state} (cause {t.cause}, rule {t.rule})"]
     if getattr(t, "explanation", None):
         parts.append(str(t.explanation))
@@ -50,7 +52,7 @@ def _transition_line(t: Any) -> str:
     return " ".join(parts)
 
 
-def last_rule(log: Sequence[LogEntry], actor: str) -> str | None:
+def last_rule(log: Sequence[LogEntry], actor: Role) -> str | None:
     """The most recent rule(s) that moved a state (from Transition records, else from the log)."""
     for entry in reversed(log):
         if entry.actor != actor:
@@ -67,10 +69,10 @@ def last_rule(log: Sequence[LogEntry], actor: str) -> str | None:
             return "; ".join(_transition_line(t) for t in entry.transitions)
         if entry.states_before and entry.states_after and entry.states_before != entry.states_after:
             changed = [f"{role} {entry.states_before[role]} -> {entry.states_after[role]}"
-                       for role in ("client", "server")
+                       for role in ROLES
                        if entry.states_before.get(role) != entry.states_after.get(role)]
             if entry.kind == "event":
-                verb = "sent" if entry.direction == ("c2s" if actor == "client" else "s2c") else "received"
+                verb = "sent" if entry.direction == sent_by(actor) else "received"
                 cause = f"{actor} {verb} {type(entry.event).__name__}"
             else:
                 cause = entry.text or entry.kind
@@ -79,25 +81,25 @@ def last_rule(log: Sequence[LogEntry], actor: str) -> str | None:
 
 
 def explain_lines(
-    engine: ModuleType,
-    conn: Any,
-    actor: str,
+    engine: Engine,
+    machine: Machine,
+    actor: Role,
     log: Sequence[LogEntry],
     explainable: bool,
     mode: str,
     buffered: int,
 ) -> list[str]:
     lines: list[str] = []
-    states = {role: str(conn.states[_engine_role(engine, role)]) for role in ("client", "server")}
+    states = {role: str(machine.states[engine_role(engine, role)]) for role in ROLES}
     if mode == "loopback":
         lines.append(f"(as seen by the {actor}'s connection)")
-    for role in ("client", "server"):
+    for role in ROLES:
         who = "we" if role == actor else "peer"
         state = states[role]
         lines.append(f"{role} ({who}) is {state}: {describe_state(role, state)}")
     ours = allowed_events(actor, states[actor])
     lines.append(f"{actor} may send next: {', '.join(ours) if ours else 'nothing'}")
-    peer = "server" if actor == "client" else "client"
+    peer = other_role(actor)
     theirs = allowed_events(peer, states[peer])
     lines.append(f"{peer} may send next: {', '.join(theirs) if theirs else 'nothing'}")
     if states["client"] == "DONE" and states["server"] == "DONE":
@@ -106,9 +108,9 @@ def explain_lines(
         lines.append(f"{buffered} bytes arrived after the protocol switch (trailing_data): they are not HTTP/1.1")
     elif buffered:
         lines.append(f"{buffered} bytes received but not parsed yet: `next` parses one event")
-    if getattr(conn, "they_are_waiting_for_100_continue", False):
+    if machine.they_are_waiting_for_100_continue:
         lines.append("the client sent Expect: 100-continue and waits for a 100 response or the final one")
-    if getattr(conn, "client_is_waiting_for_100_continue", False) and actor == "client":
+    if machine.client_is_waiting_for_100_continue and actor == "client":
         lines.append("we sent Expect: 100-continue: `run` to see whether the server answers 100 Continue")
     rule = last_rule(log, actor)
     lines.append(f"last rule applied: {rule}" if rule else "last rule applied: none yet")

@@ -7,7 +7,12 @@ connection; the REPL, the batch runner and ``--json`` only render these entries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from h11dbg.transcript.model import Direction, Role
+
+if TYPE_CHECKING:
+    from h11dbg.protocol import Transition
 
 EntryKind = Literal[
     "event",      # an h11 event sent by us or parsed from the peer (``event`` is set)
@@ -26,12 +31,14 @@ class LogEntry:
     time: float  # seconds since the session connected
     conn: int
     kind: EntryKind
-    direction: str | None = None  # "c2s" / "s2c" (None for notes)
-    actor: str | None = None  # whose engine produced it: "client" / "server"
+    direction: Direction | None = None  # None for notes
+    actor: Role | None = None  # whose engine produced it
+    # an event of whichever engine ran (each has its own classes; h11dbg.output reads their fields
+    # by name), or NEED_DATA / PAUSED in a note
     event: Any = None
     data: bytes = b""  # bytes the event produced (sent) or consumed (received)
     states_before: dict[str, str] = field(default_factory=dict)  # {"client": "IDLE", "server": "IDLE"}
     states_after: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
-    transitions: tuple[Any, ...] = ()  # h11dbg.protocol.Transition records, when the engine explains
+    transitions: tuple[Transition, ...] = ()  # when the engine explains (only h11dbg.protocol does)
     text: str | None = None  # a note's text, or a one-sentence explanation

@@ -25,11 +25,11 @@ from h11dbg.transcript.textformat import TextWriter
 class Recorder:
     """Every record of one session, in order, with times counted from the recorder's creation."""
 
-    def __init__(self, on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_failure: Callable[[str], object] | None = None) -> None:
         self.started = time.monotonic()
         self._on_failure = on_failure
         self.records: list[Record] = []
-        self._closed: set[tuple[int, str]] = set()
+        self._closed: set[tuple[int, Direction]] = set()
         self._writer: TextWriter | None = None
         self._stream: IO[bytes] | None = None
         self.path: Path | None = None  # the file being streamed to, if any

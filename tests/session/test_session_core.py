@@ -166,5 +166,5 @@ def test_upgrade_then_bytes_that_are_not_http(session: Session) -> None:
     assert session.states() == {"client": "SWITCHED_PROTOCOL", "server": "SWITCHED_PROTOCOL"}
     [paused] = session.next()
     assert paused.event is session.engine.PAUSED and "4 bytes after the switch" in (paused.text or "")
-    assert session.side().conn.trailing_data == (b"\x81\x02hi", False)
+    assert session.side().machine.trailing_data == (b"\x81\x02hi", False)
     assert any("after the protocol switch" in line for line in session.explain())
