@@ -104,6 +104,13 @@ class Machine(Protocol):
     def start_next_cycle(self) -> None: ...
 
 
+class Counting(Protocol):
+    """Our engine's Connection also counts the peer's bytes it has made events of (h11's does not)."""
+
+    @property
+    def bytes_consumed(self) -> int: ...
+
+
 class Engine(Protocol):
     """What the cores use of an engine module (read-only: properties, so that a module fits)."""
 

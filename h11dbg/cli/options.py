@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from h11dbg.engines import ENGINE_NAMES
+from h11dbg.engines import ENGINE_NAMES, Engine
 from h11dbg.ui.exits import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,7 +24,7 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     sys.exit(code)
 
 
-def load_engine(name: str) -> ModuleType:
+def load_engine(name: str) -> Engine:
     """The engine named by ``--engine``, or one line and exit 2."""
     from h11dbg.engines import EngineUnavailable
     from h11dbg.engines import load_engine as load

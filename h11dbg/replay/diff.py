@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
-
+from h11dbg.engines import Engine
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import Record
@@ -14,13 +12,13 @@ from h11dbg.transcript.model import Record
 _QUEUE_LIMIT = 10_000  # steps one engine may run ahead on a connection before it counts as a difference
 
 
-def _step_key(step: ReplayStep) -> tuple[Any, ...]:
+def _step_key(step: ReplayStep) -> tuple[object, ...]:
     """What must match between engines: the step, its event's fields, the states; not the wording
     of error messages, offsets or transitions (h11 has none of those)."""
     if step.kind == "event":
         event = step.event
         if type(event).__name__ == "Data":
-            detail: Any = (bytes(event.data), bool(getattr(event, "chunk_start", False)),
+            detail: tuple[object, ...] = (bytes(event.data), bool(getattr(event, "chunk_start", False)),
                            bool(getattr(event, "chunk_end", False)))
         else:
             detail = _head_key(event)
@@ -30,7 +28,7 @@ def _step_key(step: ReplayStep) -> tuple[Any, ...]:
     return (step.kind, step.direction, tuple(step.states.items()), tuple((step.tunnelled or {}).items()))
 
 
-def _head_key(event: Any) -> tuple[Any, ...]:
+def _head_key(event: object) -> tuple[object, ...]:
     """An event with a head (start line, headers or trailers) as comparable values."""
     fields = tuple(bytes(getattr(event, name)) for name in ("method", "target", "reason", "http_version")
                    if hasattr(event, name))
@@ -66,7 +64,7 @@ class _Pending:
 class EngineDiff:
     """Feeds the same records to two replays and reports, per connection, the first difference."""
 
-    def __init__(self, first: ModuleType, second: ModuleType) -> None:
+    def __init__(self, first: Engine, second: Engine) -> None:
         self._replays = (Replayer(first), Replayer(second))
         self._pending: dict[int, _Pending] = {}
         self._settled: set[int] = set()

@@ -17,7 +17,7 @@ import pickle
 import signal
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 _PIPE_BYTES = 1 << 20  # asked of the kernel; the default (64 KiB) would stall on every batch
@@ -26,7 +26,7 @@ _PIPE_BYTES = 1 << 20  # asked of the kernel; the default (64 KiB) would stall o
 _READ_BYTES = 256 << 10
 _HEADER = struct.Struct("!I")
 
-Send = Callable[[Any], None]
+Send = Callable[[object], None]  # pickles one object down the pipe
 
 
 class ChildDied(Exception):
@@ -53,7 +53,7 @@ def available() -> bool:
     return hasattr(os, "fork") and cpus() >= 2
 
 
-def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
+def from_child(produce: Callable[[Send], None]) -> Generator[Any, None, None]:
     """Fork; the child calls ``produce(send)``; yield what it sends, in order.
 
     Raises :class:`CannotFork` (at the first step) when no child can be started, and
@@ -66,7 +66,8 @@ def from_child(produce: Callable[[Send], None]) -> Iterator[Any]:
     with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere the default size
         import fcntl
 
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[attr-defined]
+        # (typeshed has F_SETPIPE_SZ on Linux only)
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[attr-defined, unused-ignore]
     try:
         pid = os.fork()
     except OSError as exc:
@@ -184,7 +185,7 @@ def _child(produce: Callable[[Send], None], fd: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-        def send(obj: Any) -> None:
+        def send(obj: object) -> None:
             blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
             _write_all(fd, _HEADER.pack(len(blob)), blob)
 

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from h11dbg.engines import Counting, Engine, Machine, Request, Response, Sentinel
 from h11dbg.replay.steps import ReplayStep
-from h11dbg.transcript.model import Chunk, Close, Open, Record
+from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, sender
 
-_DIRECTIONS = ("c2s", "s2c")
+if TYPE_CHECKING:
+    from h11dbg.protocol import Transition
 
-def make_connection(engine: ModuleType, role: Any) -> tuple[Any, bool]:
+#: How a mirror machine is sent an event (see _mirror_send); Any: the engine's own event classes
+MirrorSend = Callable[[Any], object]
+
+
+def make_connection(engine: Engine, role: Sentinel) -> tuple[Machine, bool]:
     """A Connection that keeps HTTP/1.0 keep-alive connections open when the engine can, and
     whether it can."""
     try:
@@ -32,7 +37,7 @@ def make_connection(engine: ModuleType, role: Any) -> tuple[Any, bool]:
         return engine.Connection(role), False
 
 
-def _connection_tokens(headers: Any) -> set[bytes]:
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     tokens: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
@@ -40,7 +45,7 @@ def _connection_tokens(headers: Any) -> set[bytes]:
     return tokens
 
 
-def as_sendable(event: Any, http10_keep_alive: bool) -> Any:
+def as_sendable(event: object, http10_keep_alive: bool) -> object:
     """The event to send on the mirror machine.
 
     Engines only send HTTP/1.1, but a mirror must learn what an HTTP/1.0 message means for the
@@ -50,49 +55,57 @@ def as_sendable(event: Any, http10_keep_alive: bool) -> Any:
     version = getattr(event, "http_version", None)
     if version is None or version == b"1.1":
         return event
-    headers = list(event.headers.raw_items())
+    # only heads carry a version: a Request, a Response or an InformationalResponse
+    headers = list(cast("Request | Response", event).headers.raw_items())
     tokens = _connection_tokens(headers)
     if b"close" not in tokens and not (http10_keep_alive and b"keep-alive" in tokens):
         headers.append((b"Connection", b"close"))
     if type(event).__name__ == "Request":
+        request = cast("Request", event)
         if not any(name.lower() == b"host" for name, _ in headers):
             headers.append((b"Host", b""))  # HTTP/1.1 requires one; its value changes no state
-        return type(event)(method=event.method, target=event.target, headers=headers, http_version=b"1.1")
-    return type(event)(status_code=event.status_code, reason=event.reason, headers=headers, http_version=b"1.1")
+        return type(request)(method=request.method, target=request.target, headers=headers, http_version=b"1.1")
+    response = cast("Response", event)
+    return type(response)(status_code=response.status_code, reason=response.reason, headers=headers,
+                          http_version=b"1.1")
 
 
 # (client state, server state) -> their names; state objects are module-level sentinels
-_STATE_NAMES: dict[tuple[Any, Any], dict[str, str]] = {}
+_STATE_NAMES: dict[tuple[Sentinel, Sentinel], dict[str, str]] = {}
 
 
 class _ConnectionReplay:
-    def __init__(self, engine: ModuleType, conn: int) -> None:
+    def __init__(self, engine: Engine, conn: int) -> None:
         self.engine = engine
         self.conn = conn
         self.server, self.http10_keep_alive = make_connection(engine, engine.SERVER)  # parses c2s bytes
         self.client, _ = make_connection(engine, engine.CLIENT)  # parses s2c bytes
-        self.fed = {"c2s": 0, "s2c": 0}
-        self.closed: set[str] = set()
-        self.finished: set[str] = set()  # directions whose parser reported ConnectionClosed
+        server, client = self.server, self.client
+        self.fed: dict[Direction, int] = {"c2s": 0, "s2c": 0}
+        self.closed: set[Direction] = set()
+        self.finished: set[Direction] = set()  # directions whose parser reported ConnectionClosed
         self.failed = False
         self.reset = False
         self.switched = False
-        self.tunnelled = {"c2s": 0, "s2c": 0}
-        self.ignored = {"c2s": 0, "s2c": 0}
+        self.tunnelled: dict[Direction, int] = {"c2s": 0, "s2c": 0}
+        self.ignored: dict[Direction, int] = {"c2s": 0, "s2c": 0}
         # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
         # repeats them).
-        self._server_moves: list[Any] = []
-        self._client_moves: list[Any] = []
+        self._server_moves: list[Transition] = []
+        self._client_moves: list[Transition] = []
         self._roles = (engine.CLIENT, engine.SERVER)
-        self.last_states: dict[str, str] = self.states(self.client)
-        if hasattr(self.server, "add_observer"):
-            self.server.add_observer(self._server_moves.append)
-            self.client.add_observer(self._client_moves.append)
-        self._consumed = hasattr(self.server, "bytes_consumed")  # h11dbg's engine counts them; h11 does not
-        self._mirror_server = _mirror_send(self.server)
-        self._mirror_client = _mirror_send(self.client)
+        self.last_states: dict[str, str] = self.states(client)
+        if hasattr(server, "add_observer") and hasattr(client, "add_observer"):
+            server.add_observer(self._server_moves.append)
+            client.add_observer(self._client_moves.append)
+        # h11dbg's engine counts the bytes it made events of; h11 does not
+        self._counted: dict[Direction, Counting] | None = (
+            {"c2s": cast(Counting, server), "s2c": cast(Counting, client)}
+            if hasattr(server, "bytes_consumed") else None)
+        self._mirror_server = _mirror_send(server)
+        self._mirror_client = _mirror_send(client)
 
-    def _take_transitions(self, machine: Any) -> tuple[Any, ...]:
+    def _take_transitions(self, machine: Machine) -> tuple[Transition, ...]:
         server, client = self._server_moves, self._client_moves
         if not server and not client:  # most events (Data) move no state
             return ()
@@ -101,16 +114,17 @@ class _ConnectionReplay:
         client.clear()
         return taken
 
-    def _unread(self, direction: str) -> int:
+    def _unread(self, direction: Direction) -> int:
         """How many bytes of ``direction`` its parser has not made events of yet."""
-        if self._consumed:
-            return self.fed[direction] - (self.server if direction == "c2s" else self.client).bytes_consumed
+        if self._counted is not None:
+            return self.fed[direction] - self._counted[direction].bytes_consumed
         return len((self.server if direction == "c2s" else self.client).trailing_data[0])
 
-    def _sides(self, direction: str) -> tuple[Any, Any]:
+    def _sides(self, direction: Direction) -> tuple[Machine, Machine]:
+        """(the machine that parses ``direction``, its mirror)."""
         return (self.server, self.client) if direction == "c2s" else (self.client, self.server)
 
-    def states(self, machine: Any) -> dict[str, str]:
+    def states(self, machine: Machine) -> dict[str, str]:
         """The state names as ``machine`` sees them.  Steps share these dicts: read them only."""
         states = machine.states
         client, server = self._roles
@@ -125,7 +139,7 @@ class _ConnectionReplay:
 
     # -- input -------------------------------------------------------------------------------
 
-    def data(self, direction: str, data: bytes, time: float) -> list[ReplayStep]:
+    def data(self, direction: Direction, data: bytes, time: float) -> list[ReplayStep]:
         if self.switched:
             self.tunnelled[direction] += len(data)
             return []
@@ -140,9 +154,9 @@ class _ConnectionReplay:
             return [self._fail(direction, time, exc, parser)]
         return self._pump(time, direction)
 
-    def eof(self, direction: str, time: float) -> list[ReplayStep]:
+    def eof(self, direction: Direction, time: float) -> list[ReplayStep]:
         self.closed.add(direction)
-        steps = [ReplayStep("close", self.conn, time, direction, text=f"{_side(direction)} stopped sending",
+        steps = [ReplayStep("close", self.conn, time, direction, text=f"the {sender(direction)} stopped sending",
                             states=self.last_states)]
         if not (self.switched or self.failed or self.reset):
             parser, _ = self._sides(direction)
@@ -154,15 +168,15 @@ class _ConnectionReplay:
             steps += self._pump(time)
         return steps
 
-    def abort(self, direction: str, time: float) -> list[ReplayStep]:
+    def abort(self, direction: Direction, time: float) -> list[ReplayStep]:
         self.reset = True
-        self.closed.update(_DIRECTIONS)
-        text = f"{_side(direction)} reset the connection"
+        self.closed.update(DIRECTIONS)
+        text = f"the {sender(direction)} reset the connection"
         return [ReplayStep("reset", self.conn, time, direction, text=text, states=self.last_states)]
 
     # -- the two machines --------------------------------------------------------------------
 
-    def _pump(self, time: float, fresh: str | None = None) -> list[ReplayStep]:
+    def _pump(self, time: float, fresh: Direction | None = None) -> list[ReplayStep]:
         """Run both machines until neither can move; ``fresh``: the direction that just got bytes.
 
         Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due.
@@ -171,6 +185,9 @@ class _ConnectionReplay:
         cycle.  And only when it has something to read: unread bytes, or the close of its side
         (events come from nothing else).  So a chunk in the middle of a body costs its Data events
         and one NEED_DATA, nothing more.
+
+        The directions are compared with their constants here rather than through the helpers of
+        h11dbg.transcript.model: a call per event is what this loop must not spend.
         """
         steps: list[ReplayStep] = []
         engine = self.engine
@@ -182,7 +199,7 @@ class _ConnectionReplay:
         while ask_c2s or ask_s2c:
             moved_any = False
             # Requests first: a response can only be parsed once its request is known on both sides.
-            for direction in _DIRECTIONS:
+            for direction in DIRECTIONS:
                 if direction == "c2s":
                     if not ask_c2s:
                         continue
@@ -243,7 +260,7 @@ class _ConnectionReplay:
                         )
         return steps
 
-    def _take_event(self, direction: str, parser: Any, mirror_send: Callable[[Any], Any], event: Any,
+    def _take_event(self, direction: Direction, parser: Machine, mirror_send: MirrorSend, event: object,
                     time: float, steps: list[ReplayStep]) -> str:
         """Mirror one parsed event other than Data and record its step: "moved", "closed" or "stop"."""
         engine = self.engine
@@ -264,12 +281,12 @@ class _ConnectionReplay:
             return "stop"
         return "moved"
 
-    def _parse_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+    def _parse_failed(self, direction: Direction, time: float, exc: Exception, parser: Machine) -> ReplayStep:
         # anything but RemoteProtocolError is an engine bug, and must not end the replay (h11 has a few)
         crashed = not isinstance(exc, self.engine.RemoteProtocolError)
         return self._fail(direction, time, exc, parser, crashed=crashed)
 
-    def _mirror_failed(self, direction: str, time: float, exc: Exception, parser: Any) -> ReplayStep:
+    def _mirror_failed(self, direction: Direction, time: float, exc: Exception, parser: Machine) -> ReplayStep:
         crashed = not isinstance(exc, self.engine.LocalProtocolError)
         return self._fail(direction, time, exc, parser, mirrored=True, crashed=crashed)
 
@@ -282,7 +299,7 @@ class _ConnectionReplay:
                           transitions=self._take_transitions(self.client))
 
     def _fail(
-        self, direction: str, time: float, exc: BaseException, parser: Any, *, mirrored: bool = False,
+        self, direction: Direction, time: float, exc: BaseException, parser: Machine, *, mirrored: bool = False,
         crashed: bool = False,
     ) -> ReplayStep:
         self.failed = True
@@ -293,7 +310,7 @@ class _ConnectionReplay:
             offset = self.fed[direction] - len(parser.trailing_data[0])
         text = None
         if mirrored:
-            text = (f"the {'client' if direction == 'c2s' else 'server'} machine refused the event the "
+            text = (f"the {sender(direction)} machine refused the event the "
                     "other machine parsed (the two machines disagree)")
         if crashed:
             text = (text + "; " if text else "") + (
@@ -304,14 +321,14 @@ class _ConnectionReplay:
                           transitions=self._take_transitions(parser))
 
     def end(self, time: float) -> ReplayStep:
-        notes = []
+        notes: list[str] = []
         if not (self.switched or self.failed or self.reset):
-            for direction in _DIRECTIONS:
+            for direction in DIRECTIONS:
                 parser, _ = self._sides(direction)
                 left = len(parser.trailing_data[0])
                 if left:
                     notes.append(f"{left} {direction} bytes never completed a message")
-        for direction in _DIRECTIONS:
+        for direction in DIRECTIONS:
             if self.ignored[direction]:
                 notes.append(f"{self.ignored[direction]} {direction} bytes after the error not parsed")
         return ReplayStep("end", self.conn, time, None, states=self.last_states,
@@ -319,24 +336,20 @@ class _ConnectionReplay:
                           tunnelled=dict(self.tunnelled) if self.switched else None)
 
 
-def _mirror_send(machine: Any) -> Callable[[Any], Any]:
+def _mirror_send(machine: Machine) -> MirrorSend:
     """How to send on ``machine`` as a mirror: only its states matter, not the wire bytes nor its
     own account of the moves (a step shows the parsing machine's), and h11dbg's engine can skip
     both; h11 sends."""
     advance = getattr(machine, "advance", None)
     if advance is None:
-        return machine.send_with_data_passthrough  # type: ignore[no-any-return]
+        return machine.send_with_data_passthrough
     return functools.partial(advance, observe=False)
-
-
-def _side(direction: str) -> str:
-    return "the client" if direction == "c2s" else "the server"
 
 
 class Replayer:
     """Feeds records one at a time; :attr:`errors` counts connections that hit a protocol error."""
 
-    def __init__(self, engine: ModuleType) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conns: dict[int, _ConnectionReplay] = {}
         self._last_time = 0.0
@@ -393,7 +406,7 @@ class Replayer:
         return steps
 
 
-def replay(records: Iterable[Record], engine: ModuleType) -> Iterator[ReplayStep]:
+def replay(records: Iterable[Record], engine: Engine) -> Iterator[ReplayStep]:
     replayer = Replayer(engine)
     for record in records:
         yield from replayer.feed(record)

@@ -23,16 +23,16 @@ import mmap
 import struct
 import time
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import Any
 
+from h11dbg.engines import Engine
 from h11dbg.replay import forked
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.prefetch import NoteTracker, apply_meta
 from h11dbg.replay.run import Outcome
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.model import Chunk, Close, Record
+from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Meta, Record
 
 #: Items per message from the worker; a message also ends once it holds this many payload bytes.
 BATCH_ITEMS = 256
@@ -44,8 +44,8 @@ _PROGRESS = struct.Struct("dq")  # the parent's CPU seconds and records replayed
 
 
 def replay_split(
-    records: Iterable[Record], path: str, notes: list[str] | None, meta: Any, engine: ModuleType,
-    render: Callable[[ReplayStep], str], note: Callable[[str], str], write: Callable[[str], None],
+    records: Iterable[Record], path: str, notes: list[str] | None, meta: Meta, engine: Engine,
+    render: Callable[[ReplayStep], str], note: Callable[[str], str], write: Callable[[str], object],
 ) -> Outcome:
     """Replay ``records`` with a worker process; ``write`` gets the text in order.
 
@@ -57,7 +57,7 @@ def replay_split(
     outcome = Outcome(0, 0)
     replayer = Replayer(engine)
     feed = replayer.feed
-    end: tuple[Any, ...] | None = None
+    end: tuple[Any, ...] | None = None  # the worker's last message, unpickled
     progress = mmap.mmap(-1, _PROGRESS.size)  # shared with the worker, which forks from here
     clock = time.process_time
     started = clock()
@@ -114,7 +114,7 @@ def takes_it(conn: int, worked: float, parent_worked: float, parent_done: int, h
     return worked < parent_worked + (handed - parent_done) * cost
 
 
-def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
+def _work(records: Iterable[Record], tracker: NoteTracker, engine: Engine,
           render: Callable[[ReplayStep], str], progress: mmap.mmap, send: forked.Send) -> None:
     """The worker: read every record; replay its own connections, hand the others over."""
     takes_it_ = takes_it  # (a local: it is called once per connection)
@@ -123,11 +123,11 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
     clock = time.process_time
     mine: dict[int, bool] = {}  # open connection -> replayed here (True) or by the parent
     begun: dict[int, int] = {}  # open connection -> when it began (for the order of its end)
-    closed: dict[int, set[str]] = {}
+    closed: dict[int, set[Direction]] = {}
     sequence = 0
     handed = 0  # records handed over
     last_time = 0.0
-    batch: list[Any] = []
+    batch: list[object] = []  # text, ("note", why), a chunk as a tuple, or another record
     size = 0
     texts: list[str] = []  # this side's text since the last item of the batch: one item when joined
     started = clock()
@@ -170,7 +170,7 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: ModuleType,
                 size += len(record.data)
             elif type(record) is Close:  # the replay forgets a connection once both sides closed
                 sides = closed.setdefault(conn, set())
-                sides.update(("c2s", "s2c") if record.reset else (record.direction,))
+                sides.update(DIRECTIONS if record.reset else (record.direction,))
                 if len(sides) == 2:
                     del mine[conn], begun[conn], closed[conn]
             if size >= BATCH_BYTES or len(batch) >= BATCH_ITEMS:

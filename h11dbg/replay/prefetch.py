@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 from h11dbg.replay import forked
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.model import Record, Transcript
+from h11dbg.transcript.model import Meta, Record, Transcript
 
 #: Files smaller than this are read in-process: a fork costs more than reading them does.
 MIN_PREFETCH_BYTES = 4 * 1024 * 1024
@@ -56,11 +55,11 @@ def prefetch(transcript: Transcript, path: str | Path) -> Transcript:
     return transcript
 
 
-def meta_state(meta: Any) -> dict[str, Any]:
+def meta_state(meta: Meta) -> dict[str, object]:
     return {f.name: getattr(meta, f.name) for f in fields(meta)}
 
 
-def apply_meta(meta: Any, changes: dict[str, Any]) -> None:
+def apply_meta(meta: Meta, changes: Mapping[str, object]) -> None:
     for name, value in changes.items():
         setattr(meta, name, value)
 
@@ -68,7 +67,7 @@ def apply_meta(meta: Any, changes: dict[str, Any]) -> None:
 class NoteTracker:
     """What a reader process found since it last looked: new loss notes, changed meta fields."""
 
-    def __init__(self, meta: Any, notes: list[str] | None) -> None:
+    def __init__(self, meta: Meta, notes: list[str] | None) -> None:
         self.meta = meta
         self.notes = notes
         self.seen = 0
@@ -82,14 +81,14 @@ class NoteTracker:
         self.seen = len(notes)
         return found
 
-    def meta_changes(self) -> dict[str, Any]:
+    def meta_changes(self) -> dict[str, object]:
         state = meta_state(self.meta)
         changes = {name: value for name, value in state.items() if self.known.get(name) != value}
         self.known = state
         return changes
 
 
-def _records(records: Iterable[Record], meta: Any, notes: list[str] | None, path: Path) -> Iterator[Record]:
+def _records(records: Iterable[Record], meta: Meta, notes: list[str] | None, path: Path) -> Iterator[Record]:
     stream = forked.from_child(lambda send: _read(records, NoteTracker(meta, notes), send))
     try:
         first = next(stream, None)
@@ -129,7 +128,7 @@ def _read(records: Iterable[Record], tracker: NoteTracker, send: forked.Send) ->
         if lines:
             found.append((index, lines))
 
-    def flush(kind: str, payload: Any) -> None:
+    def flush(kind: str, payload: object) -> None:
         send((kind, payload, list(found), tracker.meta_changes()))
         found.clear()
 

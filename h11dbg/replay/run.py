@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
+from h11dbg.engines import Engine
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import Record, Transcript
@@ -64,8 +64,8 @@ def steps(transcript: Transcript, replayer: Replayer, say_note: Callable[[str], 
     yield from replayer.finish()
 
 
-def run(transcript: Transcript, engine: Any, *, render: Callable[[ReplayStep], str],
-        note: Callable[[str], str], write: Callable[[str], Any], path: str | None = None) -> Outcome:
+def run(transcript: Transcript, engine: Engine, *, render: Callable[[ReplayStep], str],
+        note: Callable[[str], str], write: Callable[[str], object], path: str | None = None) -> Outcome:
     """Replay ``transcript`` on ``engine``, writing ``render(step)`` for each step and ``note(why)`` for each
     loss note.  Given the ``path`` it came from, it replays on two CPUs (:mod:`h11dbg.replay.parallel`;
     the same output), or on one when no second process can be had."""

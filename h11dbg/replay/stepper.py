@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from types import ModuleType
 
+from h11dbg.engines import Engine
 from h11dbg.replay.steps import ReplayStep
 
 # -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
@@ -24,7 +24,7 @@ STEP_HELP = (
 class Stepper:
     """Walks a replay step by step; breakpoints are step names compared without case."""
 
-    def __init__(self, steps: Iterable[ReplayStep], engine: ModuleType) -> None:
+    def __init__(self, steps: Iterable[ReplayStep], engine: Engine) -> None:
         self._steps = iter(steps)
         self.engine = engine
         self.breakpoints: set[str] = {"error"}

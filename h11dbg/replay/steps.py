@@ -5,7 +5,12 @@ The replay's counterpart of the live session's log entry: UI-free, rendered by h
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from h11dbg.transcript.model import Direction
+
+if TYPE_CHECKING:
+    from h11dbg.protocol import Transition
 
 StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end"]
 
@@ -19,7 +24,9 @@ class ReplayStep:
 
     def __init__(
         self, kind: StepKind, conn: int, time: float,
-        direction: str | None = None,  # "c2s"/"s2c": whose bytes were parsed
+        direction: Direction | None = None,  # whose bytes were parsed
+        # an event of whichever engine ran (each has its own classes; h11dbg.output reads their
+        # fields by name)
         event: Any = None,
         # after the step, as the parsing machine sees them (shared between steps: read it, do not change it)
         states: dict[str, str] | None = None,
@@ -27,8 +34,8 @@ class ReplayStep:
         offset: int | None = None,  # error: byte offset in that direction's stream, from the connection start
         offset_exact: bool = True,  # False when the engine does not say and we only know where parsing stood
         text: str | None = None,
-        transitions: tuple[Any, ...] = (),
-        tunnelled: dict[str, int] | None = None,  # after a protocol switch: bytes each way
+        transitions: tuple[Transition, ...] = (),  # when the engine explains (only h11dbg.protocol does)
+        tunnelled: dict[Direction, int] | None = None,  # after a protocol switch: bytes each way
         peers: tuple[str | None, str | None] = (None, None),
     ) -> None:
         self.kind = kind

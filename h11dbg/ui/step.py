@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import IO
 
+from h11dbg.engines import Engine
 from h11dbg.output.text import step_explanation
 from h11dbg.replay.stepper import STEP_HELP, Stepper
 from h11dbg.replay.steps import ReplayStep
 
 
-def run_stepper(steps: Iterable[ReplayStep], engine: ModuleType, render: Callable[[ReplayStep], str],
+def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[ReplayStep], str],
                 out: IO[str]) -> None:
     stepper = Stepper(steps, engine)
 
