@@ -1,7 +1,7 @@
 """A small HTTP/1.1 server for teaching, built on the engine it demonstrates.
 
 Every byte it reads goes through ``engine.Connection(SERVER)`` and every byte it writes comes out of
-``conn.send``, so the demo shows the engine's own framing decisions (chunked or Content-Length, when
+its ``send``, so the demo shows the engine's own framing decisions (chunked or Content-Length, when
 to close, what a HEAD response may carry).  Each route shows one piece of HTTP/1.1; ``/`` lists them.
 
 It serves 127.0.0.1 on an ephemeral port from a daemon thread, one thread per connection, and stops
@@ -22,10 +22,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
-from types import ModuleType
-from typing import Any
 
-from h11dbg.engines import EngineUnavailable, load_engine
+from h11dbg.engines import Engine, EngineUnavailable, Request, load_engine
 
 ROUTES: dict[str, str] = {
     "/": "this index (Content-Length body; the connection stays open for the next request)",
@@ -59,7 +57,7 @@ class _PeerGone(Exception):
     """The client closed (or went silent) before we were done with it."""
 
 
-def _header(headers: Any, name: bytes) -> bytes | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     # h11 lower-cases names on parsing, so iterating (not raw_items) gives comparable names
     for key, value in headers:
         if key == name:
@@ -82,24 +80,24 @@ class _Connection:
         self.server = server
         self.engine = server.engine
         self.sock = sock
-        self.conn = self.engine.Connection(self.engine.SERVER)
-        self.request: Any = None
+        self.machine = self.engine.Connection(self.engine.SERVER)
+        self.request: Request | None = None
 
     # -- I/O through the engine -------------------------------------------------------------------
 
-    def _next_event(self) -> Any:
+    def _next_event(self) -> object:
         while True:
-            event = self.conn.next_event()
+            event = self.machine.next_event()
             if event is not self.engine.NEED_DATA:
                 return event
             try:
                 data = self.sock.recv(65536)
             except OSError:
                 raise _PeerGone() from None
-            self.conn.receive_data(data)
+            self.machine.receive_data(data)
 
-    def _send(self, event: Any) -> None:
-        data = self.conn.send(event)
+    def _send(self, event: object) -> None:
+        data = self.machine.send(event)
         if data:
             self.sock.sendall(data)
 
@@ -117,8 +115,8 @@ class _Connection:
                 if switched:
                     self._echo()
                     return
-                if self.conn.our_state is engine.DONE and self.conn.their_state is engine.DONE:
-                    self.conn.start_next_cycle()
+                if self.machine.our_state is engine.DONE and self.machine.their_state is engine.DONE:
+                    self.machine.start_next_cycle()
                 else:
                     return  # MUST_CLOSE (Connection: close, HTTP/1.0, unread body): close it
         except engine.RemoteProtocolError as exc:
@@ -135,7 +133,7 @@ class _Connection:
 
     def _refuse(self, exc: BaseException) -> None:
         """Answer a malformed request with the status the engine suggests, then close."""
-        if self.conn.our_state not in (self.engine.IDLE, self.engine.SEND_RESPONSE):
+        if self.machine.our_state not in (self.engine.IDLE, self.engine.SEND_RESPONSE):
             return
         status = int(getattr(exc, "error_status_hint", 400))
         body = f"{status}: {exc}\n".encode("utf-8", "replace")
@@ -198,7 +196,7 @@ class _Connection:
 
     def _read_body(self, limit: int = UPLOAD_LIMIT) -> tuple[int, bytes]:
         """Read the request body to its end; returns (length, the first ``limit`` bytes)."""
-        if self.conn.they_are_waiting_for_100_continue:
+        if self.machine.they_are_waiting_for_100_continue:
             self._send(
                 self.engine.InformationalResponse(
                     status_code=100, reason=b"Continue", headers=self._headers([])
@@ -219,12 +217,12 @@ class _Connection:
 
     # -- routes -----------------------------------------------------------------------------------
 
-    def _dispatch(self, request: Any) -> bool:
+    def _dispatch(self, request: Request) -> bool:
         """Answer one request; True when the connection switched protocols."""
         method = bytes(request.method)
         path = bytes(request.target).split(b"?", 1)[0].decode("ascii", "replace")
         if path == "/upload":
-            self._upload(method)
+            self._upload(request, method)
             return False
         self._read_body()
         if path not in ROUTES:
@@ -233,20 +231,20 @@ class _Connection:
         if method not in (b"GET", b"HEAD"):
             self._respond(405, b"this route answers GET and HEAD\n", extra=[(b"Allow", b"GET, HEAD")])
             return False
-        handler: Callable[[Any], bool | None] = getattr(self, "_route_" + (path.strip("/") or "index"))
+        handler: Callable[[Request], bool | None] = getattr(self, "_route_" + (path.strip("/") or "index"))
         return bool(handler(request))
 
-    def _route_index(self, request: Any) -> None:
+    def _route_index(self, request: Request) -> None:
         width = max(len(path) for path in ROUTES)
         lines = ["h11dbg demo server: every route teaches one piece of HTTP/1.1.", ""]
         lines += [f"  {path:<{width}}  {text}" for path, text in ROUTES.items()]
         lines += ["", "HEAD works on every GET route: the same headers, no body.", ""]
         self._respond(200, "\n".join(lines).encode())
 
-    def _route_chunked(self, request: Any) -> None:
+    def _route_chunked(self, request: Request) -> None:
         self._respond_chunked(CHUNKS)
 
-    def _route_trailers(self, request: Any) -> None:
+    def _route_trailers(self, request: Request) -> None:
         digest = hashlib.sha256(TRAILER_BODY).hexdigest().encode()
         self._respond_chunked(
             [TRAILER_BODY[:20], TRAILER_BODY[20:]],
@@ -254,13 +252,13 @@ class _Connection:
             trailers=[(b"X-Checksum", b"sha256=" + digest)],
         )
 
-    def _route_slow(self, request: Any) -> None:
+    def _route_slow(self, request: Request) -> None:
         self._respond_chunked(SLOW_PIECES, delay=self.server.slow_delay)
 
-    def _route_nocontent(self, request: Any) -> None:
+    def _route_nocontent(self, request: Request) -> None:
         self._respond(204)
 
-    def _route_cached(self, request: Any) -> None:
+    def _route_cached(self, request: Request) -> None:
         if_none_match = _header(request.headers, b"if-none-match")
         if if_none_match is not None and _etag_matches(if_none_match, ETAG):
             self._respond(304, extra=[(b"ETag", ETAG), (b"Cache-Control", b"max-age=60")])
@@ -268,14 +266,14 @@ class _Connection:
             body = b"a cacheable body: ask again with If-None-Match: " + ETAG + b"\n"
             self._respond(200, body, extra=[(b"ETag", ETAG), (b"Cache-Control", b"max-age=60")])
 
-    def _route_close(self, request: Any) -> None:
+    def _route_close(self, request: Request) -> None:
         # the engine sees our Connection: close and moves us to MUST_CLOSE after the response
         self._respond(200, b"this connection closes after this response\n", extra=[(b"Connection", b"close")])
 
-    def _route_upgrade(self, request: Any) -> bool:
+    def _route_upgrade(self, request: Request) -> bool:
         upgrade = _header(request.headers, b"upgrade")
         offers = [p.strip().lower() for p in upgrade.split(b",")] if upgrade else []
-        if b"echo" not in offers or self.conn.their_state is not self.engine.MIGHT_SWITCH_PROTOCOL:
+        if b"echo" not in offers or self.machine.their_state is not self.engine.MIGHT_SWITCH_PROTOCOL:
             # RFC 9110 §15.5.22: a 426 must say which protocol to upgrade to
             self._respond(
                 426,
@@ -292,12 +290,12 @@ class _Connection:
         )
         return True
 
-    def _upload(self, method: bytes) -> None:
+    def _upload(self, request: Request, method: bytes) -> None:
         if method not in (b"POST", b"PUT"):
             self._read_body()
             self._respond(405, b"/upload takes POST or PUT\n", extra=[(b"Allow", b"POST, PUT")])
             return
-        declared = _header(self.request.headers, b"content-length")
+        declared = _header(request.headers, b"content-length")
         if declared is not None and int(declared) > UPLOAD_LIMIT:
             # refusing before 100 Continue spares the client sending a body we would drop; the body
             # it may send anyway is unread, so the engine leaves the connection unusable: close it
@@ -307,7 +305,7 @@ class _Connection:
                 extra=[(b"Connection", b"close")],
             )
             return
-        waited = self.conn.they_are_waiting_for_100_continue
+        waited = self.machine.they_are_waiting_for_100_continue
         length, body = self._read_body()
         note = " after 100 Continue" if waited else ""
         digest = hashlib.sha256(body).hexdigest() if length <= UPLOAD_LIMIT else "(too large to hash)"
@@ -317,7 +315,7 @@ class _Connection:
 
     def _echo(self) -> None:
         """The echo protocol: every byte back as it came, until the client closes."""
-        leftover, closed = self.conn.trailing_data
+        leftover, closed = self.machine.trailing_data
         if leftover:
             self.sock.sendall(bytes(leftover))
         while not closed:
@@ -335,7 +333,7 @@ class DemoServer:
 
     def __init__(
         self,
-        engine: ModuleType | str = "h11dbg",
+        engine: Engine | str = "h11dbg",
         *,
         host: str = "127.0.0.1",
         port: int = 0,

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
+from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record, other_direction
 from h11dbg.transport.address import format_address
 
 _READ_SIZE = 65536
@@ -156,8 +156,7 @@ class RecordingProxy:
                     return
                 # The receiver is gone; the reset shows up on its own reading side.
                 pair.aborted = True
-                other: Direction = "s2c" if direction == "c2s" else "c2s"
-                self._write(Close(conn, other, 0.0, reset=True))
+                self._write(Close(conn, other_direction(direction), 0.0, reset=True))
                 _reset(source)
                 return
 

@@ -480,9 +480,9 @@ class _PcapRecords:
                     if payload_end > payload_start:
                         payload = buf[payload_start:payload_end]
                         if writes is None:
-                            yield Chunk(flow.conn_id, flow.direction, payload, t - first)
+                            yield Chunk(flow.conn, flow.direction, payload, t - first)
                         else:
-                            joined = writes.add(flow.conn_id, flow.direction, payload, t - first, flags & PSH)
+                            joined = writes.add(flow.conn, flow.direction, payload, t - first, flags & PSH)
                             if joined:
                                 yield from joined
                     continue

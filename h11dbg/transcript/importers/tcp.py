@@ -71,7 +71,7 @@ import re
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record
+from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, other_direction
 
 FIN = 0x01
 SYN = 0x02
@@ -170,21 +170,17 @@ class _Connection:
             server.closed or (server.stopped and server.fin is not None))
 
 
-def _other(direction: Direction) -> Direction:
-    return "s2c" if direction == "c2s" else "c2s"
-
-
 class Flow:
     """One direction of an active connection, for an importer's per-packet fast path."""
 
-    __slots__ = ("conn", "conn_id", "direction", "peer", "stream")
+    __slots__ = ("connection", "conn", "direction", "peer", "stream")
 
-    def __init__(self, conn: _Connection, direction: Direction) -> None:
-        self.conn = conn
-        self.conn_id = conn.id
+    def __init__(self, connection: _Connection, direction: Direction) -> None:
+        self.connection = connection
+        self.conn = connection.id
         self.direction: Direction = direction
-        self.stream = conn.streams[direction]
-        self.peer = conn.streams[_other(direction)]
+        self.stream = connection.streams[direction]
+        self.peer = connection.streams[other_direction(direction)]
 
     def take(self, seq: int, ack: int, size: int) -> bool:
         """A segment of this flow with ACK set, no SYN, FIN or RST, and nothing cut by the capture.
@@ -193,11 +189,11 @@ class Flow:
         starts at the byte expected next, nothing waits behind a hole, no FIN was seen, and its
         ACK does not acknowledge bytes the capture lacks), moves the stream past its ``size``
         payload bytes exactly as ``feed`` does and returns True: the caller passes the payload on
-        as a chunk of ``conn_id`` and ``direction``.  Returns False, changing nothing, for anything
+        as a chunk of ``conn`` and ``direction``.  Returns False, changing nothing, for anything
         else: the caller feeds the segment instead.
         """
         stream = self.stream
-        if (not self.conn.active or stream.pending or stream.fin is not None or stream.stopped
+        if (not self.connection.active or stream.pending or stream.fin is not None or stream.stopped
                 or seq != (stream.base + stream.next) & _MASK):  # type: ignore[operator]
             return False
         peer = self.peer
@@ -233,35 +229,35 @@ class Reassembler:
         out: list[Record] = []
         time, src, dst, seq, ack, flags, payload, missing = seg
         key = (src, dst) if src < dst else (dst, src)
-        conn = self._active.get(key)
+        connection = self._active.get(key)
         syn, fin, rst = bool(flags & SYN), bool(flags & FIN), bool(flags & RST)
 
         if syn:
-            conn = self._on_syn(seg, key, conn, out)
-            if conn is None:
+            connection = self._on_syn(seg, key, connection, out)
+            if connection is None:
                 return out
-        elif conn is None:
+        elif connection is None:
             if key in self._finished or rst or not (seg.payload or seg.missing or fin):
                 return out  # a late segment of a finished connection, or a bare ACK of an unknown one
-            conn = self._open(key, *self._guess_roles(seg), seg.time, out)
+            connection = self._open(key, *self._guess_roles(seg), seg.time, out)
             self.notes.append(
-                f"connection {conn.id}: already open when the capture started (no SYN seen); "
+                f"connection {connection.id}: already open when the capture started (no SYN seen); "
                 "its first bytes may be missing"
             )
 
-        direction: Direction = "c2s" if src == conn.client else "s2c"
-        stream = conn.streams[direction]
+        direction: Direction = "c2s" if src == connection.client else "s2c"
+        stream = connection.streams[direction]
         if stream.base is None:
             stream.base = seq + 1 if syn else seq
 
         if flags & ACK:
-            self._check_acked(conn, _other(direction), ack)
+            self._check_acked(connection, other_direction(direction), ack)
 
         if rst:
-            self._flush_pending_as_gap(conn)
-            out.append(Close(conn.id, direction, seg.time, reset=True))
-            conn.reset = True
-            self._retire(key, conn)
+            self._flush_pending_as_gap(connection)
+            out.append(Close(connection.id, direction, seg.time, reset=True))
+            connection.reset = True
+            self._retire(key, connection)
             return out
 
         if not stream.stopped and not stream.closed:
@@ -270,99 +266,99 @@ class Reassembler:
                 # The usual case: the next bytes in order with no hole waiting.  What _insert and
                 # _drain would do, without building a piece for it.
                 if payload:
-                    out.append(Chunk(conn.id, direction, payload, time))
+                    out.append(Chunk(connection.id, direction, payload, time))
                     stream.next += len(payload)
                 if fin and stream.fin is None:
                     stream.fin = stream.next
                 if stream.fin is not None and stream.fin == stream.next:
                     stream.closed = True
-                    out.append(Close(conn.id, direction, time))
-                    if conn.finished:  # only a close (or a gap, below) can finish a connection
-                        self._retire(key, conn)
-                elif (stream.stopped or conn.streams[_other(direction)].stopped) and conn.finished:
-                    self._retire(key, conn)  # the ACK check above found a gap
+                    out.append(Close(connection.id, direction, time))
+                    if connection.finished:  # only a close (or a gap, below) can finish a connection
+                        self._retire(key, connection)
+                elif (stream.stopped or connection.streams[other_direction(direction)].stopped) and connection.finished:
+                    self._retire(key, connection)  # the ACK check above found a gap
                 return out
             if seg.payload or seg.missing:
                 self._insert(stream, start, seg.payload, cut=seg.missing > 0)
             if fin and stream.fin is None:
                 stream.fin = start + len(seg.payload) + seg.missing
-            self._drain(conn, direction, seg.time, out)
+            self._drain(connection, direction, seg.time, out)
             if stream.buffered > self.max_buffered:
-                self._gap(conn, direction, f"more than {self.max_buffered} bytes waited behind a hole")
+                self._gap(connection, direction, f"more than {self.max_buffered} bytes waited behind a hole")
         elif fin and stream.fin is None:
             stream.fin = -1  # a FIN after a gap: the direction is over, its position unknown
 
-        if conn.finished:
-            self._retire(key, conn)
+        if connection.finished:
+            self._retire(key, connection)
         return out
 
     def flow(self, seg: Segment) -> Flow | None:
         """The :class:`Flow` of ``seg``'s 4-tuple and direction, once ``seg`` was fed; None when
         that connection is not active or the direction has no stream position yet."""
         src, dst = seg.src, seg.dst
-        conn = self._active.get((src, dst) if src < dst else (dst, src))
-        if conn is None:
+        connection = self._active.get((src, dst) if src < dst else (dst, src))
+        if connection is None:
             return None
-        direction: Direction = "c2s" if src == conn.client else "s2c"
-        if conn.streams[direction].base is None:
+        direction: Direction = "c2s" if src == connection.client else "s2c"
+        if connection.streams[direction].base is None:
             return None
-        return Flow(conn, direction)
+        return Flow(connection, direction)
 
     def connection_id(self, seg: Segment) -> int | None:
         """The id of the active connection ``seg`` belongs to, if any."""
         src, dst = seg.src, seg.dst
-        conn = self._active.get((src, dst) if src < dst else (dst, src))
-        return None if conn is None else conn.id
+        connection = self._active.get((src, dst) if src < dst else (dst, src))
+        return None if connection is None else connection.id
 
     def finish(self) -> list[Record]:
         """The capture ended: report the holes still open (no records are invented)."""
-        for conn in list(self._active.values()):
-            self._flush_pending_as_gap(conn)
+        for connection in list(self._active.values()):
+            self._flush_pending_as_gap(connection)
         return []
 
     # -- connections --------------------------------------------------------------------------
 
-    def _on_syn(self, seg: Segment, key: tuple[Endpoint, Endpoint], conn: _Connection | None,
+    def _on_syn(self, seg: Segment, key: tuple[Endpoint, Endpoint], connection: _Connection | None,
                 out: list[Record]) -> _Connection | None:
         synack = bool(seg.flags & ACK)
-        if conn is None:
+        if connection is None:
             old = self._finished.get(key)
             if old is not None and self._same_handshake(old, seg):
                 return None  # a retransmitted SYN of a connection that is already over
-        elif self._same_handshake(conn, seg):
-            return conn
-        elif synack and conn.server == seg.src and conn.streams["s2c"].isn is None:
-            conn.streams["s2c"].isn = seg.seq
-            return conn
+        elif self._same_handshake(connection, seg):
+            return connection
+        elif synack and connection.server == seg.src and connection.streams["s2c"].isn is None:
+            connection.streams["s2c"].isn = seg.seq
+            return connection
         else:
             # a fresh handshake on a 4-tuple still in use: the old connection ended unseen
-            self._flush_pending_as_gap(conn)
-            self._retire(key, conn)
+            self._flush_pending_as_gap(connection)
+            self._retire(key, connection)
         self._finished.pop(key, None)
         client, server = (seg.dst, seg.src) if synack else (seg.src, seg.dst)
-        conn = self._open(key, client, server, seg.time, out)
-        conn.streams["s2c" if synack else "c2s"].isn = seg.seq
-        return conn
+        connection = self._open(key, client, server, seg.time, out)
+        connection.streams["s2c" if synack else "c2s"].isn = seg.seq
+        return connection
 
     @staticmethod
-    def _same_handshake(conn: _Connection, seg: Segment) -> bool:
+    def _same_handshake(connection: _Connection, seg: Segment) -> bool:
         synack = bool(seg.flags & ACK)
-        sender = conn.server if synack else conn.client
-        return sender == seg.src and conn.streams["s2c" if synack else "c2s"].isn == seg.seq
+        sender = connection.server if synack else connection.client
+        return sender == seg.src and connection.streams["s2c" if synack else "c2s"].isn == seg.seq
 
     def _open(self, key: tuple[Endpoint, Endpoint], client: Endpoint, server: Endpoint, time: float,
               out: list[Record]) -> _Connection:
-        conn = _Connection(self._next_id, client, server, {"c2s": _Stream(), "s2c": _Stream()})
+        connection = _Connection(self._next_id, client, server, {"c2s": _Stream(), "s2c": _Stream()})
         self._next_id += 1
-        self._active[key] = conn
-        out.append(Open(conn.id, time, format_endpoint(client), format_endpoint(server)))
-        return conn
+        self._active[key] = connection
+        out.append(Open(connection.id, time, format_endpoint(client), format_endpoint(server)))
+        return connection
 
-    def _retire(self, key: tuple[Endpoint, Endpoint], conn: _Connection) -> None:
-        conn.active = False
-        if self._active.get(key) is conn:
+    def _retire(self, key: tuple[Endpoint, Endpoint], connection: _Connection) -> None:
+        connection.active = False
+        if self._active.get(key) is connection:
             del self._active[key]
-        self._finished[key] = conn
+        self._finished[key] = connection
         self._finished.move_to_end(key)
         while len(self._finished) > self.max_finished:
             self._finished.popitem(last=False)
@@ -414,56 +410,55 @@ class Reassembler:
                 bisect.insort(stream.pending, piece, key=lambda p: p.offset)
                 stream.buffered += len(piece.data)
 
-    def _drain(self, conn: _Connection, direction: Direction, time: float, out: list[Record]) -> None:
-        stream = conn.streams[direction]
+    def _drain(self, connection: _Connection, direction: Direction, time: float, out: list[Record]) -> None:
+        stream = connection.streams[direction]
         while stream.pending and stream.pending[0].offset == stream.next:
             piece = stream.pending.pop(0)
             stream.buffered -= len(piece.data)
             if piece.data:
-                out.append(Chunk(conn.id, direction, piece.data, time))
+                out.append(Chunk(connection.id, direction, piece.data, time))
                 stream.next += len(piece.data)
             if piece.cut:
-                self._gap(conn, direction, "the capture cut the segment short (snap length)")
+                self._gap(connection, direction, "the capture cut the segment short (snap length)")
                 return
         if stream.fin is not None and stream.fin == stream.next and not stream.closed:
             stream.closed = True
-            out.append(Close(conn.id, direction, time))
+            out.append(Close(connection.id, direction, time))
 
-    def _check_acked(self, conn: _Connection, direction: Direction, ack: int) -> None:
+    def _check_acked(self, connection: _Connection, direction: Direction, ack: int) -> None:
         """The peer acknowledged bytes of ``direction`` that no captured segment carried: a gap."""
-        stream = conn.streams[direction]
+        stream = connection.streams[direction]
         if stream.base is None or stream.stopped or stream.closed:
             return
         acked = stream.offset_of(ack)
         if stream.fin is not None:
             acked = min(acked, stream.fin)  # the FIN takes a sequence number but is no byte
         if acked > stream.next:  # (pending never starts at ``next``: _drain has emitted it)
-            self._gap(conn, direction, "the peer acknowledged bytes the capture does not contain")
+            self._gap(connection, direction, "the peer acknowledged bytes the capture does not contain")
 
-    def _flush_pending_as_gap(self, conn: _Connection) -> None:
-        for direction, stream in conn.streams.items():
+    def _flush_pending_as_gap(self, connection: _Connection) -> None:
+        for direction, stream in connection.streams.items():
             if stream.stopped or stream.closed:
                 continue
             if stream.pending:
-                self._gap(conn, direction, "later bytes were captured but the ones before them were not")
+                self._gap(connection, direction, "later bytes were captured but the ones before them were not")
             elif stream.fin is not None and stream.fin > stream.next:
-                self._gap(conn, direction, "the FIN was captured but some bytes before it were not")
+                self._gap(connection, direction, "the FIN was captured but some bytes before it were not")
 
-    def _gap(self, conn: _Connection, direction: Direction, why: str) -> None:
-        stream = conn.streams[direction]
+    def _gap(self, connection: _Connection, direction: Direction, why: str) -> None:
+        stream = connection.streams[direction]
         stream.stopped = True
         upto = stream.pending[0].offset if stream.pending and stream.pending[0].data else None
         stream.pending.clear()
         stream.buffered = 0
         size = f" ({upto - stream.next} bytes)" if upto is not None and upto > stream.next else ""
         self.notes.append(
-            f"connection {conn.id} {_DIRECTION_WORDS[direction]}: bytes missing at stream offset "
+            f"connection {connection.id} {_DIRECTION_WORDS[direction]}: bytes missing at stream offset "
             f"{stream.next}{size}: {why}; that direction stops there"
         )
 
 
 PSH = 0x08
-_BOTH: tuple[Direction, Direction] = ("c2s", "s2c")
 #: A write that never sees PSH is cut at this size: what ``h11dbg record`` reads at a time.
 WRITE_LIMIT = 64 * 1024
 
@@ -503,9 +498,9 @@ class Writes:
         runs = self.runs
         out: list[Record] = []
         if runs:
-            other = runs.pop((conn, _other(direction)), None)
+            other = runs.pop((conn, other_direction(direction)), None)
             if other is not None:  # the other way spoke meanwhile: its write is over
-                out.append(Chunk(conn, _other(direction), b"".join(other[0]), other[2]))
+                out.append(Chunk(conn, other_direction(direction), b"".join(other[0]), other[2]))
             run = runs.get((conn, direction))
         if run is None:
             if push or len(data) >= self.limit:
@@ -534,7 +529,7 @@ class Writes:
         if not self.runs:
             return []
         out: list[Record] = []
-        for direction in _BOTH:
+        for direction in DIRECTIONS:
             run = self.runs.pop((conn, direction), None)
             if run is not None:
                 out.append(Chunk(conn, direction, b"".join(run[0]), run[2]))
