@@ -25,8 +25,8 @@ ENGINE_NAMES = tuple(ENGINE_MODULES)  # the choices of every --engine option
 #: type, compared by identity.  Each engine has its own, so nothing narrower holds for both.
 Sentinel: TypeAlias = type
 
-#: The headers of a parsed event, as (name, value) pairs in order.
-HeaderPairs: TypeAlias = Sequence[tuple[bytes, bytes]]
+#: Headers for a new event: (name, value) pairs in order (h11's API takes text as well as bytes).
+HeaderPairs: TypeAlias = Sequence[tuple[bytes | str, bytes | str]]
 
 
 class Headers(Protocol):
@@ -35,8 +35,8 @@ class Headers(Protocol):
 
 
 class Request(Protocol):
-    def __init__(self, *, method: bytes, target: bytes, headers: HeaderPairs,
-                 http_version: bytes = b"1.1") -> None: ...
+    def __init__(self, *, method: bytes | str, target: bytes | str, headers: HeaderPairs,
+                 http_version: bytes | str = b"1.1") -> None: ...
     @property
     def method(self) -> bytes: ...
     @property
@@ -50,8 +50,8 @@ class Request(Protocol):
 class Response(Protocol):
     """A Response or an InformationalResponse."""
 
-    def __init__(self, *, status_code: int, headers: HeaderPairs, reason: bytes = b"",
-                 http_version: bytes = b"1.1") -> None: ...
+    def __init__(self, *, status_code: int, headers: HeaderPairs, reason: bytes | str = b"",
+                 http_version: bytes | str = b"1.1") -> None: ...
     @property
     def status_code(self) -> int: ...
     @property

@@ -351,15 +351,15 @@ class Replayer:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._conns: dict[int, _ConnectionReplay] = {}
+        self._replays: dict[int, _ConnectionReplay] = {}
         self._last_time = 0.0
         self.errors = 0
         self.connections = 0
 
-    def _conn(self, conn: int) -> _ConnectionReplay:
-        replay = self._conns.get(conn)
+    def _replay(self, conn: int) -> _ConnectionReplay:
+        replay = self._replays.get(conn)
         if replay is None:
-            replay = self._conns[conn] = _ConnectionReplay(self.engine, conn)
+            replay = self._replays[conn] = _ConnectionReplay(self.engine, conn)
             self.connections += 1
         return replay
 
@@ -368,7 +368,7 @@ class Replayer:
         if time > self._last_time:
             self._last_time = time
         if type(record) is Chunk:  # nearly every record: the short way (a chunk ends no connection)
-            replay = self._conns.get(record.conn) or self._conn(record.conn)
+            replay = self._replays.get(record.conn) or self._replay(record.conn)
             if replay.failed:
                 return replay.data(record.direction, record.data, time)
             steps = replay.data(record.direction, record.data, time)
@@ -376,13 +376,13 @@ class Replayer:
                 self.errors += 1
             return steps
         if isinstance(record, Open):
-            fresh = record.conn not in self._conns
-            replay = self._conn(record.conn)
+            fresh = record.conn not in self._replays
+            replay = self._replay(record.conn)
             if not fresh:
                 return []
             return [ReplayStep("open", record.conn, record.time, None, states=replay.states(replay.client),
                                peers=(record.client, record.server))]
-        replay = self._conn(record.conn)
+        replay = self._replay(record.conn)
         failed_before = replay.failed
         if isinstance(record, Chunk):
             steps = replay.data(record.direction, record.data, record.time)
@@ -394,15 +394,15 @@ class Replayer:
             self.errors += 1
         if len(replay.closed) == 2:  # both directions
             steps.append(replay.end(record.time))
-            del self._conns[record.conn]
+            del self._replays[record.conn]
         return steps
 
     def finish(self, last_time: float | None = None) -> list[ReplayStep]:
         """End steps for connections the transcript left open, at the transcript's last time
         (``last_time`` when records were seen elsewhere too: a replay split across processes)."""
         time = self._last_time if last_time is None else max(last_time, self._last_time)
-        steps = [replay.end(time) for replay in self._conns.values()]
-        self._conns.clear()
+        steps = [replay.end(time) for replay in self._replays.values()]
+        self._replays.clear()
         return steps
 
 
