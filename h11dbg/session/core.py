@@ -76,8 +76,8 @@ class Side:
     """One engine Connection (one role) and the socket it speaks through."""
 
     role: Role
-    machine: Machine | None = None
-    transport: SocketTransport | None = None
+    machine: Machine
+    transport: SocketTransport
     pending: list[Transition] = field(default_factory=list)  # not yet attached to an entry
 
     @property
@@ -160,8 +160,7 @@ class Session:
         session.listener = Listener(host, port, timeout=timeout)
         session.address = session.listener.address
         session.host = session.listener.address
-        session.actor = "server"
-        session.sides["server"] = Side("server")
+        session.actor = "server"  # its side exists once a client is accepted
         session._note(f"listening on {session.listener.address} (engine {session.engine_name})")
         return session
 
@@ -204,8 +203,8 @@ class Session:
         if self.listener is None:
             raise SessionError("accept only works in listen mode")
         mark = len(self.log)
-        side = self.sides["server"]
-        if side.transport is not None and not side.transport.closed:
+        side = self.sides.get("server")
+        if side is not None and not side.transport.closed:
             # one connection at a time: let the client finish (it usually closes once it has its
             # response), then close whatever is left of this one
             self.wait_closed()
@@ -219,21 +218,17 @@ class Session:
 
     # ----------------------------------------------------------------- helpers
     def side(self, actor: Role | None = None) -> Side:
-        """The acting side (``actor``, else :attr:`actor`), connected: its machine and transport are set."""
+        """The side ``actor`` (else :attr:`actor`) plays; SessionError when it has no connection."""
         role = actor or self.actor
-        if role not in self.sides:
+        side = self.sides.get(role)
+        if side is None:
+            if self.mode == "listen" and role == "server":
+                raise SessionError("no connection yet: waiting for a client (use `accept`)")
             raise SessionError(f"there is no {role} side in {self.mode} mode")
-        side = self.sides[role]
-        if side.machine is None or side.transport is None:
-            raise SessionError("no connection yet: waiting for a client (use `accept`)")
         return side
 
-    def _machine(self, side: Side) -> Machine:
-        assert side.machine is not None, "only a connected side (Session.side) is asked"
-        return side.machine
-
     def _states(self, side: Side) -> dict[str, str]:
-        states = self._machine(side).states
+        states = side.machine.states
         return {"client": str(states[self.engine.CLIENT]), "server": str(states[self.engine.SERVER])}
 
     def elapsed(self) -> float:
@@ -246,7 +241,7 @@ class Session:
             side.pending.clear()
         if side is not None:
             fields.setdefault("actor", side.role)
-            if "states_after" not in fields and side.machine is not None:
+            if "states_after" not in fields:
                 fields["states_after"] = self._states(side)
         entry = LogEntry(seq=len(self.log) + 1, time=round(self.elapsed(), 6), conn=self.conn_id,
                          kind=kind, transitions=transitions, **fields)
@@ -276,11 +271,10 @@ class Session:
         before = self._states(side)
         mark = len(self.log)
         try:
-            data = self._machine(side).send(event)
+            data = side.machine.send(event)
         except self.engine.LocalProtocolError as exc:
             self._error(side, exc, side.out_direction, before)
             return self.log[mark:]
-        assert side.transport is not None
         if data:
             self._wire_send(side, data)
         self._append("event", side, direction=side.out_direction, event=event, data=data or b"",
@@ -295,7 +289,6 @@ class Session:
         return self.log[mark:]
 
     def _check_writable(self, side: Side) -> None:
-        assert side.transport is not None
         if side.transport.closed:
             raise SessionError("the connection is closed" + (": `accept` waits for the next client"
                                                             if self.mode == "listen" else ""))
@@ -303,7 +296,6 @@ class Session:
             raise SessionError("this side already closed its sending half (`close`): nothing more can be sent")
 
     def _wire_send(self, side: Side, data: bytes) -> None:
-        assert side.transport is not None
         self._check_writable(side)
         try:
             side.transport.send(data)
@@ -316,7 +308,6 @@ class Session:
 
     def _wire_recv(self, side: Side, timeout: float | None) -> bytes:
         """One socket read (b"" at EOF), recorded; ReceiveTimeout/NetworkError pass through."""
-        assert side.transport is not None
         try:
             data = side.transport.recv(timeout)
         except ReceiveTimeout:
@@ -334,7 +325,6 @@ class Session:
 
     def _close_transport(self, side: Side) -> None:
         """Close the socket; our sending direction ends there if it had not already."""
-        assert side.transport is not None
         if not side.transport.closed:
             self.recorder.close(self.conn_id, side.out_direction)
         side.transport.close()
@@ -354,7 +344,6 @@ class Session:
     def recv(self, actor: Role | None = None, timeout: float | None = None) -> list[LogEntry]:
         """One socket read, fed to ``receive_data`` (b"" at EOF); logs the exact bytes."""
         side = self.side(actor)
-        assert side.transport is not None
         if side.transport.eof:
             return [self._note("the peer already closed its side: nothing more to read", side)]
         try:
@@ -366,7 +355,7 @@ class Session:
             self._note(f"network error: {exc}", side, direction=side.in_direction)
             raise
         before = self._states(side)
-        self._machine(side).receive_data(data)
+        side.machine.receive_data(data)
         if data:
             entry = self._append("received", side, direction=side.in_direction, data=data,
                                  states_before=before)
@@ -383,14 +372,14 @@ class Session:
             side = self.side(actor)
         except SessionError:
             return 0
-        return len(self._machine(side).trailing_data[0])
+        return len(side.machine.trailing_data[0])
 
     def next(self, actor: Role | None = None) -> list[LogEntry]:
         """One ``next_event()``: the event (or NEED_DATA / PAUSED) with the states before and after."""
         return [self._next(self.side(actor), quiet_need_data=False)]
 
     def _next(self, side: Side, quiet_need_data: bool) -> LogEntry:
-        machine = self._machine(side)
+        machine = side.machine
         before = self._states(side)
         buffer_before = machine.trailing_data[0]
         try:
@@ -411,8 +400,7 @@ class Session:
         consumed = len(buffer_before) - len(machine.trailing_data[0])
         entry = self._append("event", side, direction=side.in_direction, event=event,
                              data=buffer_before[:consumed], states_before=before)
-        if type(event).__name__ == "ConnectionClosed" and side.transport is not None \
-                and side.transport.write_closed:
+        if type(event).__name__ == "ConnectionClosed" and side.transport.write_closed:
             self._close_transport(side)
         return entry
 
@@ -428,8 +416,7 @@ class Session:
     def run(self, timeout: float | None = None, actor: Role | None = None) -> list[LogEntry]:
         """Receive and process until the peer's current message is complete, it closes, or timeout."""
         side = self.side(actor)
-        machine = self._machine(side)
-        assert side.transport is not None
+        machine = side.machine
         mark = len(self.log)
         their = self._states(side)[other_role(side.role)]
         if their in ("DONE", "CLOSED", "ERROR", "MIGHT_SWITCH_PROTOCOL", "SWITCHED_PROTOCOL") \
@@ -467,7 +454,6 @@ class Session:
     def wait_closed(self, timeout: float | None = None, actor: Role | None = None) -> list[LogEntry]:
         """Keep reading and parsing until the peer closes (or the timeout); used at a batch's end."""
         side = self.side(actor)
-        assert side.transport is not None
         mark = len(self.log)
         limit = self.timeout if timeout is None else timeout
         deadline = None if limit is None else time.monotonic() + limit
@@ -480,7 +466,7 @@ class Session:
             except ReceiveTimeout:
                 break
             before = self._states(side)
-            self._machine(side).receive_data(data)
+            side.machine.receive_data(data)
             if data:
                 self._append("received", side, direction=side.in_direction, data=data, states_before=before)
             else:
@@ -503,7 +489,7 @@ class Session:
             side = self.side(role)
             before = self._states(side)
             try:
-                self._machine(side).start_next_cycle()
+                side.machine.start_next_cycle()
             except self.engine.LocalProtocolError as exc:
                 self._error(side, exc, side.out_direction, before)
                 continue
@@ -517,8 +503,7 @@ class Session:
             return
         self.closed = True
         for side in self.sides.values():
-            if side.transport is not None:
-                self._close_transport(side)
+            self._close_transport(side)
         if self.listener is not None:
             self.listener.close()
         self.recorder.finish()
@@ -531,7 +516,7 @@ class Session:
         if self.mode == "listen":
             return f"clients -> {self.address}"
         side = self.sides.get("client")
-        if side is not None and side.transport is not None:
+        if side is not None:
             return f"{side.transport.local} -> {side.transport.peer}"
         return f"? -> {self.address}"
 
@@ -562,7 +547,7 @@ class Session:
     @property
     def connected(self) -> bool:
         """True while the current connection's socket is open (listen: a client is being served)."""
-        return any(s.transport is not None and not s.transport.closed for s in self.sides.values())
+        return any(not s.transport.closed for s in self.sides.values())
 
     # ----------------------------------------------------------------- views
     def states(self, actor: Role | None = None) -> dict[str, str]:
@@ -581,7 +566,7 @@ class Session:
             side = self.side(actor)
         except SessionError as exc:
             return [str(exc)]
-        return explain_lines(self.engine, self._machine(side), side.role, self.log, self.explainable,
+        return explain_lines(self.engine, side.machine, side.role, self.log, self.explainable,
                              self.mode, self.buffered(side.role))
 
     def describe(self, role: str, state: str) -> str:
