@@ -9,12 +9,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from h11dbg.engines import ENGINE_NAMES, Engine
+from h11dbg.engines import ENGINE_NAMES
 from h11dbg.ui.exits import ExitCode
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -22,8 +22,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-from h11dbg.engines import Engine, EngineUnavailable, Request, load_engine
+from h11dbg.engines import EngineUnavailable, load_engine
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine, Request
 
 ROUTES: dict[str, str] = {
     "/": "this index (Content-Length body; the connection stays open for the next request)",

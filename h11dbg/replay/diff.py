@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from h11dbg.engines import Engine
+from typing import TYPE_CHECKING
+
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import Record
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 # -- diff: the same transcript through two engines -------------------------------------------
 

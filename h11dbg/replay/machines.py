@@ -17,15 +17,16 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from h11dbg.engines import Counting, Engine, Machine, Request, Response, Sentinel
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, sender
 
 if TYPE_CHECKING:
+    from h11dbg import engines
+    from h11dbg.engines import Counting, Engine, Machine, Sentinel
     from h11dbg.protocol import Transition
 
-#: How a mirror machine is sent an event (see _mirror_send); Any: the engine's own event classes
-MirrorSend = Callable[[Any], object]
+    #: How a mirror machine is sent an event (see _mirror_send); Any: the engine's own event classes
+    MirrorSend = Callable[[Any], object]
 
 
 def make_connection(engine: Engine, role: Sentinel) -> tuple[Machine, bool]:
@@ -56,16 +57,16 @@ def as_sendable(event: object, http10_keep_alive: bool) -> object:
     if version is None or version == b"1.1":
         return event
     # only heads carry a version: a Request, a Response or an InformationalResponse
-    headers = list(cast("Request | Response", event).headers.raw_items())
+    headers = list(cast("engines.Request | engines.Response", event).headers.raw_items())
     tokens = _connection_tokens(headers)
     if b"close" not in tokens and not (http10_keep_alive and b"keep-alive" in tokens):
         headers.append((b"Connection", b"close"))
     if type(event).__name__ == "Request":
-        request = cast("Request", event)
+        request = cast("engines.Request", event)
         if not any(name.lower() == b"host" for name, _ in headers):
             headers.append((b"Host", b""))  # HTTP/1.1 requires one; its value changes no state
         return type(request)(method=request.method, target=request.target, headers=headers, http_version=b"1.1")
-    response = cast("Response", event)
+    response = cast("engines.Response", event)
     return type(response)(status_code=response.status_code, reason=response.reason, headers=headers,
                           http_version=b"1.1")
 
@@ -98,10 +99,9 @@ class _ConnectionReplay:
         if hasattr(server, "add_observer") and hasattr(client, "add_observer"):
             server.add_observer(self._server_moves.append)
             client.add_observer(self._client_moves.append)
-        # h11dbg's engine counts the bytes it made events of; h11 does not
-        self._counted: dict[Direction, Counting] | None = (
-            {"c2s": cast(Counting, server), "s2c": cast(Counting, client)}
-            if hasattr(server, "bytes_consumed") else None)
+        self._consumed = hasattr(server, "bytes_consumed")  # h11dbg's engine counts them; h11 does not
+        # the same machines, typed for reading that count (only read when _consumed)
+        self._server_counts, self._client_counts = cast("Counting", server), cast("Counting", client)
         self._mirror_server = _mirror_send(server)
         self._mirror_client = _mirror_send(client)
 
@@ -116,8 +116,9 @@ class _ConnectionReplay:
 
     def _unread(self, direction: Direction) -> int:
         """How many bytes of ``direction`` its parser has not made events of yet."""
-        if self._counted is not None:
-            return self.fed[direction] - self._counted[direction].bytes_consumed
+        if self._consumed:
+            counts = self._server_counts if direction == "c2s" else self._client_counts
+            return self.fed[direction] - counts.bytes_consumed
         return len((self.server if direction == "c2s" else self.client).trailing_data[0])
 
     def _sides(self, direction: Direction) -> tuple[Machine, Machine]:

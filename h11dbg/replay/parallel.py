@@ -23,9 +23,8 @@ import mmap
 import struct
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from h11dbg.engines import Engine
 from h11dbg.replay import forked
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.prefetch import NoteTracker, apply_meta
@@ -33,6 +32,9 @@ from h11dbg.replay.run import Outcome
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Meta, Record
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 #: Items per message from the worker; a message also ends once it holds this many payload bytes.
 BATCH_ITEMS = 256

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from h11dbg.engines import Engine
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import Record, Transcript
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 
 class Outcome:

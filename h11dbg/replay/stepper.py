@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from h11dbg.engines import Engine
 from h11dbg.replay.steps import ReplayStep
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 # -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
 

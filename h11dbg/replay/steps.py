@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from h11dbg.transcript.model import Direction
-
 if TYPE_CHECKING:
     from h11dbg.protocol import Transition
+    from h11dbg.transcript.model import Direction
 
 StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end"]
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from h11dbg.engines import Engine, Machine, engine_role, is_explainable, load_engine
-from h11dbg.session.explain import describe_state, explain_lines
+from h11dbg.engines import is_explainable, load_engine
+from h11dbg.session.explain import describe_state, engine_role, explain_lines
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
 from h11dbg.transcript.files import OutputFileError, recording_meta
@@ -58,6 +58,7 @@ from h11dbg.transport import (
 )
 
 if TYPE_CHECKING:
+    from h11dbg.engines import Engine, Machine
     from h11dbg.protocol import Transition
 
 # A loopback peer is in this process: whatever it wrote is already readable, so waiting long

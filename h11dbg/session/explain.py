@@ -12,14 +12,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from h11dbg import protocol
-from h11dbg.engines import Engine, Machine, engine_role
-from h11dbg.protocol import Transition
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.model import ROLES, Role, other_role, sent_by
 
 if TYPE_CHECKING:
+    from h11dbg.engines import Engine, Machine, Sentinel
+    from h11dbg.protocol import Transition
     from h11dbg.protocol._state import Role as ProtocolRole
     from h11dbg.protocol._state import State as ProtocolState
+
+
+def engine_role(engine: Engine, role: Role) -> Sentinel:
+    """The engine's CLIENT or SERVER for ``role``."""
+    return engine.CLIENT if role == "client" else engine.SERVER
 
 
 def _sentinels(role: str, state: str) -> tuple[ProtocolRole, ProtocolState] | None:

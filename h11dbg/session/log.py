@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from h11dbg.transcript.model import Direction, Role
-
 if TYPE_CHECKING:
     from h11dbg.protocol import Transition
+    from h11dbg.transcript.model import Direction, Role
 
 EntryKind = Literal[
     "event",      # an h11 event sent by us or parsed from the peer (``event`` is set)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from h11dbg.engines import Engine
 from h11dbg.output.text import step_explanation
 from h11dbg.replay.stepper import STEP_HELP, Stepper
 from h11dbg.replay.steps import ReplayStep
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Engine
 
 
 def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[ReplayStep], str],
