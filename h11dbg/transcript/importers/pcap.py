@@ -21,12 +21,22 @@ import struct
 from _socket import AF_INET, AF_INET6, inet_ntop  # socket's C core: the package adds start-up, nothing used
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment, Writes
 from h11dbg.transcript.model import Chunk, Meta, Record, Transcript
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+    from typing import Protocol
+
+    class _PcapngReader(Protocol):
+        """What is used of dpkt's pcapng reader (dpkt has no types)."""
+
+        def datalink(self) -> int: ...
+        def __iter__(self) -> Iterator[tuple[float | Decimal, bytes]]: ...  # (time stamp, frame)
 
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
 _LITTLE_ENDIAN_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")  # written by a little-endian host
@@ -143,7 +153,7 @@ class _PcapHeader:
         return self.linktype
 
 
-def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
+def _open_reader(path: Path, f: IO[bytes]) -> tuple[_PcapHeader | _PcapngReader, str, _Tracked]:
     """The file's header read: (its reader, "pcap" or "pcapng", the tracked file).
 
     For pcap the reader only holds the header (the records are read by :meth:`_PcapRecords._pcap`);
@@ -155,7 +165,7 @@ def _open_reader(path: Path, f: IO[bytes]) -> tuple[Any, str, _Tracked]:
     if head in PCAP_MAGICS:
         tracked = _Tracked(f, path, size, first_record_reads=1)
         tracked.magic = head
-        reader: Any = _PcapHeader(tracked)
+        reader: _PcapHeader | _PcapngReader = _PcapHeader(tracked)
         kind = "pcap"
     elif head == PCAPNG_MAGIC:
         dpkt = _dpkt()
@@ -317,7 +327,7 @@ class _PcapRecords:
         writes = None if self.segments else Writes()
         with open(self.path, "rb") as f:
             reader, kind, tracked = _open_reader(self.path, f)
-            if kind == "pcap":
+            if isinstance(reader, _PcapHeader):  # kind == "pcap", in a way the type checker follows
                 yield from self._pcap(tracked, reader.datalink(), reassembler, writes)
             else:
                 yield from self._pcapng(reader, tracked, reassembler, writes)
@@ -370,7 +380,7 @@ class _PcapRecords:
                 yield from writes.flush(record.conn)
                 yield record
 
-    def _pcapng(self, reader: Any, tracked: _Tracked, reassembler: Reassembler,
+    def _pcapng(self, reader: _PcapngReader, tracked: _Tracked, reassembler: Reassembler,
                 writes: Writes | None) -> Iterator[Record]:
         dpkt = _dpkt()
         linktype = reader.datalink()
