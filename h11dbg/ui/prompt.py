@@ -9,12 +9,12 @@ Importing this module imports prompt_toolkit: only a front end that is at a term
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer
-from prompt_toolkit.formatted_text import AnyFormattedText
+from prompt_toolkit.formatted_text import AnyFormattedText, FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
 HISTORY = "history"  # the live REPL's file name, kept from before there were two front ends
@@ -60,6 +60,23 @@ def build_prompt(
         refresh_interval=refresh_interval,
         bottom_toolbar=toolbar,
     )
+
+
+def toolbar_fields(fields: Iterable[tuple[str, object, str]]) -> FormattedText:
+    """A bottom toolbar of ``label value`` fields two spaces apart; each value in its style (bold
+    when the style is "")."""
+    parts: list[tuple[str, str]] = []
+    for label, value, style in fields:
+        if parts:
+            parts.append(("", "  "))
+        parts.append(("", f"{label} "))
+        parts.append((style or "bold", str(value)))
+    return FormattedText(parts)
+
+
+def state_style(state: str) -> str:
+    """A machine state's style: ERROR stands out, the rest are plain bold."""
+    return "bold fg:ansired" if state == "ERROR" else ""
 
 
 def prompt_lines(session: PromptSession[str]) -> Iterator[str]:

@@ -24,7 +24,15 @@ from h11dbg.session import commands
 from h11dbg.transport import NetworkError
 from h11dbg.ui.completion import complete_from, words_at_cursor
 from h11dbg.ui.exits import ExitCode
-from h11dbg.ui.prompt import HISTORY, build_prompt, file_history, history_path, prompt_lines
+from h11dbg.ui.prompt import (
+    HISTORY,
+    build_prompt,
+    file_history,
+    history_path,
+    prompt_lines,
+    state_style,
+    toolbar_fields,
+)
 
 __all__ = ["CommandCompleter", "Repl", "history_path", "prompt_text", "run_repl", "toolbar_text"]
 
@@ -125,25 +133,19 @@ def prompt_text(session: Any) -> FormattedText:
 
 def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
     """The bottom toolbar: who we are, the peer, both states, what is buffered, the engine, the clock."""
-    parts: list[tuple[str, str]] = []
-
-    def field(label: str, value: Any, style: str = "") -> None:
-        if parts:
-            parts.append(("", "  "))
-        parts.append(("", f"{label} "))
-        parts.append((style or "bold", str(value)))
-
     our, their = str(bar.get("our_state", "-")), str(bar.get("their_state", "-"))
-    field("as", bar.get("role", "?"))
-    field("peer", bar.get("peer") or "-")
-    field("ours", our, "bold fg:ansired" if our == "ERROR" else "")
-    field("theirs", their, "bold fg:ansired" if their == "ERROR" else "")
-    field("buffered", f"{bar.get('buffered', 0)} B")
-    field("engine", bar.get("engine", "?"))
-    field("t", f"{float(bar.get('elapsed', 0.0)):.1f}s")
+    fields: list[tuple[str, object, str]] = [
+        ("as", bar.get("role", "?"), ""),
+        ("peer", bar.get("peer") or "-", ""),
+        ("ours", our, state_style(our)),
+        ("theirs", their, state_style(their)),
+        ("buffered", f"{bar.get('buffered', 0)} B", ""),
+        ("engine", bar.get("engine", "?"), ""),
+        ("t", f"{float(bar.get('elapsed', 0.0)):.1f}s", ""),
+    ]
     if bar.get("recording"):
-        field("rec", bar["recording"], "bold fg:ansired")
-    return FormattedText(parts)
+        fields.append(("rec", bar["recording"], "bold fg:ansired"))
+    return toolbar_fields(fields)
 
 
 class Repl:
