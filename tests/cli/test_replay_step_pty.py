@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from h11dbg.transcript import Chunk, Meta, write_transcript
+
 pexpect = pytest.importorskip("pexpect")
 
 TRANSCRIPT = Path(__file__).resolve().parents[2] / "transcripts" / "keepalive-curl-uvicorn.h11t"
@@ -22,6 +24,12 @@ _CPR_REQUEST = "\x1b[6n"
 def styled(*fragments: str) -> str:
     """A pattern for ``fragments`` drawn one after the other, whatever styles lie between them."""
     return _ESCAPES.join(re.escape(fragment) for fragment in fragments)
+
+
+def typed(line: str) -> str:
+    """A pattern for ``line`` at the prompt: it may be redrawn piecemeal as the keys are read, and a
+    space last on the line is drawn by moving the cursor."""
+    return _ESCAPES.join(r"(?: |\x1b\[\d*C)" if char == " " else re.escape(char) for char in line)
 
 
 class Terminal:
@@ -63,13 +71,13 @@ def test_tab_toolbar_breakpoint_explain_and_quit(tmp_path: Path) -> None:
         term.expect(styled("conn ", "-", "  client ", "-", "  server ", "-", "  step ", "0",
                            "  breaks ", "error", "  engine ", "h11dbg"))
         term.send("ne\t")  # a command completes
-        term.expect("next")
+        term.expect(typed("next"))
         term.send("\r")
         term.expect("open 127.0.0.1")
         term.expect(styled("replay", " ", "#1", " ", "IDLE/IDLE", ">"))
         term.expect(styled("conn ", "#1", "  client ", "IDLE", "  server ", "IDLE", "  step ", "1"))
         term.send("break Resp\t")  # a breakpoint name completes, whatever its case
-        term.expect("break Response")
+        term.expect(typed("break Response"))
         term.send("\r")
         term.expect("breakpoints: error, response")
         term.send("continue\r")
@@ -95,7 +103,7 @@ def test_delete_completes_the_breakpoints_that_are_set(tmp_path: Path) -> None:
         term.send("break Data\r")
         term.expect("breakpoints: data, error")
         term.send("delete D\t")
-        term.expect("delete Data")
+        term.expect(typed("delete Data"))
         term.send("\r")
         term.expect("breakpoints: error\r\n")
         term.send("q\r")
@@ -122,7 +130,7 @@ def test_history_is_kept_across_runs_in_its_own_file(tmp_path: Path) -> None:
     try:
         term.send("\x1b[A")  # up: the last run's last command but one (quit came after it)
         term.send("\x1b[A")
-        term.expect("break InformationalResponse")
+        term.expect(typed("break InformationalResponse"))
         term.send("\r")
         term.expect("breakpoints: error, informationalresponse")
         term.send("quit\r")
@@ -145,3 +153,26 @@ def test_ctrl_c_abandons_the_line_and_ctrl_d_replays_the_rest(tmp_path: Path) ->
     finally:
         status = term.close()
     assert status == 1  # the smuggling attempt is a protocol error, and the replay got to it
+
+
+def test_ctrl_c_stops_a_long_continue_at_a_step(tmp_path: Path) -> None:
+    request = Chunk(1, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = Chunk(1, "s2c", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    records = [request, response] * 20_000
+    long = tmp_path / "long.h11t"
+    write_transcript(records, long, Meta(tool="test"))
+    term = step(tmp_path, long)
+    try:
+        term.send("delete all\r")
+        term.expect("breakpoints: \\(none\\)")
+        term.send("continue\r")
+        term.expect("cycle")  # well under way (some 100 000 steps to go)
+        term.send("\x03")
+        term.expect(r"interrupted after step (\d+)")
+        stopped = int(term.child.match.group(1))
+        term.expect(styled("  step ", str(stopped)))  # back at the prompt, where it stopped
+        term.send("quit\r")
+        term.expect(pexpect.EOF)
+    finally:
+        status = term.close()
+    assert status == 0 and stopped < 100_000
