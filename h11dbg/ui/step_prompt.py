@@ -118,4 +118,5 @@ def run_at_terminal(commands: StepCommands, *, history: History | None = None) -
     try:
         interpret(commands, prompt_lines(session))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # (None: a handler installed outside Python, which cannot be put back from here)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)

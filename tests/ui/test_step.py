@@ -160,6 +160,12 @@ def completions(text: str, rec: Recorder | None = None) -> list[str]:
     return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
 
 
+def test_every_event_and_step_kind_is_a_breakpoint_name() -> None:
+    assert sorted(BREAKPOINT_NAMES) == sorted([
+        "Request", "Response", "InformationalResponse", "Data", "EndOfMessage", "ConnectionClosed",
+        "error", "open", "close", "reset", "cycle", "switch", "end"])
+
+
 def test_completion_of_commands_and_breakpoint_names() -> None:
     assert completions("") == [
         "next ", "continue ", "break ", "delete ", "breaks ", "explain ", "quit ", "help "]
