@@ -7,24 +7,34 @@ about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History
 from rich.console import Console
 from rich.text import Text
 
 from h11dbg.output.rich import error_line, ladder, render_entries, render_entry
 from h11dbg.session import commands
 from h11dbg.transport import NetworkError
+from h11dbg.ui.completion import complete_from, words_at_cursor
 from h11dbg.ui.exits import ExitCode
+from h11dbg.ui.prompt import (
+    HISTORY,
+    build_prompt,
+    file_history,
+    history_path,
+    prompt_lines,
+    state_style,
+    toolbar_fields,
+)
+
+__all__ = ["CommandCompleter", "Repl", "history_path", "prompt_text", "run_repl", "toolbar_text"]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
 HEADER_NAMES = (
@@ -45,13 +55,6 @@ LOCAL_COMMANDS = {
 }
 
 
-def history_path() -> Path:
-    """Where the REPL keeps its history: the user's data directory (created on first use)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("h11dbg")) / "history"
-
-
 def _command_infos() -> list[tuple[str, str]]:
     infos = [(name, info.help) for name, info in commands.COMMANDS.items()]
     return infos + [(name, text) for name, (_, text) in LOCAL_COMMANDS.items()]
@@ -67,23 +70,19 @@ class CommandCompleter(Completer):
         self._paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
-        before = document.text_before_cursor
-        words = before.split()
-        current = "" if before.endswith((" ", "\t")) or not words else words[-1]
-        done = words if not current else words[:-1]
+        done, current = words_at_cursor(document)
         if not done:
-            for name, text in _command_infos():
-                if name.startswith(current):
-                    yield Completion(name + " ", -len(current), display=name, display_meta=text)
+            infos = _command_infos()
+            yield from complete_from([name for name, _ in infos], current, suffix=" ", meta=dict(infos))
             return
         command = commands.ALIASES.get(done[0], done[0])
         arguments = [w for w in done[1:] if not w.startswith("--")]
         position = len(arguments)
         if command == "request" and position == 0:
-            yield from self._from(METHODS, current.upper(), current, suffix=" ")
+            yield from complete_from(METHODS, current, match=current.upper(), suffix=" ")
         elif command == "request" and position == 1:
             if self.targets:
-                yield from self._from(self.targets, current, current, suffix=" ")
+                yield from complete_from(self.targets, current, suffix=" ")
             elif not current:
                 yield Completion("/", 0, display_meta="the request target")
         elif command == "data" and position == 0 and current.startswith("@"):
@@ -104,22 +103,16 @@ class CommandCompleter(Completer):
                         display_meta=status.phrase,
                     )
         elif command == "as" and position == 0:
-            yield from self._from(("client", "server"), current, current, suffix="")
+            yield from complete_from(("client", "server"), current)
         elif command == "help" and position == 0:
-            yield from self._from([name for name, _ in _command_infos()], current, current, suffix="")
+            yield from complete_from([name for name, _ in _command_infos()], current)
         elif command == "hex" and position == 0:
-            yield from self._from(("on", "off"), current, current, suffix="")
+            yield from complete_from(("on", "off"), current)
         elif command in _HEADER_COMMANDS and position >= _HEADER_COMMANDS[command] and ":" not in current:
             # a header value may follow; only offer names at a word that can start a header
             for name in HEADER_NAMES:
                 if name.lower().startswith(current.lower()):
                     yield Completion(f"{name}: ", -len(current), display=f"{name}:")
-
-    @staticmethod
-    def _from(choices: Iterable[str], match: str, current: str, *, suffix: str) -> Iterable[Completion]:
-        for choice in choices:
-            if choice.startswith(match):
-                yield Completion(choice + suffix, -len(current), display=choice)
 
 
 def prompt_text(session: Any) -> FormattedText:
@@ -140,25 +133,19 @@ def prompt_text(session: Any) -> FormattedText:
 
 def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
     """The bottom toolbar: who we are, the peer, both states, what is buffered, the engine, the clock."""
-    parts: list[tuple[str, str]] = []
-
-    def field(label: str, value: Any, style: str = "") -> None:
-        if parts:
-            parts.append(("", "  "))
-        parts.append(("", f"{label} "))
-        parts.append((style or "bold", str(value)))
-
     our, their = str(bar.get("our_state", "-")), str(bar.get("their_state", "-"))
-    field("as", bar.get("role", "?"))
-    field("peer", bar.get("peer") or "-")
-    field("ours", our, "bold fg:ansired" if our == "ERROR" else "")
-    field("theirs", their, "bold fg:ansired" if their == "ERROR" else "")
-    field("buffered", f"{bar.get('buffered', 0)} B")
-    field("engine", bar.get("engine", "?"))
-    field("t", f"{float(bar.get('elapsed', 0.0)):.1f}s")
+    fields: list[tuple[str, object, str]] = [
+        ("as", bar.get("role", "?"), ""),
+        ("peer", bar.get("peer") or "-", ""),
+        ("ours", our, state_style(our)),
+        ("theirs", their, state_style(their)),
+        ("buffered", f"{bar.get('buffered', 0)} B", ""),
+        ("engine", bar.get("engine", "?"), ""),
+        ("t", f"{float(bar.get('elapsed', 0.0)):.1f}s", ""),
+    ]
     if bar.get("recording"):
-        field("rec", bar["recording"], "bold fg:ansired")
-    return FormattedText(parts)
+        fields.append(("rec", bar["recording"], "bold fg:ansired"))
+    return toolbar_fields(fields)
 
 
 class Repl:
@@ -177,24 +164,16 @@ class Repl:
         self.hexdump = False
         # what was logged before the prompt opened is the caller's to show (as the hint)
         self.printed = len(getattr(session, "log", ()))
-        self.prompt: PromptSession[str] = PromptSession(
-            history=history if history is not None else self._file_history(),
+        self.prompt: PromptSession[str] = build_prompt(
             completer=CommandCompleter(targets),
-            complete_while_typing=False,
+            toolbar=lambda: toolbar_text(self.session.toolbar()),
+            message=lambda: prompt_text(self.session),
+            history=history if history is not None else file_history(HISTORY, self._note),
             refresh_interval=1.0,  # the toolbar clock keeps ticking while you think
-            bottom_toolbar=lambda: toolbar_text(self.session.toolbar()),
         )
 
-    def _file_history(self) -> History:
-        path = history_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(exist_ok=True)
-        except OSError as exc:
-            # a read-only home must not stop the debugger: keep this run's history in memory
-            self.console.print(Text(f"note: history not saved ({path}: {exc.strerror or exc})", style="dim"))
-            return InMemoryHistory()
-        return FileHistory(os.fspath(path))
+    def _note(self, text: str) -> None:
+        self.console.print(Text(text, style="dim"))
 
     def show(self, result: Any) -> None:
         # draw what the log gained rather than result.entries: a command interrupted by Ctrl-C
@@ -252,13 +231,7 @@ class Repl:
     def run(self, hint: str | None = None) -> ExitCode:
         if hint:
             self.console.print(Text(hint, style="dim"))
-        while True:
-            try:
-                line = self.prompt.prompt(lambda: prompt_text(self.session))
-            except KeyboardInterrupt:
-                continue  # Ctrl-C abandons the line being typed, not the session
-            except EOFError:
-                break  # Ctrl-D
+        for line in prompt_lines(self.prompt):  # until Ctrl-D; Ctrl-C abandons the line being typed
             if not self.execute(line):
                 break
         return ExitCode.PROTOCOL_ERROR if _any_error(self.session) else ExitCode.OK

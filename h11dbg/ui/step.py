@@ -1,20 +1,189 @@
-"""``h11dbg replay --step``: walk a replay step by step, at a terminal or from a pipe."""
+"""``h11dbg replay --step``: walk a replay step by step, at a terminal or from a pipe.
+
+One interpreter (:class:`StepCommands`) parses and runs every command; the two front ends only
+differ in how lines reach it.  At a terminal they come from the prompt_toolkit prompt the live
+REPL uses too (:mod:`h11dbg.ui.step_prompt`: completion, history, toolbar); from a pipe they are
+read plainly, each after a ``replay> `` prompt, and prompt_toolkit is never imported.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import IO, TYPE_CHECKING
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, NamedTuple, get_args
 
 from h11dbg.output.text import step_explanation
 from h11dbg.replay.stepper import STEP_HELP, Stepper
-from h11dbg.replay.steps import ReplayStep
+from h11dbg.replay.steps import ReplayStep, StepKind
 
 if TYPE_CHECKING:
     from h11dbg.engines import Engine
 
+PROMPT = "replay> "
+BANNER = "stepping: type help for the commands, next (or Enter) to go on"
+
+# what `break` takes: h11's event classes (both engines name them alike), then the steps of the
+# replay itself ("event" is not one: an event step is named after its event)
+EVENT_NAMES = ("Request", "Response", "InformationalResponse", "Data", "EndOfMessage", "ConnectionClosed")
+BREAKPOINT_NAMES: tuple[str, ...] = EVENT_NAMES + tuple(kind for kind in get_args(StepKind) if kind != "event")
+_CANONICAL = {name.lower(): name for name in BREAKPOINT_NAMES}
+
+
+class Command(NamedTuple):
+    aliases: tuple[str, ...]
+    usage: str
+    summary: str  # one line, for the completion menu (help prints STEP_HELP)
+
+
+COMMANDS = {
+    "next": Command(("n",), "next [N]", "show the next step, or the next N"),
+    "continue": Command(("c",), "continue", "run to the next breakpoint or to the end"),
+    "break": Command(("b",), "break NAME...", "stop at steps named NAME (an event or a step kind)"),
+    "delete": Command(("d",), "delete NAME...|all", "remove breakpoints"),
+    "breaks": Command((), "breaks", "list the breakpoints"),
+    "explain": Command(("e",), "explain", "why the machines are in their states, what may come next"),
+    "quit": Command(("q", "exit"), "quit", "stop replaying"),
+    "help": Command(("h", "?"), "help", "list the commands"),
+}
+ALIASES = {alias: name for name, command in COMMANDS.items() for alias in (name, *command.aliases)}
+
+
+def breakpoint_name(name: str) -> str:
+    """How a breakpoint reads (``response`` -> ``Response``): the stepper keeps them lower-cased."""
+    return _CANONICAL.get(name, name)
+
+
+class StepCommands:
+    """Parses and runs ``replay --step`` command lines against a :class:`Stepper`.
+
+    ``emit`` shows a step (the CLI's rendering, text or JSON), ``say`` shows lines of the stepper's
+    own (breakpoints, explanations, errors).  A bad line gets one line saying why, never an
+    exception, and the walk goes on."""
+
+    def __init__(self, stepper: Stepper, emit: Callable[[ReplayStep], None],
+                 say: Callable[[Iterable[str]], None]) -> None:
+        self.stepper = stepper
+        self._emit = emit
+        self.say = say
+        self.taken = 0  # steps shown so far, for the toolbar
+        self._stop = False
+
+    @property
+    def engine_name(self) -> str:
+        return self.stepper.engine.__name__.split(".")[0]
+
+    def stop(self) -> None:
+        """Ask a running ``next N``/``continue`` to stop after the step it is on (safe from a signal
+        handler: the replay's generators would be broken by an exception raised inside them)."""
+        self._stop = True
+
+    def _walk(self, steps: Iterable[ReplayStep]) -> None:
+        self._stop = False
+        for step in steps:
+            self.taken += 1
+            self._emit(step)
+            if self._stop:
+                self.say([f"interrupted after step {self.taken}"])
+                return
+
+    def _next(self, count: int) -> Iterator[ReplayStep]:
+        for _ in range(count):
+            step = self.stepper.next()
+            if step is None:
+                return
+            yield step
+
+    def execute(self, line: str) -> bool:
+        """Run one line (an empty one is ``next``); False when the walk should end."""
+        words = line.split()
+        if not words:
+            words = ["next"]
+        name = ALIASES.get(words[0].lower())
+        args = words[1:]
+        if name is None:
+            self.say([f"unknown command {line.strip()!r}: type help"])
+            return True
+        if not self._run(name, args):
+            self.say([f"usage: {COMMANDS[name].usage}"])
+        return name != "quit"
+
+    def _run(self, name: str, args: list[str]) -> bool:
+        """Run the command ``name``; False when its arguments do not fit its usage."""
+        if name == "next":
+            if len(args) > 1 or (args and not (args[0].isdecimal() and int(args[0]) > 0)):
+                return False
+            self._walk(self._next(int(args[0]) if args else 1))
+        elif name == "break":
+            if not args:
+                return False
+            unknown = [arg for arg in args if arg.lower() not in _CANONICAL]
+            if unknown:
+                # a misspelt breakpoint would never stop anything: say so now
+                self.say([f"unknown breakpoint {unknown[0]!r}: one of {', '.join(BREAKPOINT_NAMES)}"])
+                return True
+            self.stepper.breakpoints.update(arg.lower() for arg in args)
+            self._breaks()
+        elif name == "delete":
+            if not args:
+                return False
+            if args[0].lower() == "all":
+                self.stepper.breakpoints.clear()
+            else:
+                self.stepper.breakpoints.difference_update(arg.lower() for arg in args)
+            self._breaks()
+        elif name == "help":
+            self.say(STEP_HELP)  # whatever follows: help on one command would be the same lines
+        elif name == "quit":
+            pass  # (``quit now`` quits too: nothing is worth a usage line on the way out)
+        elif args:  # the rest take no arguments
+            return False
+        elif name == "continue":
+            self._walk(self.stepper.run())
+        elif name == "breaks":
+            self._breaks()
+        elif name == "explain":
+            self.say(step_explanation(self.stepper))
+        return True
+
+    def _breaks(self) -> None:
+        self.say([f"breakpoints: {', '.join(sorted(self.stepper.breakpoints)) or '(none)'}"])
+
+    def finish(self) -> None:
+        """The input ran out: replay the rest without stopping, so the exit status covers it all."""
+        self._walk(self.stepper.run(ignore_breakpoints=True))
+
+
+def interpret(commands: StepCommands, lines: Iterator[str]) -> None:
+    """Run ``lines`` until ``quit``, the end of the replay, or the end of the lines (which finishes
+    the replay)."""
+    stepper = commands.stepper
+    for line in lines:  # asked for only while steps remain: no prompt after the last one
+        if not commands.execute(line):
+            return
+        if stepper.finished:
+            break
+    else:
+        commands.finish()
+    if stepper.finished:
+        commands.say(["end of transcript"])
+
+
+def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
+    """Lines from a pipe, each asked for with the prompt as ``input()`` would (so a transcript of the
+    run shows where each command was read)."""
+    while True:
+        out.write(PROMPT)
+        out.flush()
+        line = stream.readline()
+        if not line:
+            return
+        yield line.rstrip("\n")
+
 
 def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[ReplayStep], str],
-                out: IO[str]) -> None:
+                out: IO[str], *, interactive: bool | None = None) -> None:
+    """Walk ``steps``: with the prompt at a terminal, from the lines of stdin otherwise (``interactive``
+    decides when given)."""
     stepper = Stepper(steps, engine)
 
     def emit(step: ReplayStep) -> None:
@@ -24,45 +193,15 @@ def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[R
         out.write("".join(f"{line}\n" for line in lines))
         out.flush()
 
-    say(["stepping: type help for the commands, next (or Enter) to go on"])
-    while not stepper.finished:
-        out.flush()
-        try:
-            line = input("replay> ")
-        except EOFError:  # piped input ran out: finish the replay without stopping
-            for item in stepper.run(ignore_breakpoints=True):
-                emit(item)
-            break
-        words = line.split()
-        command, args = (words[0].lower(), words[1:]) if words else ("next", [])
-        if command in ("n", "next"):
-            count = int(args[0]) if args and args[0].isdigit() else 1
-            for _ in range(count):
-                item = stepper.next()
-                if item is None:
-                    break
-                emit(item)
-        elif command in ("c", "continue"):
-            for item in stepper.run():
-                emit(item)
-        elif command in ("b", "break") and args:
-            stepper.breakpoints.update(a.lower() for a in args)
-            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints))}"])
-        elif command in ("d", "delete") and args:
-            if args[0].lower() == "all":
-                stepper.breakpoints.clear()
-            else:
-                stepper.breakpoints.difference_update(a.lower() for a in args)
-            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints)) or '(none)'}"])
-        elif command == "breaks":
-            say([f"breakpoints: {', '.join(sorted(stepper.breakpoints)) or '(none)'}"])
-        elif command in ("e", "explain"):
-            say(step_explanation(stepper))
-        elif command in ("q", "quit", "exit"):
-            return
-        elif command in ("h", "help", "?"):
-            say(STEP_HELP)
-        else:
-            say([f"unknown command {line.strip()!r}: type help"])
-    if stepper.finished:
-        say(["end of transcript"])
+    commands = StepCommands(stepper, emit, say)
+    say([BANNER])
+    stdin = sys.stdin
+    if interactive is None:
+        interactive = stdin is not None and stdin.isatty()
+    if interactive:
+        from h11dbg.ui.step_prompt import run_at_terminal
+
+        run_at_terminal(commands)
+    else:
+        # no stdin at all (a detached process) reads as an empty pipe: the replay runs to its end
+        interpret(commands, piped_lines(stdin, out) if stdin is not None else iter(()))
