@@ -30,8 +30,8 @@ states
 """
 
 
-def test_loopback_json_schema(live_engine: str) -> None:
-    result = CliRunner().invoke(main, ["loopback", "--engine", live_engine, "--json"], input=TEACHING_SCRIPT)
+def test_loopback_json_schema(each_engine: str) -> None:
+    result = CliRunner().invoke(main, ["loopback", "--engine", each_engine, "--json"], input=TEACHING_SCRIPT)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     for line in lines:

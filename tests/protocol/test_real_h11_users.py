@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
+from h11dbg.engines import ENGINE_NAMES
+
 REPO = Path(__file__).resolve().parents[2]
-PROTOCOL_INIT = REPO / "h11dbg" / "protocol" / "__init__.py"
 CURL = "/usr/bin/curl"
 
 DRIVER = r'''
@@ -156,10 +157,8 @@ else:
 '''
 
 
-@pytest.fixture(scope="module", params=("h11", "h11dbg"))
+@pytest.fixture(scope="module", params=ENGINE_NAMES)
 def engine_name(request: pytest.FixtureRequest) -> str:
-    if request.param == "h11dbg" and not PROTOCOL_INIT.exists():
-        pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
     return str(request.param)
 
 

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transcript import Chunk, Close, Open, open_transcript
 from h11dbg.transcript.files import create_new
 from h11dbg.transport import NetworkError
-
-ENGINES = ["h11dbg", "h11"]
 
 
 def chunks(records: list, direction: str) -> list[bytes]:
@@ -27,7 +26,7 @@ def closes(records: list) -> list[tuple[int, str, bool]]:
     return [(r.conn, r.direction, r.reset) for r in records if isinstance(r, Close)]
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=ENGINE_NAMES)
 def loopback(request: pytest.FixtureRequest) -> Iterator[Session]:
     s = Session.loopback(request.param, timeout=0.3)
     yield s

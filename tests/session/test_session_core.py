@@ -6,13 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session, SessionError
 
-ENGINES = ["h11dbg", "h11"]
 
-
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=ENGINE_NAMES)
 def session(request: pytest.FixtureRequest) -> Iterator[Session]:
     s = Session.loopback(request.param, timeout=0.3)
     yield s

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from capture_helpers import CAPTURES, expected_streams, normalise, streams, write_pcap
+from support.captures import CAPTURES, expected_streams, normalise, streams, write_pcap
 
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers import read_pcap
@@ -178,7 +178,7 @@ def test_pcapng_with_interfaces_of_different_link_types_is_refused() -> None:
 def test_packets_are_streamed_not_held(tmp_path: Path) -> None:
     import tracemalloc
 
-    from capture_helpers import CLIENT, SERVER, tcp_frame
+    from support.captures import CLIENT, SERVER, tcp_frame
 
     from h11dbg.transcript.importers.tcp import ACK, SYN
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capture_helpers import CLIENT, SERVER, tcp_frame, write_pcap
 from click.testing import CliRunner
+from support.captures import CLIENT, SERVER, tcp_frame, write_pcap
 
 from h11dbg.cli import main
 from h11dbg.transcript import Chunk, Close, open_transcript

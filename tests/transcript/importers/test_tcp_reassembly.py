@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capture_helpers import CLIENT, SERVER, streams, tcp_frame, write_pcap
+from support.captures import CLIENT, SERVER, streams, tcp_frame, write_pcap
 
 from h11dbg.transcript.importers import read_pcap
 from h11dbg.transcript.importers.tcp import ACK, FIN, RST, SYN, Reassembler, Segment

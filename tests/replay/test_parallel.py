@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.captures import lossy_capture
 from support.forks import count_forks
 
 from h11dbg.cli import main
@@ -117,11 +118,6 @@ def test_bad_input_after_many_records(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_a_captures_losses_said_where_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "transcript" / "importers"))
-    from capture_helpers import lossy_capture  # type: ignore[import-not-found]
-
     path = lossy_capture(tmp_path / "lossy.pcap", 30, 5)
     result = _same(path, monkeypatch, "alternate")
     assert result.stdout.count("note: pcap input is lossy") >= 5 and "lossy" in result.stderr

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.captures import lossy_capture
 from support.forks import count_forks
 
 from h11dbg.replay import forked, prefetch
@@ -111,11 +112,6 @@ def _interleaved(transcript: object) -> list[object]:
 
 
 def test_a_captures_losses_arrive_where_they_were_found(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent / "importers"))
-    from capture_helpers import lossy_capture  # type: ignore[import-not-found]
-
     path = lossy_capture(tmp_path / "lossy.pcap", 40, 7)
     in_process = open_transcript(path)
     expected = _interleaved(in_process)

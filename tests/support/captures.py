@@ -12,7 +12,7 @@ import dpkt
 
 from h11dbg.transcript.model import Chunk, Record
 
-CAPTURES = Path(__file__).resolve().parents[2] / "data" / "captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 def streams(records: Iterable[Record]) -> dict[tuple[int, str], bytes]:
