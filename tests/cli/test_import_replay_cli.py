@@ -105,8 +105,9 @@ def test_replay_of_an_ascii_trace_says_it_is_lossy() -> None:
 
 
 def _gappy_capture(tmp_path: Path) -> Path:
-    from support.captures import CLIENT, SERVER, tcp_frame, write_pcap
+    from support.captures import CLIENT, SERVER
 
+    from bench.pcapsynth import tcp_frame, write_pcap
     from h11dbg.transcript.importers.tcp import ACK, SYN
 
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from support.captures import CAPTURES, expected_streams, normalise, streams, write_pcap
+from support.captures import CAPTURES, expected_streams, normalise, streams
 
+from bench.pcapsynth import write_pcap
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers import read_pcap
 from h11dbg.transcript.model import Chunk, Close, Open
@@ -178,8 +179,9 @@ def test_pcapng_with_interfaces_of_different_link_types_is_refused() -> None:
 def test_packets_are_streamed_not_held(tmp_path: Path) -> None:
     import tracemalloc
 
-    from support.captures import CLIENT, SERVER, tcp_frame
+    from support.captures import CLIENT, SERVER
 
+    from bench.pcapsynth import tcp_frame
     from h11dbg.transcript.importers.tcp import ACK, SYN
 
     payload = b"x" * 1400
