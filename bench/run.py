@@ -466,7 +466,7 @@ def stream_worker(row_id: str, engine_name: str, quick: bool) -> dict[str, Any]:
     """One repetition of a streaming row in this (fresh) process."""
     row = ROW_BY_ID[row_id]
     sizes = QUICK if quick else FULL
-    engine = _load(engine_name)
+    engine = load_engine(engine_name)
     warm = replace(sizes, body_mib=1)
     row.build(engine, warm, 1)()
     run = row.build(engine, sizes, 1)
@@ -512,14 +512,6 @@ def measure_in_subprocesses(
             results[index].per_rep.append(statistics.median(report["elapsed"]))
             results[index].rss_growth.append(report["rss_growth"])
     return results
-
-
-def _load(name: str) -> ModuleType:
-    engine = load_engine(name)
-    # A directory without __init__.py imports as an empty namespace package.
-    if not hasattr(engine, "Connection"):
-        raise EngineUnavailable(f"engine {name!r} has no Connection (is it written yet?)")
-    return engine
 
 
 # ---------------------------------------------------------------------------
@@ -685,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         row_ids = _parse_rows(args.rows)
-        engines = [_load(name) for name in names]
+        engines = [load_engine(name) for name in names]
     except (ValueError, EngineUnavailable) as exc:
         missing = isinstance(exc, EngineUnavailable) and not str(exc).startswith("unknown engine")
         hint = " (until it exists, try --engines h11,h11)" if missing else ""
