@@ -197,7 +197,8 @@ def test_protocol_error_from_user_is_an_error_entry_exit_1(h11dbg: Run, http_ser
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     [error] = [e for e in events(result.stdout) if e.get("event") == "error"]
-    assert error["error"] == "LocalProtocolError" and error["message"]
+    assert error["error"] == "LocalProtocolError"
+    assert error["message"] == "can't handle event type Data when role=CLIENT and state=IDLE"
     assert error["direction"] == "c2s" and "offset" in error
     assert error["states"] == {"client": "ERROR", "server": "IDLE"}
 

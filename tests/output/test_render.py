@@ -227,7 +227,8 @@ def test_h11dbg_engine_transitions_are_explained_under_the_event() -> None:
     before = {"client": str(conn.our_state), "server": str(conn.their_state)}
     request = engine.Request(method="GET", target="/", headers=[("Host", "x")])
     data = conn.send(request)
-    assert seen, "the engine reports the client's move to SEND_BODY"
+    assert [(t.role, t.old_state, t.new_state) for t in seen] == [
+        (engine.CLIENT, engine.IDLE, engine.SEND_BODY), (engine.SERVER, engine.IDLE, engine.SEND_RESPONSE)]
     entry = LogEntry(
         seq=1,
         time=0.0,
