@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench" / "run.py"
 TABLE_ROWS = ["1", "2", "3", "4", "5", "6a", "6b", "6c"]
 REPLAY_ROWS = ["7a", "7b", "7c", "7d", "7e", "7f", "7g", "7h"]
 
@@ -127,6 +128,15 @@ def test_row_selection(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     ids = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ")]
     assert ids == ["#", "2", "6a", "6b", "6c"]
+
+
+def test_runs_as_a_module_from_the_repository_root() -> None:
+    """``python -m bench.run`` works as well as ``python bench/run.py``, replay rows (bench.replay) included."""
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--engines", "h11,h11", "--rows", "2,7a"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    ids = [line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert ids == ["#", "2", "#", "7a"]
 
 
 def test_replay_rows_alone(tmp_path: Path) -> None:

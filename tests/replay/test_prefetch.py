@@ -124,7 +124,7 @@ def test_a_captures_losses_arrive_where_they_were_found(tmp_path: Path) -> None:
 
 def test_diff_and_stepping_read_large_files_ahead_with_the_same_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # (a plain replay of a large file splits the replay itself: tests/session/test_parallel.py)
+    # (a plain replay of a large file splits the replay itself: tests/replay/test_parallel.py)
     from click.testing import CliRunner
 
     from h11dbg.cli import main
