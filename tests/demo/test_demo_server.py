@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from h11dbg.demo.server import ETAG, ROUTES, TRAILER_BODY, DemoServer
-from h11dbg.engines import ENGINE_NAMES, load_engine
+from h11dbg.engines import load_engine
 
 CURL = "/usr/bin/curl"
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def server(request: pytest.FixtureRequest) -> Iterator[DemoServer]:
-    with DemoServer(load_engine(request.param), slow_delay=0.05) as running:
+@pytest.fixture
+def server(each_engine: str) -> Iterator[DemoServer]:
+    with DemoServer(load_engine(each_engine), slow_delay=0.05) as running:
         yield running
     assert running.errors == [], "the server failed while serving a connection"
 

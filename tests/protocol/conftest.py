@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from h11dbg.engines import ENGINE_MODULES, ENGINE_NAMES
+from h11dbg.engines import ENGINE_MODULES
 
 
 def load(name: str) -> ModuleType:
@@ -26,9 +26,9 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(ENGINE_MODULES[name])
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def engine(request: pytest.FixtureRequest) -> ModuleType:
-    return load(request.param)
+@pytest.fixture
+def engine(each_engine: str) -> ModuleType:
+    return load(each_engine)
 
 
 @pytest.fixture(params=["h11dbg"])

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transcript import Chunk, Close, Open, open_transcript
@@ -26,9 +25,9 @@ def closes(records: list) -> list[tuple[int, str, bool]]:
     return [(r.conn, r.direction, r.reset) for r in records if isinstance(r, Close)]
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def loopback(request: pytest.FixtureRequest) -> Iterator[Session]:
-    s = Session.loopback(request.param, timeout=0.3)
+@pytest.fixture
+def loopback(each_engine: str) -> Iterator[Session]:
+    s = Session.loopback(each_engine, timeout=0.3)
     yield s
     s.close()
 

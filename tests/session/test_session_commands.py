@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import COMMANDS, CommandError, execute, help_lines, parse_headers, split_words
 from h11dbg.session.core import Session
 
@@ -34,9 +33,9 @@ def test_header_syntax_errors(text: str, message: str) -> None:
         headers(text)
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    s = Session.loopback(request.param, timeout=0.3)
+@pytest.fixture
+def session(each_engine: str) -> Iterator[Session]:
+    s = Session.loopback(each_engine, timeout=0.3)
     yield s
     s.close()
 

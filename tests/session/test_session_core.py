@@ -6,14 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session, SessionError
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    s = Session.loopback(request.param, timeout=0.3)
+@pytest.fixture
+def session(each_engine: str) -> Iterator[Session]:
+    s = Session.loopback(each_engine, timeout=0.3)
     yield s
     s.close()
 
