@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's ASGI app, which uvicorn serves here too
+sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's ASGI app and server helpers, used here too
 from support.asgi_echo import uvicorn_command  # noqa: E402
+from support.servers import free_port, wait_for_port  # noqa: E402
+
 PYTHON = sys.executable
 H11DBG = str(Path(PYTHON).with_name("h11dbg"))
 CURL = "curl"
@@ -99,22 +101,6 @@ function get(path) {
 (async () => { await get('/first'); await get('/second'); agent.destroy(); })();
 """
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 class Servers:
     def __init__(self, work: Path) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -131,8 +117,9 @@ class Servers:
 
     def _start(self, argv: Callable[[int], list[str]]) -> int:
         port = free_port()
-        self.procs.append(subprocess.Popen(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(port)
+        proc = subprocess.Popen(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        wait_for_port("127.0.0.1", port, proc)
         return port
 
     def stop(self) -> None:
