@@ -10,7 +10,7 @@ The traffic is generated once per run (seeded, so every run replays the same byt
 connections carrying small GETs, chunked responses, POSTs (JSON and uploads in 64 KiB reads) and a
 few large downloads read 64 KiB at a time.  It is written with the library's own writer as a text
 transcript, and the same records as an Ethernet/IPv4/TCP pcap (handshake, MSS-sized segments,
-delayed ACKs, FINs) built with dpkt.  The text file is the size asked for; the pcap holds the same
+delayed ACKs, FINs) built by bench/pcapsynth.py.  The text file is the size asked for; the pcap holds the same
 traffic, so its size differs.
 
 Each repetition runs the real CLI in a subprocess with stdout on /dev/null; its own peak RSS (with
@@ -30,7 +30,6 @@ import json
 import pstats
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,10 +40,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import dpkt  # type: ignore[import-untyped]
+if __package__ in (None, ""):  # run as ``python bench/replay.py``: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record
-from h11dbg.transcript.textformat import TextWriter
+from bench.pcapsynth import PcapTraffic  # noqa: E402
+from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record  # noqa: E402
+from h11dbg.transcript.textformat import TextWriter  # noqa: E402
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -53,7 +54,6 @@ KIB = 1024
 MIB = 1024 * 1024
 MB = 1e6
 READ_SIZE = 64 * KIB
-MSS = 1460
 
 SPEED_TARGET_MBPS = 50.0  # file MB per second of wall time
 # "Flat": the 4x larger file may not raise the peak by more than this (the interpreter, the
@@ -61,7 +61,7 @@ SPEED_TARGET_MBPS = 50.0  # file MB per second of wall time
 RSS_FLAT_BYTES = 8 * MIB
 
 SEED = 20261125
-CORPUS_VERSION = 1  # bump when the traffic changes, so --keep regenerates
+CORPUS_VERSION = 2  # bump when the traffic changes, so --keep regenerates
 
 
 class BenchError(Exception):
@@ -222,83 +222,6 @@ class Traffic:
 
 
 # ---------------------------------------------------------------------------
-# pcap: the same records as Ethernet/IPv4/TCP packets
-# ---------------------------------------------------------------------------
-
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-_MAC_CLIENT = b"\x02\x00\x00\x00\x00\x0a"
-_MAC_SERVER = b"\x02\x00\x00\x00\x00\x14"
-
-
-@dataclass
-class _Flow:
-    client: tuple[bytes, int]
-    server: tuple[bytes, int]
-    seq: dict[str, int]  # next sequence number each direction sends
-    unacked: dict[str, int]  # segments sent since the peer last acknowledged
-    fins: int = 0
-
-
-class PcapTraffic:
-    """Turns transcript records into packets: handshake, MSS-sized segments, delayed ACKs, FINs."""
-
-    def __init__(self, stream: IO[bytes], seed: int = SEED) -> None:
-        self.writer = dpkt.pcap.Writer(stream, snaplen=65535, linktype=dpkt.pcap.DLT_EN10MB)
-        self.rng = random.Random(seed + 1)
-        self.flows: dict[int, _Flow] = {}
-        self.packets = 0
-        self.ip_id = 0
-
-    def _send(self, flow: _Flow, direction: str, flags: int, payload: bytes, t: float) -> None:
-        (src, sport), (dst, dport) = (flow.client, flow.server) if direction == "c2s" else (flow.server, flow.client)
-        other = "s2c" if direction == "c2s" else "c2s"
-        ack = flow.seq[other] if flags & ACK else 0
-        tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=flow.seq[direction] % (1 << 32), ack=ack % (1 << 32),
-                           flags=flags, win=65535, data=payload)
-        self.ip_id = (self.ip_id + 1) & 0xFFFF
-        ip = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, ttl=64, df=1, id=self.ip_id, data=tcp)
-        mac_src, mac_dst = (_MAC_CLIENT, _MAC_SERVER) if direction == "c2s" else (_MAC_SERVER, _MAC_CLIENT)
-        frame = dpkt.ethernet.Ethernet(src=mac_src, dst=mac_dst, type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
-        self.writer.writepkt(bytes(frame), ts=t)
-        self.packets += 1
-        flow.seq[direction] += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        if payload:
-            flow.unacked[direction] += 1
-        flow.unacked[other] = 0
-
-    def write(self, record: Record) -> None:
-        if isinstance(record, Open):
-            host, _, port = (record.client or "").rpartition(":")
-            server_host, _, server_port = (record.server or "").rpartition(":")
-            flow = _Flow((socket.inet_aton(host), int(port)), (socket.inet_aton(server_host), int(server_port)),
-                         {"c2s": self.rng.getrandbits(32), "s2c": self.rng.getrandbits(32)},
-                         {"c2s": 0, "s2c": 0})
-            self.flows[record.conn] = flow
-            self._send(flow, "c2s", SYN, b"", record.time)
-            self._send(flow, "s2c", SYN | ACK, b"", record.time + 0.00002)
-            self._send(flow, "c2s", ACK, b"", record.time + 0.00004)
-            return
-        flow = self.flows[record.conn]
-        other = "s2c" if record.direction == "c2s" else "c2s"
-        if isinstance(record, Chunk):
-            data = record.data
-            for start in range(0, len(data), MSS):
-                last = start + MSS >= len(data)
-                self._send(flow, record.direction, ACK | (PSH if last else 0), data[start:start + MSS],
-                           record.time)
-                if flow.unacked[record.direction] >= 2:  # delayed ACK: one per two full segments
-                    self._send(flow, other, ACK, b"", record.time + 0.00001)
-            return
-        if flow.unacked[record.direction]:
-            self._send(flow, other, ACK, b"", record.time)
-        self._send(flow, record.direction, FIN | ACK, b"", record.time)
-        self._send(flow, other, ACK, b"", record.time + 0.00001)
-        flow.fins += 1
-        if flow.fins == 2:
-            del self.flows[record.conn]
-
-
-# ---------------------------------------------------------------------------
 # The corpus: one text transcript and one pcap per size
 # ---------------------------------------------------------------------------
 
@@ -339,7 +262,7 @@ def generate(directory: Path, mib: float, seed: int = SEED) -> Corpus:
                 recorded_at="2026-11-25T09:00:00+00:00")
     with open(text_path, "wb") as text_stream, open(pcap_path, "wb") as pcap_stream:
         writer = TextWriter(text_stream, meta)
-        pcap = PcapTraffic(pcap_stream, seed)
+        pcap = PcapTraffic(pcap_stream, seed + 1)
         for record in traffic.records(lambda: text_stream.tell() >= target):
             writer.write(record)
             pcap.write(record)

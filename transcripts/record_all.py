@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's ASGI app and server helpers, used here too
+from support.asgi_echo import uvicorn_command  # noqa: E402
+from support.servers import free_port, wait_for_port  # noqa: E402
+
 PYTHON = sys.executable
 H11DBG = str(Path(PYTHON).with_name("h11dbg"))
 CURL = "curl"
@@ -97,39 +101,6 @@ function get(path) {
 (async () => { await get('/first'); await get('/second'); agent.destroy(); })();
 """
 
-ECHO_APP = """
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    reply = b"%s %s %d bytes\\n" % (scope["method"].encode(), scope["path"].encode(), len(body))
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(reply))]})
-    await send({"type": "http.response.body", "body": reply})
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
-
-
 class Servers:
     def __init__(self, work: Path) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -138,19 +109,17 @@ class Servers:
         (www / "hello.txt").write_text("hello, world\n")
         (www / "big.txt").write_bytes(b"".join(b"line %06d of a one-mebibyte text body...\n" % i
                                               for i in range(1 << 15))[: 1 << 20])
-        (work / "echo_app.py").write_text(ECHO_APP)
         (work / "server.js").write_text(NODE_SERVER)
-        self.http_server = self._start([PYTHON, "-m", "http.server", "{port}", "--bind", "127.0.0.1",
-                                        "--directory", str(www)])
-        self.uvicorn = self._start([PYTHON, "-m", "uvicorn", "echo_app:app", "--app-dir", str(work), "--host",
-                                    "127.0.0.1", "--port", "{port}", "--http", "h11", "--log-level", "warning"])
-        self.node = self._start(["node", str(work / "server.js"), "{port}"])
+        self.http_server = self._start(lambda port: [PYTHON, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                                     "--directory", str(www)])
+        self.uvicorn = self._start(uvicorn_command)
+        self.node = self._start(lambda port: ["node", str(work / "server.js"), str(port)])
 
-    def _start(self, argv: list[str]) -> int:
+    def _start(self, argv: Callable[[int], list[str]]) -> int:
         port = free_port()
-        self.procs.append(subprocess.Popen([a.replace("{port}", str(port)) for a in argv],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(port)
+        proc = subprocess.Popen(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        wait_for_port("127.0.0.1", port, proc)
         return port
 
     def stop(self) -> None:

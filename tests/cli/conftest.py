@@ -1,113 +1,22 @@
-"""Real servers and clients for the live CLI tests: subprocesses on 127.0.0.1, stopped after use.
+"""Drivers for the CLI tests: ``python -m h11dbg`` as a subprocess, and a running ``h11dbg record``.
 
-Everything is offered as a fixture (the suite runs with --import-mode=importlib, so test modules
-cannot import this file).
+The servers these tests talk to are the root conftest's (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.servers import free_port, stop_process, wait_for_port
 
-ENGINES = ("h11dbg", "h11")
-
-
-@dataclass
-class Server:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def start_server(args: list[str], host: str, port: int, cwd: Path) -> Server:
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(host, port, proc)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return Server(host, port, proc)
-
-
-def stop(server: Server) -> None:
-    stop_process(server.proc)
-
-
-@pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``python -m http.server`` serving a directory with hello.txt."""
-    root = tmp_path_factory.mktemp("www")
-    (root / "hello.txt").write_bytes(b"hello from http.server\n")
-    port = free_port()
-    server = start_server([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
-                          "127.0.0.1", port, root)
-    yield server
-    stop(server)
-
-
-ASGI_APP = '''
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    reply = b"uvicorn got " + scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"x-body-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": reply})
-'''
-
-
-def _uvicorn(tmp: Path, extra: list[str]) -> Server:
-    (tmp / "tinyapp.py").write_text(ASGI_APP)
-    port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "tinyapp:app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", *extra]
-    return start_server(args, "127.0.0.1", port, tmp)
-
-
-@pytest.fixture(scope="module")
-def uvicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = _uvicorn(tmp_path_factory.mktemp("asgi"), [])
-    yield server
-    stop(server)
-
-
-@dataclass
-class TLSServer(Server):
-    cafile: Path = Path()
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
-    """uvicorn over TLS with a certificate for localhost / 127.0.0.1 from a trustme CA."""
-    import trustme
-
-    tmp = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cafile, keyfile, certfile = tmp / "ca.pem", tmp / "key.pem", tmp / "cert.pem"
-    ca.cert_pem.write_to_path(str(cafile))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    server = _uvicorn(tmp, ["--ssl-keyfile", str(keyfile), "--ssl-certfile", str(certfile)])
-    yield TLSServer(server.host, server.port, server.proc, cafile=cafile)
-    stop(server)
+H11DBG = str(Path(sys.executable).with_name("h11dbg"))
 
 
 def run_h11dbg(args: list[str], stdin: str = "", timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -121,28 +30,60 @@ def h11dbg() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_h11dbg
 
 
-@pytest.fixture(params=ENGINES)
-def live_engine(request: pytest.FixtureRequest) -> str:
-    """Each engine name in turn, for the tests cheap enough to run twice."""
-    return str(request.param)
+class Recorder:
+    """A running ``h11dbg record`` subprocess."""
+
+    def __init__(self, upstream: int, output: Path, *extra: str) -> None:
+        self.output = output
+        self.proc = subprocess.Popen(
+            [H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream}",
+             "-o", str(output), *extra],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        )
+        assert self.proc.stderr is not None
+        self._err = self.proc.stderr
+        line = self._readline(15)
+        if not line.startswith("recording "):
+            raise RuntimeError(f"record did not start: {line!r}")
+        self.port = int(line.split()[1].rsplit(":", 1)[1])
+        self.log = [line]
+
+    def _readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self._err], [], [], timeout)
+        if not ready:
+            raise TimeoutError("no output from h11dbg record")
+        return self._err.readline().decode()
+
+    def wait_for_closes(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until ``count`` close/reset records are on disk (peers close a moment after the client
+        returns; stopping before that would cut the recording short)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output.read_bytes()
+            if text.count(b"\nclose ") + text.count(b"\nreset ") >= count:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"fewer than {count} closes recorded in {self.output}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        os.kill(self.proc.pid, sig)
+        code = self.proc.wait(timeout=10)
+        self.log += [line.decode() for line in self._err.readlines()]
+        return code
 
 
 @pytest.fixture
-def port_for() -> Callable[[str], int]:
-    """A free port on the given host (nothing listens on it afterwards)."""
-    return free_port
+def recorder(tmp_path: Path) -> Iterator[Callable[..., Recorder]]:
+    """Start ``h11dbg record`` in front of 127.0.0.1:UPSTREAM, writing tmp_path/NAME; killed at the end."""
+    started: list[Recorder] = []
 
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[list[str], str, int, Path], Server]]:
-    """Start a server subprocess (args, host, port, cwd); it is stopped when the test ends."""
-    started: list[Server] = []
-
-    def start(args: list[str], host: str, port: int, cwd: Path) -> Server:
-        server = start_server(args, host, port, cwd)
-        started.append(server)
-        return server
+    def start(upstream: int, name: str = "rec.h11t", *extra: str) -> Recorder:
+        rec = Recorder(upstream, tmp_path / name, *extra)
+        started.append(rec)
+        return rec
 
     yield start
-    for server in started:
-        stop(server)
+    for rec in started:
+        if rec.proc.poll() is None:
+            rec.proc.kill()
+            rec.proc.wait()

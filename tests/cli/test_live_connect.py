@@ -24,9 +24,9 @@ def assert_one_line(stderr: str) -> None:
     assert len(stderr.strip().splitlines()) == 1, stderr
 
 
-def test_get_from_http_server_json(h11dbg: Run, http_server: Any, live_engine: str) -> None:
+def test_get_from_http_server_json(h11dbg: Run, http_server: Any, each_engine: str) -> None:
     script = "request GET /hello.txt Accept: */* X-Note: two words\neom\nrun\n"
-    result = h11dbg(["connect", http_server.address, "--engine", live_engine, "--json"], script)
+    result = h11dbg(["connect", http_server.address, "--engine", each_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
     evs = [e for e in lines if "event" in e]
@@ -59,15 +59,15 @@ def test_plain_text_output_and_step_by_step(h11dbg: Run, http_server: Any) -> No
     assert "last rule applied:" in out
 
 
-def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Any, live_engine: str) -> None:
+def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Any, each_engine: str) -> None:
     script = "request POST /echo Content-Length: 11\ndata hello\\x20world\neom\nrun\n"
-    result = h11dbg(["connect", uvicorn_server.address, "--engine", live_engine, "--json"], script)
+    result = h11dbg(["connect", uvicorn_server.address, "--engine", each_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
     evs = [e for e in events(result.stdout) if "event" in e]
     response = next(e for e in evs if e["event"] == "Response")
-    assert ["x-body-length", "11"] in response["headers"]
+    assert ["content-length", "20"] in response["headers"]
     body = "".join(e["data"] for e in evs if e["event"] == "Data" and e["direction"] == "s2c")
-    assert body == "uvicorn got POST /echo hello world"
+    assert body == "POST /echo 11 bytes\\n"
     assert evs[-1]["event"] == "EndOfMessage"
     assert evs[-1]["states"] == {"client": "DONE", "server": "DONE"}
 
@@ -77,7 +77,7 @@ def test_keep_alive_cycle_two_requests_to_uvicorn(h11dbg: Run, uvicorn_server: A
     result = h11dbg(["connect", uvicorn_server.address, "--json"], script)
     assert result.returncode == 0, result.stderr
     data = [e["data"] for e in events(result.stdout) if e.get("event") == "Data"]
-    assert data == ["uvicorn got GET /one ", "uvicorn got GET /two "]
+    assert data == ["GET /one 0 bytes\\n", "GET /two 0 bytes\\n"]
     assert any(e["kind"] == "state" for e in events(result.stdout))
 
 
@@ -92,7 +92,7 @@ def test_tls_with_cafile(h11dbg: Run, tls_server: Any) -> None:
     assert any(n.startswith("TLS TLSv1.") for n in notes), notes
     request = next(e for e in lines if e.get("event") == "Request")
     assert request["headers"][0] == ["Host", address]
-    assert any(e.get("data") == "uvicorn got GET /secure " for e in lines)
+    assert any(e.get("data") == "GET /secure 0 bytes\\n" for e in lines)
 
 
 def test_tls_verification_failure_is_a_network_error(h11dbg: Run, tls_server: Any) -> None:
@@ -114,7 +114,7 @@ def test_tls_insecure_skips_verification(h11dbg: Run, tls_server: Any) -> None:
     result = h11dbg(["connect", f"127.0.0.1:{tls_server.port}", "--tls", "--insecure", "--json"],
                     "request GET /x\neom\nrun\n")
     assert result.returncode == 0, result.stderr
-    assert any(e.get("data") == "uvicorn got GET /x " for e in events(result.stdout))
+    assert any(e.get("data") == "GET /x 0 bytes\\n" for e in events(result.stdout))
 
 
 def test_ipv6(h11dbg: Run, tmp_path: Path, port_for: Callable[[str], int], serve: Any) -> None:
@@ -197,7 +197,8 @@ def test_protocol_error_from_user_is_an_error_entry_exit_1(h11dbg: Run, http_ser
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     [error] = [e for e in events(result.stdout) if e.get("event") == "error"]
-    assert error["error"] == "LocalProtocolError" and error["message"]
+    assert error["error"] == "LocalProtocolError"
+    assert error["message"] == "can't handle event type Data when role=CLIENT and state=IDLE"
     assert error["direction"] == "c2s" and "offset" in error
     assert error["states"] == {"client": "ERROR", "server": "IDLE"}
 

@@ -40,7 +40,7 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, list[dict[str, Any]], str]
     return proc.returncode, [json.loads(line) for line in out.splitlines()], err
 
 
-def test_curl_gets_the_scripted_response(tmp_path: Path, live_engine: str) -> None:
+def test_curl_gets_the_scripted_response(tmp_path: Path, each_engine: str) -> None:
     body = "hello, curl\n"
     script = tmp_path / "serve.h11"
     script.write_text(
@@ -49,7 +49,7 @@ def test_curl_gets_the_scripted_response(tmp_path: Path, live_engine: str) -> No
         "data hello, curl\\n\n"
         "eom\n"
     )
-    proc, note = start_listen(["127.0.0.1:0", "--engine", live_engine, "--script", str(script)])
+    proc, note = start_listen(["127.0.0.1:0", "--engine", each_engine, "--script", str(script)])
     port = port_of(note)
     curl = subprocess.run([CURL, "-s", "-i", "--max-time", "10", f"http://127.0.0.1:{port}/greet?x=1"],
                           capture_output=True, timeout=20)

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
 CURL = "/usr/bin/curl"
 
 

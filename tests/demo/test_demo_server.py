@@ -1,6 +1,6 @@
 """The demo server's routes, hit by real clients: curl and the standard library's http.client.
 
-The server runs on both engines (h11dbg's own is skipped only until h11dbg/protocol exists), so each
+The server runs on both engines, so each
 route also checks that the engine frames what the route means to teach.
 """
 
@@ -15,27 +15,18 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from h11dbg.demo.server import ETAG, ROUTES, TRAILER_BODY, DemoServer
+from h11dbg.engines import load_engine
 
 CURL = "/usr/bin/curl"
-PROTOCOL_INIT = Path(__file__).resolve().parents[2] / "h11dbg" / "protocol" / "__init__.py"
 
 
-def _engine(name: str) -> ModuleType:
-    if name == "h11dbg" and not PROTOCOL_INIT.exists():
-        pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
-    from h11dbg.engines import load_engine
-
-    return load_engine(name)
-
-
-@pytest.fixture(params=["h11", "h11dbg"])
-def server(request: pytest.FixtureRequest) -> Iterator[DemoServer]:
-    with DemoServer(_engine(request.param), slow_delay=0.05) as running:
+@pytest.fixture
+def server(each_engine: str) -> Iterator[DemoServer]:
+    with DemoServer(load_engine(each_engine), slow_delay=0.05) as running:
         yield running
     assert running.errors == [], "the server failed while serving a connection"
 
@@ -240,7 +231,7 @@ def test_malformed_request_gets_400_and_a_close(server: DemoServer) -> None:
 
 
 def test_stop_ends_open_connections_promptly() -> None:
-    server = DemoServer(_engine("h11")).start()
+    server = DemoServer(load_engine("h11")).start()
     sock = socket.create_connection((server.host, server.port), timeout=5)
     sock.sendall(b"GET /nocontent HTTP/1.1\r\nHost: demo\r\n\r\n")
     assert sock.recv(4096).startswith(b"HTTP/1.1 204 No Content")  # a 204 is one write

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from h11dbg.engines import load_engine
+from h11dbg.engines import ENGINE_NAMES, load_engine
 from h11dbg.output.describe import TRANSITION_FIELDS
 from h11dbg.output.jsonl import dumps, step_line, step_record
 from h11dbg.replay.machines import Replayer
@@ -110,7 +110,7 @@ _records = st.lists(st.one_of(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=_records)
-@pytest.mark.parametrize("engine_name", ["h11dbg", "h11"])
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
 def test_the_fast_json_path_writes_what_the_general_writer_writes(engine_name: str, records: list[Any]) -> None:
     replayer = Replayer(load_engine(engine_name))
     steps = [step for record in records for step in replayer.feed(record)] + replayer.finish()

@@ -1,8 +1,8 @@
 """Fixtures shared by the tests that hold ``h11dbg.protocol`` up against h11.
 
 ``engine`` is the module under test.  It runs over both names: ``h11`` (the reference run against
-itself, which checks that the scripted expectations and generators are right) and ``h11dbg`` (skipped
-only while ``h11dbg/protocol/__init__.py`` does not exist yet).  ``h11_ref`` is always the real h11.
+itself, which checks that the scripted expectations and generators are right) and ``h11dbg``.
+``h11_ref`` is always the real h11.
 
 Engines are compared through what a user of h11's public API can observe, turned into plain values
 (:func:`describe_event`, :func:`snapshot`) because the two engines' event classes and state sentinels
@@ -13,27 +13,22 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
-PROTOCOL_INIT = Path(__file__).resolve().parents[2] / "h11dbg" / "protocol" / "__init__.py"
-ENGINE_NAMES = ("h11", "h11dbg")
+from h11dbg.engines import ENGINE_MODULES
 
 
 def load(name: str) -> ModuleType:
-    if name == "h11":
-        return importlib.import_module("h11")
-    if not PROTOCOL_INIT.exists():
-        pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
-    return importlib.import_module("h11dbg.protocol")
+    """The engine module itself: an ImportError fails the test with its own traceback."""
+    return importlib.import_module(ENGINE_MODULES[name])
 
 
-@pytest.fixture(params=ENGINE_NAMES)
-def engine(request: pytest.FixtureRequest) -> ModuleType:
-    return load(request.param)
+@pytest.fixture
+def engine(each_engine: str) -> ModuleType:
+    return load(each_engine)
 
 
 @pytest.fixture(params=["h11dbg"])

@@ -17,14 +17,15 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from h11dbg.engines import ENGINE_NAMES
+
 REPO = Path(__file__).resolve().parents[2]
-PROTOCOL_INIT = REPO / "h11dbg" / "protocol" / "__init__.py"
 CURL = "/usr/bin/curl"
 
 DRIVER = r'''
@@ -156,10 +157,8 @@ else:
 '''
 
 
-@pytest.fixture(scope="module", params=("h11", "h11dbg"))
+@pytest.fixture(scope="module", params=ENGINE_NAMES)
 def engine_name(request: pytest.FixtureRequest) -> str:
-    if request.param == "h11dbg" and not PROTOCOL_INIT.exists():
-        pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
     return str(request.param)
 
 
@@ -301,35 +300,25 @@ def test_curl_against_uvicorn_on_the_engine(server: Server, tmp_path: Path) -> N
     assert "Traceback" not in server.log(), server.log()
 
 
-def test_httpx_on_the_engine_reads_an_http10_server(engine_name: str, driver: Path, tmp_path: Path) -> None:
+def test_httpx_on_the_engine_reads_an_http10_server(engine_name: str, driver: Path, tmp_path: Path,
+                                                    port_for: Callable[[str], int], serve: Callable[..., Any]) -> None:
     """``python -m http.server`` answers HTTP/1.0: the swapped httpx must read its bodies to EOF."""
     root = tmp_path / "site"
     root.mkdir()
     payload = "".join(chr(32 + i % 90) for i in range(50_000))
     (root / "big.txt").write_text(payload)
-    server = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(root), "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    port = port_for("127.0.0.1")
+    serve([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], "127.0.0.1", port, root)
+    proc = subprocess.run(
+        [sys.executable, str(driver), engine_name, "fetch", f"http://127.0.0.1:{port}/big.txt"],
+        capture_output=True, text=True, timeout=60, env=child_env(),
     )
-    try:
-        lines: queue.Queue[str] = queue.Queue()
-        assert server.stdout is not None
-        threading.Thread(target=lambda: lines.put(server.stdout.readline()), daemon=True).start()
-        banner = lines.get(timeout=20)
-        port = int(banner.split(" port ")[1].split()[0])
-        proc = subprocess.run(
-            [sys.executable, str(driver), engine_name, "fetch", f"http://127.0.0.1:{port}/big.txt"],
-            capture_output=True, text=True, timeout=60, env=child_env(),
-        )
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        package = "h11dbg" if engine_name == "h11dbg" else "h11"
-        assert out["h11"].split(".")[0] == package
-        assert out["status"] == 200 and out["http_version"] == "HTTP/1.0"
-        assert out["body"] == payload and out["content_length"] == str(len(payload))
-    finally:
-        server.kill()
-        server.wait(timeout=5)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    package = "h11dbg" if engine_name == "h11dbg" else "h11"
+    assert out["h11"].split(".")[0] == package
+    assert out["status"] == 200 and out["http_version"] == "HTTP/1.0"
+    assert out["body"] == payload and out["content_length"] == str(len(payload))
 
 
 def test_httpx_on_the_engine_reads_a_body_delimited_by_close(engine_name: str, driver: Path) -> None:

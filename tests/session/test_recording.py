@@ -16,8 +16,6 @@ from h11dbg.transcript import Chunk, Close, Open, open_transcript
 from h11dbg.transcript.files import create_new
 from h11dbg.transport import NetworkError
 
-ENGINES = ["h11dbg", "h11"]
-
 
 def chunks(records: list, direction: str) -> list[bytes]:
     return [r.data for r in records if isinstance(r, Chunk) and r.direction == direction]
@@ -27,9 +25,9 @@ def closes(records: list) -> list[tuple[int, str, bool]]:
     return [(r.conn, r.direction, r.reset) for r in records if isinstance(r, Close)]
 
 
-@pytest.fixture(params=ENGINES)
-def loopback(request: pytest.FixtureRequest) -> Iterator[Session]:
-    s = Session.loopback(request.param, timeout=0.3)
+@pytest.fixture
+def loopback(each_engine: str) -> Iterator[Session]:
+    s = Session.loopback(each_engine, timeout=0.3)
     yield s
     s.close()
 
@@ -270,19 +268,3 @@ def test_every_byte_value_and_a_large_binary_body_round_trip_through_save(tmp_pa
     assert chunks(on_disk, "s2c") == reads
     assert b"".join(reads) == head + body
     assert chunks(on_disk, "c2s") == received
-
-
-def test_the_toolbar_names_the_file_being_recorded(tmp_path: Path) -> None:
-    from h11dbg.ui.repl import toolbar_text
-
-    session = Session.loopback("h11", timeout=0.3)
-    try:
-        assert "recording" not in session.toolbar()
-        path = tmp_path / "bar.h11t"
-        session.start_recording(create_new(path, force=False), path)
-        assert session.toolbar()["recording"] == str(path)
-        text = "".join(fragment[1] for fragment in toolbar_text(session.toolbar()))
-        assert text.endswith(f"  rec {path}")
-    finally:
-        session.close()
-    assert "recording" not in session.toolbar()  # the file is closed with the session

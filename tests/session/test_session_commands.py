@@ -33,9 +33,9 @@ def test_header_syntax_errors(text: str, message: str) -> None:
         headers(text)
 
 
-@pytest.fixture(params=["h11dbg", "h11"])
-def session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    s = Session.loopback(request.param, timeout=0.3)
+@pytest.fixture
+def session(each_engine: str) -> Iterator[Session]:
+    s = Session.loopback(each_engine, timeout=0.3)
     yield s
     s.close()
 
@@ -102,8 +102,10 @@ def test_user_mistakes_are_one_line_errors(session: Session, tmp_path: Path) -> 
 
 
 def test_invalid_event_is_a_protocol_error_entry(session: Session) -> None:
-    [entry] = execute(session, "request GET / Bad Name: x").entries[:1] or [None]
-    assert entry is None or entry.kind == "error"
+    # a field name with a space never reaches the engine: the command line cannot be read as headers
+    refused = execute(session, "request GET / Bad Name: x")
+    assert (refused.entries, refused.error_kind) == ([], "usage")
+    assert refused.error == "expected a header like 'Name: value', got 'Bad'"
     [entry] = execute(session, r"request GET / X-Bad: a\r\nInjected: yes").entries
     assert entry.kind == "error" and type(entry.error).__name__ == "LocalProtocolError"
 

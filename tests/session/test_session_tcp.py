@@ -7,12 +7,13 @@ import threading
 
 import pytest
 
+from h11dbg.engines import ENGINE_NAMES
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transport import NetworkError
 
 
-@pytest.mark.parametrize("engine", ["h11dbg", "h11"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 def test_listen_session_serves_a_socket_client(engine: str) -> None:
     session = Session.listen(engine, "127.0.0.1", 0, timeout=3)
     assert session.listener is not None

@@ -6,6 +6,11 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# hello.txt as the http_server fixture serves it
+HELLO = b"hello from http.server\n"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,20 +44,24 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def echo_asgi_app(prefix: str = "") -> str:
-    """Source of an ASGI app answering ``<prefix>METHOD PATH BODY`` with a Content-Length body."""
-    return f'''
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    reply = {prefix.encode()!r} + scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
-    await send({{"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(reply)).encode())]}})
-    await send({{"type": "http.response.body", "body": reply}})
-'''
+@dataclass
+class Server:
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def start_server(args: list[str], host: str, port: int, cwd: Path) -> Server:
+    """Run ``args`` in ``cwd`` and return once it accepts connections on host:port."""
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(host, port, proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return Server(host, port, proc)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from h11dbg.cli import main
+from h11dbg.engines import ENGINE_NAMES
 
 LIBRARY = Path(__file__).resolve().parents[2] / "transcripts"
 
@@ -82,11 +83,9 @@ def test_library_is_complete() -> None:
         assert f"{name}.h11t" in readme
 
 
-@pytest.mark.parametrize("engine", ["h11dbg", "h11"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_transcript_replays_to_its_events(name: str, engine: str, engine_name: str) -> None:
-    if engine == "h11dbg" and engine_name != "h11dbg":
-        pytest.skip("h11dbg.protocol is not usable yet")
+def test_transcript_replays_to_its_events(name: str, engine: str) -> None:
     steps, final, error = (H11_DIFFERENT if engine == "h11" else {}).get(name, EXPECTED[name])
     result = CliRunner().invoke(main, ["replay", str(LIBRARY / f"{name}.h11t"), "--json", "--engine", engine])
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]

@@ -210,7 +210,7 @@ def test_any_file_reads_or_fails_with_a_location(tmp_path_factory: pytest.TempPa
     path.write_bytes(content)
     try:
         for record in open_transcript(path):
-            assert record.conn >= 0
+            assert record.conn in (1, 2, 3)  # only the sampled record lines are short enough to be records
     except TranscriptError as exc:
         assert exc.line is not None and 1 <= exc.line <= content.count(b"\n") + 1
         assert str(exc).startswith(f"{path}:{exc.line}: ")

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from h11dbg.demo.server import DemoServer
 from h11dbg.session.core import Session
+from h11dbg.transcript.files import create_new
 from h11dbg.ui.repl import CommandCompleter, history_path, prompt_text, run_repl, toolbar_text
 
 
@@ -183,3 +184,17 @@ def test_ladder_draws_each_message_once_in_loopback(loopback: Session) -> None:
         "DONE ◀─────────────── EndOfMessage ────────────── DONE",
         "IDLE ┄┄┄┄┄┄┄┄┄┄┄┄ start_next_cycle() ┄┄┄┄┄┄┄┄┄┄┄┄ IDLE",
     ]
+
+
+def test_the_toolbar_names_the_file_being_recorded(tmp_path: Path) -> None:
+    session = Session.loopback("h11", timeout=0.3)
+    try:
+        assert "recording" not in session.toolbar()
+        path = tmp_path / "bar.h11t"
+        session.start_recording(create_new(path, force=False), path)
+        assert session.toolbar()["recording"] == str(path)
+        text = "".join(fragment[1] for fragment in toolbar_text(session.toolbar()))
+        assert text.endswith(f"  rec {path}")
+    finally:
+        session.close()
+    assert "recording" not in session.toolbar()  # the file is closed with the session

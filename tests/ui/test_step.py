@@ -22,7 +22,7 @@ from h11dbg.replay.machines import Replayer
 from h11dbg.replay.run import steps
 from h11dbg.replay.stepper import Stepper
 from h11dbg.replay.steps import ReplayStep
-from h11dbg.transcript import open_transcript
+from h11dbg.transcript import Chunk, Meta, open_transcript, write_transcript
 from h11dbg.ui.prompt import file_history, history_path
 from h11dbg.ui.step import BREAKPOINT_NAMES, StepCommands, interpret, run_stepper
 from h11dbg.ui.step_prompt import StepCompleter, run_at_terminal, step_prompt_text, step_toolbar
@@ -219,3 +219,26 @@ def test_each_front_end_has_its_history_file_and_a_read_only_home_keeps_it_in_me
     history = file_history("replay-history", warned.append)
     assert type(history).__name__ == "InMemoryHistory"
     assert len(warned) == 1 and warned[0].startswith("note: history not saved (")
+
+
+def test_step_mode_with_piped_stdin(tmp_path: Path, engine_name: str) -> None:
+    path = tmp_path / "t.h11t"
+    write_transcript([
+        Chunk(1, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Chunk(1, "s2c", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Chunk(2, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+        Chunk(3, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ], path, Meta(tool="test"))
+    script = "next\nbreak Response\ncontinue\nexplain\ncontinue\nexplain\nquit\n"
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(path), "--engine", engine_name, "--step"],
+                            input=script, capture_output=True, text=True, timeout=30)
+    out = result.stdout
+    assert result.returncode == 1  # the error in connection 2 was replayed
+    first, rest = out.split("breakpoints: error, response", 1)
+    assert "Request GET /" in first and "Response" not in first  # `next` showed one step
+    at_response, after = rest.split("replay> connection 1, after:", 1)
+    assert "s2c Response HTTP/1.1 200 OK" in at_response and "Data" not in at_response  # continue stopped there
+    assert "server may send next: Data, EndOfMessage" in after
+    # the next continue stopped at the error (a default breakpoint); explain shows it
+    assert "ERROR" in after and "last error (connection 2)" in after
+    assert "[3]" not in after  # quit before connection 3

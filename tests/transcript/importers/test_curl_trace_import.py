@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from capture_helpers import CAPTURES, expected_streams, normalise, streams
+from support.captures import CAPTURES, expected_streams, normalise, streams
 
 from h11dbg.transcript import formats
 from h11dbg.transcript.formats import TranscriptError

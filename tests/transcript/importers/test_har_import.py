@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capture_helpers import CAPTURES, CHUNKED_PIECES, expected_streams, normalise, streams
+from support.captures import CAPTURES, CHUNKED_PIECES, expected_streams, normalise, streams
 
 from h11dbg.transcript import formats
 from h11dbg.transcript.formats import TranscriptError

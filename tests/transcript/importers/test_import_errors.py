@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from capture_helpers import CAPTURES
+from support.captures import CAPTURES
 
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.importers import read_curl_trace, read_har, read_pcap

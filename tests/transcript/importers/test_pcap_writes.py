@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capture_helpers import CLIENT, SERVER, tcp_frame, write_pcap
 from click.testing import CliRunner
+from support.captures import CLIENT, SERVER
 
+from bench.pcapsynth import tcp_frame, write_pcap
 from h11dbg.cli import main
 from h11dbg.transcript import Chunk, Close, open_transcript
 from h11dbg.transcript.importers.tcp import ACK, FIN, PSH, SYN, WRITE_LIMIT

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capture_helpers import CLIENT, SERVER, streams, tcp_frame, write_pcap
+from support.captures import CLIENT, SERVER, streams
 
+from bench.pcapsynth import tcp_frame, write_pcap
 from h11dbg.transcript.importers import read_pcap
 from h11dbg.transcript.importers.tcp import ACK, FIN, RST, SYN, Reassembler, Segment
 from h11dbg.transcript.model import Chunk, Close, Open

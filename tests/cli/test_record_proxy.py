@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.asgi_echo import reply_for
+from support.servers import HELLO, Server
 
 from h11dbg import __version__
 from h11dbg.cli import main
@@ -36,24 +38,24 @@ def _events(lines: list[dict], conn: int) -> list[str]:
 
 
 def test_curl_through_the_proxy_to_http_server(
-    http_server: int, recorder: Callable, engine_name: str
+    http_server: Server, recorder: Callable, engine_name: str
 ) -> None:
-    rec = recorder(http_server, "curl.h11t", "--description", "two curl GETs")
+    rec = recorder(http_server.port, "curl.h11t", "--description", "two curl GETs")
     url = f"http://127.0.0.1:{rec.port}"
     out = subprocess.run([CURL, "-s", "-S", f"{url}/hello.txt", f"{url}/missing"], capture_output=True,
                          timeout=30)
-    assert out.returncode == 0 and out.stdout.startswith(b"hello\n")  # forwarded unchanged
+    assert out.returncode == 0 and out.stdout.startswith(HELLO)  # forwarded unchanged
     rec.wait_for_closes(4)
     assert rec.stop() == 0
     transcript = open_transcript(rec.output)
     assert transcript.meta.description == "two curl GETs"
-    assert transcript.meta.peers == f"127.0.0.1:{rec.port} -> 127.0.0.1:{http_server}"
+    assert transcript.meta.peers == f"127.0.0.1:{rec.port} -> 127.0.0.1:{http_server.port}"
     records = list(transcript)
     opens = [r for r in records if isinstance(r, Open)]
     assert len(opens) == 2  # http.server answers HTTP/1.0 and closes: curl needs a second connection
-    assert all(r.server == f"127.0.0.1:{http_server}" for r in opens)
+    assert all(r.server == f"127.0.0.1:{http_server.port}" for r in opens)
     received = b"".join(r.data for r in records if isinstance(r, Chunk) and r.conn == 1 and r.direction == "s2c")
-    assert received.endswith(b"hello\n")
+    assert received.endswith(HELLO)
     assert {(r.conn, r.direction) for r in records if isinstance(r, Close)} == {
         (1, "c2s"), (1, "s2c"), (2, "c2s"), (2, "s2c")}
     code, lines = _replay(rec.output, engine_name)
@@ -66,13 +68,13 @@ def test_curl_through_the_proxy_to_http_server(
 
 
 def test_curl_keep_alive_through_the_proxy_to_uvicorn(
-    uvicorn_server: int, recorder: Callable, engine_name: str
+    uvicorn_server: Server, recorder: Callable, engine_name: str
 ) -> None:
-    rec = recorder(uvicorn_server)
+    rec = recorder(uvicorn_server.port)
     url = f"http://127.0.0.1:{rec.port}"
     out = subprocess.run([CURL, "-s", "-S", f"{url}/a", "-d", "posted", f"{url}/b"], capture_output=True,
                          timeout=30)
-    assert out.stdout == b"POST /a postedPOST /b posted"
+    assert out.stdout == b"POST /a 6 bytes\nPOST /b 6 bytes\n"
     rec.wait_for_closes(2)
     rec.stop()
     code, lines = _replay(rec.output, engine_name)
@@ -83,8 +85,8 @@ def test_curl_keep_alive_through_the_proxy_to_uvicorn(
     assert [line["event"] for line in lines].count("cycle") == 2
 
 
-def test_concurrent_clients_are_recorded_in_full(uvicorn_server: int, recorder: Callable) -> None:
-    rec = recorder(uvicorn_server)
+def test_concurrent_clients_are_recorded_in_full(uvicorn_server: Server, recorder: Callable) -> None:
+    rec = recorder(uvicorn_server.port)
 
     def fetch(index: int) -> bytes:
         conn = http.client.HTTPConnection("127.0.0.1", rec.port, timeout=10)
@@ -96,7 +98,7 @@ def test_concurrent_clients_are_recorded_in_full(uvicorn_server: int, recorder: 
 
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(fetch, range(8)))
-    assert replies == [f"POST /c{i} ".encode() + b"x" * (1000 * i) for i in range(8)]
+    assert replies == [reply_for("POST", f"/c{i}", 1000 * i) for i in range(8)]
     rec.wait_for_closes(16)
     rec.stop()
     records = list(open_transcript(rec.output))
@@ -107,15 +109,15 @@ def test_concurrent_clients_are_recorded_in_full(uvicorn_server: int, recorder: 
         got = b"".join(r.data for r in records if isinstance(r, Chunk) and r.conn == conn and r.direction == "s2c")
         index = int(sent.split(b" /c", 1)[1].split(b" ", 1)[0])
         assert sent.endswith(b"\r\n\r\n" + b"x" * (1000 * index))
-        assert got.endswith(f"POST /c{index} ".encode() + b"x" * (1000 * index))
+        assert got.endswith(b"\r\n\r\n" + reply_for("POST", f"/c{index}", 1000 * index))
     times = [r.time for r in records]
     assert times == sorted(times)
 
 
 def test_sigterm_mid_request_leaves_a_valid_file(
-    uvicorn_server: int, recorder: Callable, engine_name: str
+    uvicorn_server: Server, recorder: Callable, engine_name: str
 ) -> None:
-    rec = recorder(uvicorn_server)
+    rec = recorder(uvicorn_server.port)
     client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
     client.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf ")
     deadline = time.monotonic() + 5
@@ -132,17 +134,18 @@ def test_sigterm_mid_request_leaves_a_valid_file(
     assert lines[-1]["event"] == "end" and lines[-1]["states"]["client"] == "SEND_BODY"
 
 
-def test_half_close_and_reset_are_forwarded_and_recorded(http_server: int, recorder: Callable) -> None:
-    rec = recorder(http_server)
-    # half-close: the request, then FIN; the server still answers
+def test_half_close_and_reset_are_forwarded_and_recorded(http_server: Server, recorder: Callable) -> None:
+    rec = recorder(http_server.port)
+    # half-close: the request line, then FIN; the server still answers.  http.server takes the EOF
+    # for the end of the header block, so it can only answer once the FIN went through the proxy.
     client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
-    client.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+    client.sendall(b"GET /hello.txt HTTP/1.0\r\n")
     client.shutdown(socket.SHUT_WR)
     reply = b""
     while chunk := client.recv(65536):
         reply += chunk
     client.close()
-    assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"hello\n")
+    assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(HELLO)
     # reset: the client aborts with an RST
     client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
     client.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n")
@@ -160,15 +163,15 @@ def test_half_close_and_reset_are_forwarded_and_recorded(http_server: int, recor
     assert [r for r in records if r.conn == 2 and isinstance(r, Close)][0].reset
 
 
-def test_refuses_to_overwrite_without_force(http_server: int, recorder: Callable, tmp_path: Path) -> None:
+def test_refuses_to_overwrite_without_force(http_server: Server, recorder: Callable, tmp_path: Path) -> None:
     existing = tmp_path / "rec.h11t"
     existing.write_text("an earlier recording")
     refused = subprocess.run([H11DBG, "record", "--listen", "127.0.0.1:0", "--upstream",
-                              f"127.0.0.1:{http_server}", "-o", str(existing)], capture_output=True, text=True,
+                              f"127.0.0.1:{http_server.port}", "-o", str(existing)], capture_output=True, text=True,
                              timeout=30)
     assert refused.returncode == 2 and "refusing to overwrite" in refused.stderr
     assert existing.read_text() == "an earlier recording"
-    rec = recorder(http_server, "rec.h11t", "--force")
+    rec = recorder(http_server.port, "rec.h11t", "--force")
     rec.stop()
     assert open_transcript(existing).meta.tool == f"h11dbg {__version__} record"
 

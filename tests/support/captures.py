@@ -1,18 +1,16 @@
-"""Helpers shared by the importer tests: the committed captures' expected bytes and a packet
-synthesiser.  (A plain module, not a conftest, so tests can import it by a unique name.)"""
+"""Shared by the capture tests: the committed captures' expected bytes, and synthesised captures
+built with bench/pcapsynth.py (the repository's one packet synthesiser)."""
 
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 
-import dpkt
-
+from bench.pcapsynth import ACK, FIN, PSH, SYN, tcp_frame, write_pcap
 from h11dbg.transcript.model import Chunk, Record
 
-CAPTURES = Path(__file__).resolve().parents[2] / "data" / "captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 def streams(records: Iterable[Record]) -> dict[tuple[int, str], bytes]:
@@ -62,34 +60,15 @@ def kinds(records: Iterable[Record]) -> list[str]:
     return [type(r).__name__ for r in records]
 
 
-# -- synthesised packets (for the reassembler's own tests) ------------------------------------
+# -- synthesised captures ----------------------------------------------------------------------
 
 CLIENT = ("10.0.0.1", 40000)
 SERVER = ("10.0.0.2", 80)
 
 
-def tcp_frame(src: tuple[str, int], dst: tuple[str, int], seq: int, ack: int, flags: int,
-              data: bytes = b"") -> bytes:
-    tcp = dpkt.tcp.TCP(sport=src[1], dport=dst[1], seq=seq % 2**32, ack=ack % 2**32, flags=flags,
-                       data=data)
-    ip = dpkt.ip.IP(src=socket.inet_aton(src[0]), dst=socket.inet_aton(dst[0]), p=6, data=tcp)
-    ip.len = len(bytes(ip))
-    return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip))
-
-
-def write_pcap(path: Path, frames: Iterable[bytes | tuple[float, bytes]], linktype: int = 1) -> Path:
-    with open(path, "wb") as f:
-        writer = dpkt.pcap.Writer(f, snaplen=65535, linktype=linktype)
-        for i, frame in enumerate(frames):
-            ts, data = frame if isinstance(frame, tuple) else (1000.0 + i * 0.01, frame)
-            writer.writepkt(data, ts=ts)
-    return path
-
-
 def lossy_capture(path: Path, connections: int, every: int) -> Path:
     """``connections`` GET exchanges, one after the other; in every ``every``-th one (counting from
     ``every // 2``) the capture missed the first segment of the response: a gap."""
-    syn, fin, ack, psh = 0x02, 0x01, 0x10, 0x08
     request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
     response = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"b" * 20
     first, second = response[:30], response[30:]
@@ -97,12 +76,12 @@ def lossy_capture(path: Path, connections: int, every: int) -> Path:
     for n in range(connections):
         client, server = ("10.0.0.1", 40000 + n), ("10.0.0.2", 80)
         c, s = 1001, 5001  # the next sequence numbers after the SYNs
-        frames += [tcp_frame(client, server, c - 1, 0, syn), tcp_frame(server, client, s - 1, c, syn | ack),
-                   tcp_frame(client, server, c, s, ack), tcp_frame(client, server, c, s, ack | psh, request)]
+        frames += [tcp_frame(client, server, c - 1, 0, SYN), tcp_frame(server, client, s - 1, c, SYN | ACK),
+                   tcp_frame(client, server, c, s, ACK), tcp_frame(client, server, c, s, ACK | PSH, request)]
         c += len(request)
         if n % every != every // 2:
-            frames.append(tcp_frame(server, client, s, c, ack, first))
-        frames += [tcp_frame(server, client, s + len(first), c, ack | psh, second),
-                   tcp_frame(client, server, c, s + len(response), ack | fin),
-                   tcp_frame(server, client, s + len(response), c + 1, ack | fin)]
+            frames.append(tcp_frame(server, client, s, c, ACK, first))
+        frames += [tcp_frame(server, client, s + len(first), c, ACK | PSH, second),
+                   tcp_frame(client, server, c, s + len(response), ACK | FIN),
+                   tcp_frame(server, client, s + len(response), c + 1, ACK | FIN)]
     return write_pcap(path, frames)

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from capture_helpers import CAPTURES
+from support.captures import CAPTURES
+
+from h11dbg.engines import ENGINE_NAMES
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -40,7 +42,7 @@ def names(lines: list[dict]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["http-lo.pcap", "http-lo.pcapng", "http-ipv6.pcap", "http-trace.txt"])
-@pytest.mark.parametrize("engine", ["h11dbg", "h11"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 def test_replay_of_the_keep_alive_connection(name: str, engine: str) -> None:
     result = replay("--json", "--port", "8765", "--engine", engine, str(CAPTURES / name))
     assert result.returncode == EXIT_OK, result.stderr
@@ -103,8 +105,9 @@ def test_replay_of_an_ascii_trace_says_it_is_lossy() -> None:
 
 
 def _gappy_capture(tmp_path: Path) -> Path:
-    from capture_helpers import CLIENT, SERVER, tcp_frame, write_pcap
+    from support.captures import CLIENT, SERVER
 
+    from bench.pcapsynth import tcp_frame, write_pcap
     from h11dbg.transcript.importers.tcp import ACK, SYN
 
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"

@@ -6,19 +6,16 @@ so these tests also pin how h11's objects look on screen.
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import h11
 import pytest
 from rich.console import Console, RenderableType
 
+from h11dbg.engines import load_engine
 from h11dbg.output.rich import error_line, escaped, hex_dump, render_entries, render_entry, states_line
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
-
-PROTOCOL_INIT = Path(__file__).resolve().parents[2] / "h11dbg" / "protocol" / "__init__.py"
 
 
 def text_of(renderable: RenderableType, *, styles: bool = False, width: int = 100) -> str:
@@ -208,16 +205,8 @@ def test_error_with_explain_details_shows_rule_section_offset_and_offending_byte
     assert "\n  offending bytes: Host :\n" in out
 
 
-def _h11dbg_engine() -> ModuleType:
-    if not PROTOCOL_INIT.exists():
-        pytest.skip("h11dbg/protocol/__init__.py does not exist yet")
-    from h11dbg.engines import load_engine
-
-    return load_engine("h11dbg")
-
-
 def test_h11dbg_engine_error_shows_its_rule_section_and_offending_bytes() -> None:
-    engine = _h11dbg_engine()
+    engine = load_engine("h11dbg")
     conn = engine.Connection(engine.SERVER)
     conn.receive_data(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n")
     with pytest.raises(engine.RemoteProtocolError) as caught:
@@ -231,14 +220,15 @@ def test_h11dbg_engine_error_shows_its_rule_section_and_offending_bytes() -> Non
 
 
 def test_h11dbg_engine_transitions_are_explained_under_the_event() -> None:
-    engine = _h11dbg_engine()
+    engine = load_engine("h11dbg")
     conn = engine.Connection(engine.CLIENT)
     seen: list[Any] = []
     conn.add_observer(seen.append)
     before = {"client": str(conn.our_state), "server": str(conn.their_state)}
     request = engine.Request(method="GET", target="/", headers=[("Host", "x")])
     data = conn.send(request)
-    assert seen, "the engine reports the client's move to SEND_BODY"
+    assert [(t.role, t.old_state, t.new_state) for t in seen] == [
+        (engine.CLIENT, engine.IDLE, engine.SEND_BODY), (engine.SERVER, engine.IDLE, engine.SEND_RESPONSE)]
     entry = LogEntry(
         seq=1,
         time=0.0,

@@ -1,0 +1,1 @@
+"""Helpers the tests import (``support.*``; the suite runs with ``pythonpath = ["tests", "."]``)."""
