@@ -18,8 +18,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check h11dbg tests bench
-	$(BIN)/mypy --strict h11dbg/protocol h11dbg/transcript h11dbg/transport h11dbg/session h11dbg/replay \
-		h11dbg/demo h11dbg/engines.py
+	$(BIN)/mypy --strict h11dbg
 
 test: lint
 	$(BIN)/python -m pytest
