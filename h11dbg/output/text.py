@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the s
     from h11dbg.replay.diff import Difference
     from h11dbg.replay.stepper import Stepper
     from h11dbg.replay.steps import ReplayStep
+    from h11dbg.session.commands import CommandResult
+    from h11dbg.session.explain import Explanation
     from h11dbg.session.log import LogEntry
 
 # -- live log entries -------------------------------------------------------------------------------
@@ -200,6 +202,55 @@ def state_lines(states: dict[str, str], actor: str | None = None, indent: str = 
 
 def error_lines(error: BaseException, indent: str = "") -> list[str]:
     return [f"{indent}{error_summary(error)}"] + [f"{indent}  {name}: {value}" for name, value in error_details(error)]
+
+
+def explanation_lines(explanation: Explanation) -> list[str]:
+    """`explain` in a live session: both states and what they allow, what waits, the last rule."""
+    actor, states = explanation.actor, explanation.states
+    lines = [f"(as seen by the {actor}'s connection)"] if explanation.loopback else []
+    lines += state_lines(states, actor)
+    if states.get("client") == "DONE" and states.get("server") == "DONE":
+        lines.append("both sides are DONE: `cycle` starts the next request/response on this connection")
+    buffered = explanation.buffered
+    if buffered and "SWITCHED_PROTOCOL" in states.values():
+        lines.append(f"{buffered} bytes arrived after the protocol switch (trailing_data): they are not HTTP/1.1")
+    elif buffered:
+        lines.append(f"{buffered} bytes received but not parsed yet: `next` parses one event")
+    if explanation.peer_waits_for_100:
+        lines.append("the client sent Expect: 100-continue and waits for a 100 response or the final one")
+    if explanation.we_wait_for_100:
+        lines.append("we sent Expect: 100-continue: `run` to see whether the server answers 100 Continue")
+    lines.append(f"last rule applied: {_last_rule(explanation.last, actor)}")
+    return lines
+
+
+def _last_rule(entry: LogEntry | None, actor: str) -> str:
+    if entry is None:
+        return "none yet"
+    if entry.kind == "error" and entry.error is not None:
+        # the error's own rule says more than the generic "-> ERROR" transition it caused
+        details = dict(error_details(entry.error))
+        rule = f" (rule {details['rule']}" + (f", {details['section']})" if "section" in details else ")") \
+            if "rule" in details else ""
+        return error_summary(entry.error) + rule
+    if entry.transitions:
+        # one event can move both roles (a Request moves the server to SEND_RESPONSE too)
+        return "; ".join(transition_summary(t) for t in entry.transitions)
+    if entry.kind == "event":
+        verb = "sent" if entry.direction == ("c2s" if actor == "client" else "s2c") else "received"
+        cause = f"{actor} {verb} {type(entry.event).__name__}"
+    else:
+        cause = entry.text or entry.kind
+    return f"{cause}: {states_summary(entry.states_after, entry.states_before)}"
+
+
+def result_lines(result: CommandResult) -> list[str]:
+    """What a command answered besides log entries, as plain lines: a recap of the log, an
+    explanation, or its own output (states, help)."""
+    lines = [line for entry in result.recap for line in render_entry(entry)]
+    if result.explanation is not None:
+        lines += explanation_lines(result.explanation)
+    return lines + result.output
 
 
 def step_explanation(stepper: Stepper) -> list[str]:

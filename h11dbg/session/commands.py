@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from h11dbg.session.core import Session, SessionError
+from h11dbg.session.explain import Explanation
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import UnescapeError, unescape
 from h11dbg.transcript.model import ROLES
@@ -37,6 +38,7 @@ class CommandResult:
     entries: list[LogEntry] = field(default_factory=list)
     output: list[str] = field(default_factory=list)  # plain text for states/explain/help
     recap: list[LogEntry] = field(default_factory=list)  # `log`: entries to show again (the front end renders)
+    explanation: Explanation | None = None  # `explain`: the facts (the front end words them)
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
@@ -355,7 +357,10 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
     if name == "states":
         return CommandResult(output=_states_output(session))
     if name == "explain":
-        return CommandResult(output=session.explain())
+        try:
+            return CommandResult(explanation=session.explain())
+        except SessionError as exc:  # nothing to explain yet (listen before a client): said, not an error
+            return CommandResult(output=[str(exc)])
     if name == "log":
         return CommandResult(recap=list(session.log))
     if name == "cycle":

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable, load_engine
-from h11dbg.session.explain import describe_state, engine_role, explain_lines
+from h11dbg.session.explain import Explanation, describe_state, engine_role, explain
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
 from h11dbg.transcript.files import OutputFileError, recording_meta
@@ -561,14 +561,10 @@ class Session:
     def their_role(self, actor: Role | None = None) -> Role:
         return other_role(actor or self.actor)
 
-    def explain(self, actor: Role | None = None) -> list[str]:
+    def explain(self, actor: Role | None = None) -> Explanation:
         """Why each side is where it is, what may legally come next, and the last rule applied."""
-        try:
-            side = self.side(actor)
-        except SessionError as exc:
-            return [str(exc)]
-        return explain_lines(self.engine, side.machine, side.role, self.log, self.explainable,
-                             self.mode, self.buffered(side.role))
+        side = self.side(actor)
+        return explain(self.engine, side.machine, side.role, self.log, self.mode, self.buffered(side.role))
 
     def describe(self, role: str, state: str) -> str:
         return describe_state(role, state)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from h11dbg.output.jsonl import entry_line
-from h11dbg.output.text import render_entry
+from h11dbg.output.text import render_entry, result_lines
 from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transport import NetworkError
@@ -86,7 +86,7 @@ def run_batch(
                 break
             result = execute(session, line)
             printer.flush()
-            printer.text([line for entry in result.recap for line in render_entry(entry)] + result.output)
+            printer.text(result_lines(result))
             if result.error_kind == "network":
                 print(f"h11dbg: {result.error}", file=err)
                 return ExitCode.NETWORK

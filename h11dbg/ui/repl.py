@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from h11dbg.output.rich import error_line, ladder, render_entries, render_entry
+from h11dbg.output.text import explanation_lines
 from h11dbg.session import commands
 from h11dbg.transport import NetworkError
 from h11dbg.ui.completion import complete_from, words_at_cursor
@@ -186,6 +187,9 @@ class Repl:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
         if result.recap:
             self.console.print(render_entries(result.recap, hexdump=self.hexdump))
+        if result.explanation is not None:
+            for line in explanation_lines(result.explanation):
+                self.console.print(line, markup=False, highlight=False)
         for line in result.output:
             self.console.print(line, markup=False, highlight=False)
         if result.error:
