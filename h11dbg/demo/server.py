@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from email.utils import formatdate
@@ -25,6 +24,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from h11dbg.engines import EngineUnavailable, load_engine
+from h11dbg.transport.serving import Listener
 
 if TYPE_CHECKING:
     from h11dbg.engines import Engine, Request
@@ -347,22 +347,16 @@ class DemoServer:
         self.engine = load_engine(engine) if isinstance(engine, str) else engine
         self.slow_delay = slow_delay
         self.idle_timeout = idle_timeout
-        self._listener = socket.create_server((host, port))
-        self._listener.settimeout(0.1)  # so the accept loop notices stop() promptly
-        self.host, self.port = self._listener.getsockname()[:2]
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
+        self._listener = Listener(host, port, name="h11dbg-demo")
+        self.host, self.port = self._listener.address
         self.errors: list[BaseException] = []  # unexpected failures while serving a connection
-        self._acceptor = threading.Thread(target=self._accept_loop, name="h11dbg-demo", daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> DemoServer:
-        self._acceptor.start()
+        self._listener.serve_in_background(self._serve)
         return self
 
     def __enter__(self) -> DemoServer:
@@ -371,23 +365,8 @@ class DemoServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            sock.settimeout(self.idle_timeout)
-            with self._lock:
-                self._open.add(sock)
-                thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-                self._threads = [t for t in self._threads if t.is_alive()]
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, number: int, sock: socket.socket, peer: tuple[str, int]) -> None:
+        sock.settimeout(self.idle_timeout)
         try:
             _Connection(self, sock).run()
         except Exception as exc:
@@ -396,23 +375,9 @@ class DemoServer:
             self.errors.append(exc)
             with contextlib.suppress(OSError):
                 sock.close()
-        finally:
-            with self._lock:
-                self._open.discard(sock)
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stopping.set()
-        self._listener.close()
-        if self._acceptor.is_alive():
-            self._acceptor.join(timeout)
-        with self._lock:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            threads = list(self._threads)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._listener.stop(timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

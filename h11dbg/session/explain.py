@@ -10,7 +10,7 @@ the engine's Transition records, which only h11dbg.protocol provides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from h11dbg import protocol
 from h11dbg.session.log import LogEntry
@@ -48,21 +48,17 @@ def allowed_events(role: str, state: str) -> tuple[str, ...]:
     return protocol.allowed_events(*pair) if pair is not None else ()
 
 
-class Explanation:
+class Explanation(NamedTuple):
     """What ``explain`` shows, as facts (h11dbg.output.text words them): the states as the actor's
     machine sees them, what is buffered, the 100-continue waits, and the entry that last moved a state."""
 
-    __slots__ = ("actor", "loopback", "states", "buffered", "peer_waits_for_100", "we_wait_for_100", "last")
-
-    def __init__(self, actor: Role, loopback: bool, states: dict[str, str], buffered: int,
-                 peer_waits_for_100: bool, we_wait_for_100: bool, last: LogEntry | None) -> None:
-        self.actor = actor
-        self.loopback = loopback
-        self.states = states
-        self.buffered = buffered
-        self.peer_waits_for_100 = peer_waits_for_100
-        self.we_wait_for_100 = we_wait_for_100
-        self.last = last
+    actor: Role
+    loopback: bool
+    states: dict[str, str]
+    buffered: int
+    peer_waits_for_100: bool
+    we_wait_for_100: bool
+    last: LogEntry | None
 
 
 def last_change(log: Sequence[LogEntry], actor: Role) -> LogEntry | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record, other_direction
 from h11dbg.transport.address import format_address
+from h11dbg.transport.serving import Listener
 
 _READ_SIZE = 65536
 
@@ -48,14 +49,8 @@ class RecordingProxy:
         self._stopped = threading.Event()
         self._next_conn = 1
         self._start = time.monotonic()
-        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(listen)
-        self._listener.listen(128)
-        self._listener.settimeout(0.2)  # wake up now and then to notice stop()
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._open: set[socket.socket] = set()
+        self._listener = Listener(*listen, name="proxy-conn", poll=0.2)
+        self.address: tuple[str, int] = self._listener.address
 
     def _now(self) -> float:
         return time.monotonic() - self._start
@@ -69,19 +64,7 @@ class RecordingProxy:
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or KeyboardInterrupt in the calling thread)."""
         try:
-            while not self._stopped.is_set():
-                try:
-                    client, peer = self._listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError:
-                    if self._stopped.is_set():
-                        break
-                    raise
-                conn = self._next_conn
-                self._next_conn += 1
-                threading.Thread(target=self._handle, args=(conn, client, peer), daemon=True,
-                                 name=f"proxy-conn-{conn}").start()
+            self._listener.serve(self._handle)
         finally:
             self.stop()
 
@@ -89,18 +72,13 @@ class RecordingProxy:
         """Stop accepting and recording; later bytes are neither recorded nor forwarded."""
         with self._lock:  # a record being written finishes first
             self._stopped.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        for sock in list(self._open):
-            with contextlib.suppress(OSError):
-                sock.close()
+        self._listener.stop()
 
     # -- one connection --------------------------------------------------------------------
 
     def _handle(self, conn: int, client: socket.socket, peer: tuple[str, int]) -> None:
         client_name = format_address(*peer[:2])
         upstream_name = format_address(*self.upstream)
-        self._open.add(client)
         try:
             server = socket.create_connection(self.upstream, timeout=self._connect_timeout)
         except OSError as exc:
@@ -108,11 +86,10 @@ class RecordingProxy:
             self._write(Close(conn, "s2c", 0.0, reset=True))
             self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} failed: {exc}")
             _reset(client)
-            self._open.discard(client)
             return
         client.settimeout(None)
         server.settimeout(None)
-        self._open.add(server)
+        self._listener.track(server)
         for sock in (client, server):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward promptly
         self._write(Open(conn, 0.0, client_name, upstream_name))
@@ -125,7 +102,7 @@ class RecordingProxy:
         for sock in (client, server):
             with contextlib.suppress(OSError):
                 sock.close()
-            self._open.discard(sock)
+        self._listener.untrack(server)
         self._log(f"conn {conn}: closed")
 
     def _pump(self, conn: int, pair: _Pair, direction: Direction) -> None:
