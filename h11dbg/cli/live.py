@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from h11dbg.cli.options import engine_option, fail, json_option, record_option, script_option
+
+if TYPE_CHECKING:
+    from h11dbg.cli.launch import Script
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +28,7 @@ def live_options(func: F) -> F:
     return func
 
 
-def _script(script: str | None, as_json: bool) -> Any:
+def _script(script: str | None, as_json: bool) -> Script | None:
     """The batch script (read now, to fail before connecting), or None for the REPL."""
     from h11dbg.cli.launch import interactive, read_script, stdin_script
 

@@ -4,7 +4,7 @@ h11dbg.replay (the offline core), h11dbg.output (how steps read) or h11dbg.trans
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,7 +22,10 @@ from h11dbg.cli.options import (
 from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
-    from h11dbg.transcript.model import Transcript
+    from types import FrameType
+
+    from h11dbg.replay.steps import ReplayStep
+    from h11dbg.transcript.model import Record, Transcript
 
 
 def _open(path: str, format_name: str | None, server_port: int | None, *, prefetch: bool = False,
@@ -91,7 +94,7 @@ def replay(
     def note(why: str) -> str:
         return (jsonl.lossy_line(source_format, why) if as_json else text.lossy_line(source_format, why)) + "\n"
 
-    def render(step_: Any) -> str:
+    def render(step_: ReplayStep) -> str:
         if as_json:
             return jsonl.step_line(step_) + "\n"
         return "\n".join(text.step_lines(step_, headers=not no_headers)) + "\n"
@@ -241,7 +244,7 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
 
     writer: TextWriter | None = None  # the header names the port, known once listening
 
-    def save(item: Any) -> None:
+    def save(item: Record) -> None:
         if writer is not None:
             writer.write(item)
 
@@ -261,7 +264,7 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
         meta = recording_meta("record", peers=f"{listening} -> {upstream_name}", description=description)
         writer = TextWriter(stream, meta, flush=True)
 
-        def interrupt(signum: int, frame: Any) -> None:
+        def interrupt(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, interrupt)

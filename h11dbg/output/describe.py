@@ -15,9 +15,16 @@ because replay renders millions of them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from h11dbg.transcript.escaping import escape
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Headers
+    from h11dbg.protocol import Transition
+
+# An event is typed Any here: it is either engine's (their classes differ), and what is read of it
+# depends on its class name.
 
 #: How many bytes of a body or of raw bytes a one-line preview shows (live and replay alike).
 PREVIEW_BYTES = 64
@@ -43,7 +50,7 @@ def role_name(role: object) -> str:
     return str(role).lower()
 
 
-def raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     """Header fields in wire order and case (``raw_items()``, which h11 and h11dbg both offer)."""
     return list(headers.raw_items() if hasattr(headers, "raw_items") else headers)
 
@@ -102,13 +109,13 @@ _TRANSITION_DICTS: dict[tuple[object, ...], dict[str, str]] = {}
 _TRANSITION_TEXT: dict[tuple[object, ...], str] = {}
 
 
-def transition_key(transition: Any) -> tuple[object, ...]:
+def transition_key(transition: Transition) -> tuple[object, ...]:
     if isinstance(transition, tuple):  # h11dbg.protocol.Transition: its leading fields, sliced in C
         return transition[:7]
     return tuple(getattr(transition, name, None) for name in TRANSITION_FIELDS)
 
 
-def transition_fields(transition: Any) -> dict[str, str]:
+def transition_fields(transition: Transition) -> dict[str, str]:
     """A transition as JSON-ready fields: the role as ``client``/``server``, absent fields left out."""
     key = transition_key(transition)
     fields = _TRANSITION_DICTS.get(key)
@@ -120,7 +127,7 @@ def transition_fields(transition: Any) -> dict[str, str]:
     return dict(fields)  # each record owns its dict
 
 
-def transition_summary(transition: Any) -> str:
+def transition_summary(transition: Transition) -> str:
     """``client: IDLE -> SEND_BODY (request-sent) the client sent a request head ... [RFC 9112 §3]``."""
     key = transition_key(transition)
     text = _TRANSITION_TEXT.get(key)

@@ -20,6 +20,8 @@ from h11dbg.output.describe import REMEMBERED, transition_fields, transition_key
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
+    from h11dbg.engines import Headers
+    from h11dbg.protocol import Transition
     from h11dbg.replay.diff import Difference
     from h11dbg.replay.steps import ReplayStep
     from h11dbg.session.log import LogEntry
@@ -29,14 +31,10 @@ def _text(value: bytes) -> str:
     return escape(bytes(value))
 
 
-def _headers(headers: Any) -> list[list[str]]:
+def _headers(headers: Headers) -> list[list[str]]:
     # raw_items() keeps the case as it was on the wire (h11 and h11dbg both offer it)
     raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
     return [[_text(name), _text(value)] for name, value in raw]
-
-
-def state_names(states: dict[Any, Any], client_role: Any, server_role: Any) -> dict[str, str]:
-    return {"client": str(states[client_role]), "server": str(states[server_role])}
 
 
 def event_fields(event: Any) -> dict[str, Any]:
@@ -257,7 +255,7 @@ def _event_json(event: Any, kind: str) -> str | None:
     return None
 
 
-def _headers_json(headers: Any) -> str:
+def _headers_json(headers: Headers) -> str:
     raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
     return "[" + ",".join(f"[{_json_bytes(name)},{_json_bytes(value)}]" for name, value in raw) + "]"
 
@@ -310,7 +308,7 @@ def _states_json(states: dict[str, str]) -> str:
 _TRANSITION_JSON: dict[tuple[Any, ...], str] = {}
 
 
-def _transition_json(transition: Any) -> str:
+def _transition_json(transition: Transition) -> str:
     key = transition_key(transition)
     text = _TRANSITION_JSON.get(key)
     if text is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -19,6 +19,10 @@ from h11dbg.output.describe import error_details as error_details_of
 from h11dbg.output.describe import error_where, transition_summary
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
+
+if TYPE_CHECKING:
+    from h11dbg.engines import Headers
+    from h11dbg.protocol import Transition
 
 C2S_STYLE = "bold cyan"
 S2C_STYLE = "bold magenta"
@@ -84,7 +88,7 @@ def hex_dump(data: bytes, *, width: int = 16, indent: str = "  ") -> Text:
     return text
 
 
-def _header_lines(headers: Any, indent: str = "  ") -> Text:
+def _header_lines(headers: Headers, indent: str = "  ") -> Text:
     # raw_items() keeps the order and the case as they were on the wire
     items = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
     text = Text()
@@ -172,7 +176,7 @@ def states_line(after: Mapping[str, str], before: Mapping[str, str] | None = Non
     return text
 
 
-def transition_lines(transitions: Iterable[Any]) -> list[RenderableType]:
+def transition_lines(transitions: Iterable[Transition]) -> list[RenderableType]:
     """One line per engine Transition record: who moved, why, and where the RFC says so."""
     lines: list[RenderableType] = []
     for transition in transitions:

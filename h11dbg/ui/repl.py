@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
@@ -34,6 +34,10 @@ from h11dbg.ui.prompt import (
     state_style,
     toolbar_fields,
 )
+
+if TYPE_CHECKING:
+    from h11dbg.session.commands import CommandResult
+    from h11dbg.session.core import Session
 
 __all__ = ["CommandCompleter", "Repl", "history_path", "prompt_text", "run_repl", "toolbar_text"]
 
@@ -116,11 +120,11 @@ class CommandCompleter(Completer):
                     yield Completion(f"{name}: ", -len(current), display=f"{name}:")
 
 
-def prompt_text(session: Any) -> FormattedText:
+def prompt_text(session: Session) -> FormattedText:
     """``client IDLE/IDLE> ``, or ``loopback:server ...`` so you always know which side you act as."""
     bar = session.toolbar()
     role = str(bar.get("role", "?"))
-    label = f"loopback:{role}" if getattr(session, "mode", None) == "loopback" else role
+    label = f"loopback:{role}" if session.mode == "loopback" else role
     colour = "ansicyan" if role == "client" else "ansimagenta"
     return FormattedText(
         [
@@ -154,7 +158,7 @@ class Repl:
 
     def __init__(
         self,
-        session: Any,
+        session: Session,
         *,
         console: Console | None = None,
         history: History | None = None,
@@ -164,7 +168,7 @@ class Repl:
         self.console = console or Console(highlight=False)
         self.hexdump = False
         # what was logged before the prompt opened is the caller's to show (as the hint)
-        self.printed = len(getattr(session, "log", ()))
+        self.printed = len(session.log)
         self.prompt: PromptSession[str] = build_prompt(
             completer=CommandCompleter(targets),
             toolbar=lambda: toolbar_text(self.session.toolbar()),
@@ -176,13 +180,12 @@ class Repl:
     def _note(self, text: str) -> None:
         self.console.print(Text(text, style="dim"))
 
-    def show(self, result: Any) -> None:
+    def show(self, result: CommandResult) -> None:
         # draw what the log gained rather than result.entries: a command interrupted by Ctrl-C
         # returns no entries, but what it read before the interrupt is in the log and worth seeing
-        log = getattr(self.session, "log", None)
-        fresh = list(result.entries) if log is None else log[self.printed :]
-        if log is not None:
-            self.printed = len(log)
+        log = self.session.log
+        fresh = log[self.printed :]
+        self.printed = len(log)
         for entry in fresh:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
         if result.recap:
@@ -241,12 +244,12 @@ class Repl:
         return ExitCode.PROTOCOL_ERROR if _any_error(self.session) else ExitCode.OK
 
 
-def _any_error(session: Any) -> bool:
-    return any(entry.kind == "error" for entry in getattr(session, "log", ()))
+def _any_error(session: Session) -> bool:
+    return any(entry.kind == "error" for entry in session.log)
 
 
 def run_repl(
-    session: Any,
+    session: Session,
     *,
     hint: str | None = None,
     console: Console | None = None,
