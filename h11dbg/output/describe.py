@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from h11dbg.transcript.escaping import escape
+from h11dbg.transcript.model import Direction, Role, sender
 
 if TYPE_CHECKING:
     from h11dbg.engines import Headers
@@ -48,6 +49,11 @@ def preview(data: bytes | bytearray | memoryview) -> str:
 def role_name(role: object) -> str:
     """``CLIENT`` (an engine sentinel) -> ``client``: the spelling of roles in every output."""
     return str(role).lower()
+
+
+def sent_or_received(direction: Direction | None, actor: Role | None) -> str:
+    """Whether ``actor``'s machine sent the bytes going ``direction`` or received them."""
+    return "sent" if direction is not None and actor == sender(direction) else "received"
 
 
 def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:

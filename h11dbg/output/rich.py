@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
-from h11dbg.output.describe import error_where, transition_summary
+from h11dbg.output.describe import error_where, sent_or_received, transition_summary
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
 
@@ -194,9 +194,7 @@ def _heading(entry: LogEntry, label: str, style: str | None = None) -> Text:
         text.append("  ")
     text.append(label, style=style or "bold")
     if entry.actor and entry.direction in _ARROWS:
-        sender = "client" if entry.direction == "c2s" else "server"
-        verb = "sent by" if entry.actor == sender else "received by"
-        text.append(f"  {verb} {entry.actor}", style=DIM)
+        text.append(f"  {sent_or_received(entry.direction, entry.actor)} by {entry.actor}", style=DIM)
     text.append(f"  +{entry.time:.3f}s", style=DIM)
     return text
 
@@ -333,10 +331,8 @@ def ladder(entries: Iterable[LogEntry], *, width: int = 44) -> RenderableType:
             )
             continue
         last_state = None
-        if both_sides and entry.kind != "error":
-            sender = "client" if entry.direction == "c2s" else "server"
-            if entry.actor != sender:
-                continue
+        if both_sides and entry.kind != "error" and sent_or_received(entry.direction, entry.actor) == "received":
+            continue
         if entry.kind == "error":
             label = f"✗ {type(entry.error).__name__}" if entry.error is not None else "✗ error"
             style = ERROR_STYLE

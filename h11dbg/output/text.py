@@ -22,6 +22,7 @@ from h11dbg.output.describe import (
     header_text,
     preview,
     raw_headers,
+    sent_or_received,
     states_summary,
     transition_summary,
 )
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the s
     from h11dbg.session.commands import CommandResult
     from h11dbg.session.explain import Explanation
     from h11dbg.session.log import LogEntry
+    from h11dbg.transcript.model import Role
 
 # -- live log entries -------------------------------------------------------------------------------
 
@@ -45,8 +47,7 @@ def render_entry(entry: LogEntry) -> list[str]:
         head += f" {entry.direction}"
     lines: list[str] = []
     if entry.kind == "event":
-        sender = "client" if entry.direction == "c2s" else "server"
-        verb = "sent" if entry.actor == sender else "received"
+        verb = sent_or_received(entry.direction, entry.actor)
         lines.append(f"{head} {entry.actor} {verb} {event_summary(entry.event)}")
         kind = type(entry.event).__name__
         if kind in WITH_HEADERS:
@@ -224,7 +225,7 @@ def explanation_lines(explanation: Explanation) -> list[str]:
     return lines
 
 
-def _last_rule(entry: LogEntry | None, actor: str) -> str:
+def _last_rule(entry: LogEntry | None, actor: Role) -> str:
     if entry is None:
         return "none yet"
     if entry.kind == "error" and entry.error is not None:
@@ -237,8 +238,7 @@ def _last_rule(entry: LogEntry | None, actor: str) -> str:
         # one event can move both roles (a Request moves the server to SEND_RESPONSE too)
         return "; ".join(transition_summary(t) for t in entry.transitions)
     if entry.kind == "event":
-        verb = "sent" if entry.direction == ("c2s" if actor == "client" else "s2c") else "received"
-        cause = f"{actor} {verb} {type(entry.event).__name__}"
+        cause = f"{actor} {sent_or_received(entry.direction, actor)} {type(entry.event).__name__}"
     else:
         cause = entry.text or entry.kind
     return f"{cause}: {states_summary(entry.states_after, entry.states_before)}"
