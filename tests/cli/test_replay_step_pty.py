@@ -8,11 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
+import pexpect
 
 from h11dbg.transcript import Chunk, Meta, write_transcript
-
-pexpect = pytest.importorskip("pexpect")
 
 TRANSCRIPT = Path(__file__).resolve().parents[2] / "transcripts" / "keepalive-curl-uvicorn.h11t"
 SMUGGLE = Path(__file__).resolve().parents[2] / "transcripts" / "smuggle-cl-te-raw-node.h11t"
