@@ -10,20 +10,6 @@ from h11dbg.replay.steps import ReplayStep
 if TYPE_CHECKING:
     from h11dbg.engines import Engine
 
-# -- stepping (the UI-free half of ``h11dbg replay --step``) ---------------------------------
-
-STEP_HELP = (
-    "next [N]        show the next step (or N steps)",
-    "continue        run to the next breakpoint or to the end",
-    "break NAME      stop at steps named NAME: an event (Request, Response, Data, EndOfMessage, ...),",
-    "                error, open, close, reset, cycle, switch or end",
-    "delete NAME     remove a breakpoint ('delete all' removes every one)",
-    "breaks          list the breakpoints",
-    "explain         why the machines are in their states, what may come next, and the last error",
-    "quit            stop replaying",
-)
-
-
 class Stepper:
     """Walks a replay step by step; breakpoints are step names compared without case."""
 

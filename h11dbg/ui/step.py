@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, NamedTuple, get_args
 
 from h11dbg.output.text import step_explanation
-from h11dbg.replay.stepper import STEP_HELP, Stepper
+from h11dbg.replay.stepper import Stepper
 from h11dbg.replay.steps import ReplayStep, StepKind
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ _CANONICAL = {name.lower(): name for name in BREAKPOINT_NAMES}
 class Command(NamedTuple):
     aliases: tuple[str, ...]
     usage: str
-    summary: str  # one line, for the completion menu (help prints STEP_HELP)
+    summary: str  # one line, for the completion menu and help
 
 
 COMMANDS = {
@@ -46,6 +46,17 @@ COMMANDS = {
     "help": Command(("h", "?"), "help", "list the commands"),
 }
 ALIASES = {alias: name for name, command in COMMANDS.items() for alias in (name, *command.aliases)}
+
+
+def help_lines() -> list[str]:
+    """``help``: every command with its usage, aliases and what it does, then what ``break`` takes."""
+    lines = []
+    for command in COMMANDS.values():
+        aliases = f" ({', '.join(command.aliases)})" if command.aliases else ""
+        lines.append(f"{command.usage + aliases:<28}{command.summary}")
+    lines.append(f"{'':<28}NAME: {', '.join(BREAKPOINT_NAMES)}")
+    lines.append(f"{'':<28}an empty line (Enter) is next")
+    return lines
 
 
 def breakpoint_name(name: str) -> str:
@@ -132,7 +143,7 @@ class StepCommands:
                 self.stepper.breakpoints.difference_update(arg.lower() for arg in args)
             self._breaks()
         elif name == "help":
-            self.say(STEP_HELP)  # whatever follows: help on one command would be the same lines
+            self.say(help_lines())  # whatever follows: help on one command would be the same lines
         elif name == "quit":
             pass  # (``quit now`` quits too: nothing is worth a usage line on the way out)
         elif args:  # the rest take no arguments

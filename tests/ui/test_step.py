@@ -242,3 +242,18 @@ def test_step_mode_with_piped_stdin(tmp_path: Path, engine_name: str) -> None:
     # the next continue stopped at the error (a default breakpoint); explain shows it
     assert "ERROR" in after and "last error (connection 2)" in after
     assert "[3]" not in after  # quit before connection 3
+
+
+def test_help_lists_every_command_its_aliases_and_the_breakpoint_names(tmp_path: Path) -> None:
+    from h11dbg.ui.step import BREAKPOINT_NAMES, COMMANDS
+
+    transcript = Path(__file__).resolve().parents[2] / "transcripts" / "head-curl-uvicorn.h11t"
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(transcript), "--step"],
+                            input="help\nquit\n", capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.replace("replay> ", "").splitlines()[1:]
+    for name, command in COMMANDS.items():
+        [line] = [line for line in lines if line.startswith(command.usage)]
+        assert line.split()[0] == name and command.summary in line
+        assert all(f"{alias}" in line for alias in command.aliases)
+    assert f"NAME: {', '.join(BREAKPOINT_NAMES)}" in result.stdout
