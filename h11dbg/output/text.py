@@ -165,9 +165,20 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
             lines.append(f"{_INDENT}{step.text}")
     else:
         lines.append(f"{head} {step.kind}: {step.text}   {_states(step.states)}".rstrip())
-    if step.transitions:
-        lines += [_INDENT + transition_summary(t) for t in step.transitions]
+    if step.transitions:  # (only h11dbg.protocol's: Transition named tuples, keyed by their words)
+        cache = _TRANSITION_LINES
+        for transition in step.transitions:
+            key = transition[:7]
+            line = cache.get(key)
+            if line is None:
+                line = _INDENT + transition_summary(transition)
+                if len(cache) < 2048:  # a few dozen rules in practice; bounded regardless
+                    cache[key] = line
+            lines.append(line)
     return lines
+
+
+_TRANSITION_LINES: dict[tuple[object, ...], str] = {}
 
 
 def difference_lines(found: Difference, names: Sequence[str]) -> list[str]:
