@@ -44,11 +44,10 @@ if __package__ in (None, ""):  # run as ``python bench/replay.py``: make ``bench
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pcapsynth import PcapTraffic  # noqa: E402
+from h11dbg.engines import ENGINE_NAMES  # noqa: E402
 from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record  # noqa: E402
 from h11dbg.transcript.textformat import TextWriter  # noqa: E402
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from h11dbg.ui.exits import ExitCode  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -548,7 +547,7 @@ def json_section(engine: str, reports_: list[dict[str, Any]], corpora: dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Replay speed of h11dbg replay on generated traffic.")
-    parser.add_argument("--engine", default="h11dbg", choices=("h11dbg", "h11"))
+    parser.add_argument("--engine", default="h11dbg", choices=ENGINE_NAMES)
     parser.add_argument("--quick", action="store_true", help="small files, one repetition (smoke test)")
     parser.add_argument("--rows", default="7", help="7 (all) or some of 7a-7h, comma-separated")
     parser.add_argument("--json", dest="json_out", metavar="OUT", help="also write results to this JSON file")
@@ -561,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = parse_rows(args.rows)
     except ValueError as exc:
         print(f"bench: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     sizes = QUICK if args.quick else FULL
     with corpus_directory(args.keep) as directory:
         reports_, corpora = run(rows, args.engine, sizes, directory)
@@ -573,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             for text in profiles(reports_, corpora, args.engine):
                 print()
                 print(text)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

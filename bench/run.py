@@ -50,9 +50,7 @@ if __package__ in (None, ""):  # run as ``python bench/run.py``: make ``bench`` 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from h11dbg.engines import EngineUnavailable, load_engine  # noqa: E402
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from h11dbg.ui.exits import ExitCode  # noqa: E402
 
 SPEED_TARGET = 1.5  # ours must be at least this many times faster than the reference
 RSS_TARGET_BYTES = 2 * 1024 * 1024
@@ -673,12 +671,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         print(json.dumps(stream_worker(args.worker, args.engines, args.quick)))
-        return EXIT_OK
+        return ExitCode.OK
 
     names = [name.strip() for name in args.engines.split(",")]
     if len(names) != 2 or not all(names):
         print(f"bench: --engines needs two names, OURS,REFERENCE; got {args.engines!r}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         row_ids = _parse_rows(args.rows)
         engines = [_load(name) for name in names]
@@ -686,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = isinstance(exc, EngineUnavailable) and not str(exc).startswith("unknown engine")
         hint = " (until it exists, try --engines h11,h11)" if missing else ""
         print(f"bench: {exc}{hint}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     labels = names if names[0] != names[1] else [f"{names[0]}#1", f"{names[1]}#2"]
     sizes = QUICK if args.quick else FULL
 
@@ -772,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         for text in replay_profiles:
             print()
             print(text)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
