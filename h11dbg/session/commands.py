@@ -65,7 +65,8 @@ COMMANDS: dict[str, CommandInfo] = {
                     "send a Data event (escapes \\r \\n \\t \\xHH; @FILE sends a file's bytes)"),
         CommandInfo("eom", "eom [Name: value ...]", "send EndOfMessage, optionally with trailers"),
         CommandInfo("close", "close", "send ConnectionClosed (half-closes the socket)"),
-        CommandInfo("raw", "raw TEXT", "write bytes that bypass the state machine (escapes as in data)"),
+        CommandInfo("raw", "raw TEXT | raw @FILE",
+                    "write bytes that bypass the state machine (escapes as in data; @FILE sends a file's bytes)"),
         CommandInfo("recv", "recv [SECONDS]", "one socket read; the bytes are shown exactly, escaped"),
         CommandInfo("next", "next", "one next_event(): the event and the states before -> after"),
         CommandInfo("run", "run [SECONDS]",
@@ -144,6 +145,19 @@ def _unescape(text: str, what: str) -> bytes:
         return unescape(text)
     except UnescapeError as exc:
         raise CommandError(f"{what}: {exc} (at character {exc.position + 1})") from None
+
+
+def _payload(rest: str, what: str) -> bytes:
+    """``@FILE``: the file's bytes, exactly; anything else: the text with its escapes (a leading @ of
+    the text itself is written ``\\x40``)."""
+    if not rest.startswith("@"):
+        return _unescape(rest, what)
+    path = os.path.expanduser(rest[1:].strip())
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def parse_headers(words: list[Word]) -> list[tuple[bytes, bytes]]:
@@ -251,16 +265,7 @@ def _cmd_response(session: Session, rest: str, informational: bool = False) -> C
 def _cmd_data(session: Session, rest: str) -> CommandResult:
     if not rest:
         raise CommandError("usage: " + COMMANDS["data"].syntax)
-    if rest.startswith("@"):
-        path = rest[1:].strip()
-        try:
-            with open(path, "rb") as f:
-                payload = f.read()
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
-    else:
-        payload = _unescape(rest, "data")
-    event, errors = _build(session, session.engine.Data, data=payload)
+    event, errors = _build(session, session.engine.Data, data=_payload(rest, "data"))
     return CommandResult(entries=errors or session.send_event(event))
 
 
@@ -334,7 +339,7 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
     if name == "raw":
         if not rest:
             raise CommandError("usage: " + info.syntax)
-        return CommandResult(entries=session.send_raw(_unescape(rest, "raw")))
+        return CommandResult(entries=session.send_raw(_payload(rest, "raw")))
     if name == "recv":
         return CommandResult(entries=session.recv(timeout=_seconds(rest)))
     if name == "run":

@@ -90,8 +90,8 @@ class CommandCompleter(Completer):
                 yield from complete_from(self.targets, current, suffix=" ")
             elif not current:
                 yield Completion("/", 0, display_meta="the request target")
-        elif command == "data" and position == 0 and current.startswith("@"):
-            # data @FILE sends a file's bytes: complete the path after the @
+        elif command in ("data", "raw") and position == 0 and current.startswith("@"):
+            # data/raw @FILE send a file's bytes: complete the path after the @
             inner = Document(current[1:], len(current) - 1)
             yield from self._paths.get_completions(inner, complete_event)
         elif command == "save" and position == 0:

@@ -105,3 +105,29 @@ def test_stdin_that_is_not_utf8_is_a_located_usage_error() -> None:
     assert result.exit_code == 2
     assert "<stdin>:2: not UTF-8 text (byte 5 of the line is \\xff)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_raw_and_data_send_a_files_bytes_exactly(tmp_path: Path, h11dbg: Any) -> None:
+    # a hand-made malformed request (bare LF, NUL, a high byte) replayed into the peer as it is
+    malformed = b"GET /a\x00\xff HTTP/1.1\nHost: x\r\n\r\n"
+    (tmp_path / "bad.http").write_bytes(malformed)
+    (tmp_path / "body.bin").write_bytes(bytes(range(256)))
+    script = tmp_path / "raw.h11dbg"
+    script.write_text(f"raw @{tmp_path / 'bad.http'}\nas server\nrecv\n"
+                      f"as client\nrequest POST / Content-Length: 256\ndata @{tmp_path / 'body.bin'}\n")
+    result = h11dbg(["loopback", "--json", "--script", str(script)])
+    assert result.returncode == 0, result.stderr  # raw bytes move no state, and recv only reads them
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    sent = [e for e in lines if e["kind"] == "sent"]
+    received = [e for e in lines if e["kind"] == "received" and e["actor"] == "server"]
+    assert [e["bytes"] for e in sent] == ["GET /a\\x00\\xff HTTP/1.1\\nHost: x\\r\\n\\r\\n"]
+    assert received[0]["bytes"] == sent[0]["bytes"]  # byte for byte across the socket
+    body = next(e for e in lines if e.get("event") == "Data" and e["actor"] == "client")
+    assert body["length"] == 256 and body["data"].startswith("\\x00\\x01\\x02")
+    missing = h11dbg(["loopback", "--script", str(script.with_name("none.h11dbg"))])
+    assert missing.returncode == 2
+    gone = tmp_path / "gone.h11dbg"
+    gone.write_text(f"raw @{tmp_path / 'absent.bin'}\n")
+    refused = h11dbg(["loopback", "--script", str(gone)])
+    assert refused.returncode == 2
+    assert refused.stderr == f"{gone}:1: cannot read {tmp_path / 'absent.bin'}: No such file or directory\n"
