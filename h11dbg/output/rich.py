@@ -210,8 +210,9 @@ def _wire(entry: LogEntry, *, hexdump: bool, wire_limit: int, label: str = "wire
     return parts
 
 
-def error_details(error: BaseException) -> list[RenderableType]:
-    """The error, where it is, and the rule, RFC section, explanation and offending bytes it carries."""
+def error_details(error: BaseException, *, server_parsed: bool = False) -> list[RenderableType]:
+    """The error, where it is, and the rule, RFC section, explanation and offending bytes it carries;
+    ``server_parsed``: a server's machine refused the peer's bytes (so it would answer with a status)."""
     head = Text.assemble(("  ", ""), (type(error).__name__, ERROR_STYLE), (": ", ""), (str(error), "red"))
     where = error_where(getattr(error, "offset", None))
     if where:
@@ -223,7 +224,8 @@ def error_details(error: BaseException) -> list[RenderableType]:
         text.append(value, style="bold red reverse" if name == "offending bytes" else "red" if name == "rule" else "")
         lines.append(_indented(text, 0))
     hint = getattr(error, "error_status_hint", None)
-    if hint is not None and type(error).__name__ == "RemoteProtocolError":
+    # only a server answers a broken request; a client that got a broken response has nothing to send
+    if hint is not None and server_parsed and type(error).__name__ == "RemoteProtocolError":
         lines.append(Text(f"  a server would answer {hint}", style=DIM))
     return lines
 
@@ -246,7 +248,7 @@ def render_entry(
         error = entry.error
         parts.append(_heading(entry, "✗ protocol error", ERROR_STYLE))
         if error is not None:
-            parts.extend(error_details(error))
+            parts.extend(error_details(error, server_parsed=entry.actor == "server"))
         elif entry.text:
             parts.append(_indented(Text(entry.text, style="red"), 2))
         parts.extend(_wire(entry, hexdump=hexdump, wire_limit=wire_limit, label="bytes"))

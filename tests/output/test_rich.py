@@ -283,3 +283,19 @@ def test_notes_raw_bytes_eof_and_state_entries() -> None:
 def test_error_line_is_one_red_line() -> None:
     assert text_of(error_line("unknown command 'foo'")) == "error: unknown command 'foo'\n"
     assert "\x1b[1;31merror: unknown command" in text_of(error_line("unknown command 'foo'"), styles=True)
+
+
+def test_a_client_that_got_a_broken_response_is_not_told_what_a_server_would_answer() -> None:
+    import h11
+
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(b"HTTP/1.1 200 OK\r\nBad Header : x\r\n\r\n")
+    with pytest.raises(h11.RemoteProtocolError) as caught:
+        conn.next_event()
+    assert caught.value.error_status_hint == 400  # h11 sets it whoever parsed
+    entry = LogEntry(seq=1, time=0.0, conn=1, kind="error", direction="s2c", actor="client", error=caught.value)
+    out = text_of(render_entry(entry), width=300)
+    assert "RemoteProtocolError: illegal header line" in out
+    assert "would answer" not in out
