@@ -134,6 +134,10 @@ def build(factory: Callable[[], Session], recording: Recording | None = None) ->
         if recording is not None:
             recording.abandon()
         fail(f"network error: {exc}", ExitCode.NETWORK)
+    except KeyboardInterrupt:  # Ctrl-C while connecting (a slow peer, a TLS handshake)
+        if recording is not None:
+            recording.abandon()
+        fail("interrupted", ExitCode.INTERRUPTED)
     except BaseException:
         if recording is not None:
             recording.abandon()

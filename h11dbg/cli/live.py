@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from h11dbg.cli.options import engine_option, fail, json_option, record_option, script_option
+from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
     from h11dbg.cli.launch import Script
@@ -101,7 +101,7 @@ def listen(address: str, engine_name: str, script: str | None, as_json: bool, ti
             session.accept()
         except KeyboardInterrupt:
             session.close()
-            sys.exit(0)
+            fail("interrupted", ExitCode.INTERRUPTED)
     run_session(session, lines, as_json=as_json, accept_timeout=accept_timeout)
 
 

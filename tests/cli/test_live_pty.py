@@ -63,3 +63,16 @@ def test_listen_repl_serves_curl(tmp_path: Path) -> None:
             curl.kill()
             curl.wait()
     assert child.exitstatus == 0
+
+
+def test_ctrl_c_while_listen_waits_for_a_client_exits_130(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "listen", "127.0.0.1:0")
+    try:
+        child.expect(r"listening on 127\.0\.0\.1:\d+; waiting for a client")
+        child.sendintr()
+        child.expect("h11dbg: interrupted")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 130
+    assert "Traceback" not in (child.before or "")
