@@ -94,6 +94,7 @@ class CommandError(Exception):
 
 # ------------------------------------------------------------------------- parsing
 _HEADER_START = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):")
+_NON_ASCII_NAME = re.compile(r"([^\s:\"']*[^\x00-\x7f][^\s:\"']*):")
 
 
 @dataclass
@@ -167,6 +168,10 @@ def parse_headers(words: list[Word]) -> list[tuple[bytes, bytes]]:
         if start is not None:
             name, value = start
             pending.append((name, [value] if value else []))
+        elif (bad := _NON_ASCII_NAME.match(word.text)) and bad.end() <= word.plain_prefix:
+            # it reads as a header, not as more of the value before it: say so rather than join it
+            raise CommandError(f"header name {bad.group(1)!r} is not ASCII: a field name is a token "
+                               "(RFC 9110 §5.1); `raw` sends any bytes")
         elif not pending:
             hint = " (quote values, not whole headers: X-A: \"b c\")" if ":" in word.text else ""
             raise CommandError(f"expected a header like 'Name: value', got {word.text!r}{hint}")

@@ -131,3 +131,15 @@ def test_raw_and_data_send_a_files_bytes_exactly(tmp_path: Path, h11dbg: Any) ->
     refused = h11dbg(["loopback", "--script", str(gone)])
     assert refused.returncode == 2
     assert refused.stderr == f"{gone}:1: cannot read {tmp_path / 'absent.bin'}: No such file or directory\n"
+
+
+def test_a_header_name_that_is_not_ascii_is_refused_not_joined_to_the_value_before(h11dbg: Any) -> None:
+    result = h11dbg(["loopback", "--json"], "request GET / X-A: 1 X-Ünï: 1\n")
+    assert result.returncode == 2
+    assert result.stderr == ("<stdin>:1: header name 'X-Ünï' is not ASCII: a field name is a token "
+                             "(RFC 9110 §5.1); `raw` sends any bytes\n")
+    assert not [line for line in result.stdout.splitlines() if '"kind":"event"' in line]  # nothing was sent
+    fine = h11dbg(["loopback", "--json"], "request GET / X-A: café\n")  # a value may be any text
+    assert fine.returncode == 0, fine.stderr
+    [request] = [json.loads(line) for line in fine.stdout.splitlines() if '"event":"Request"' in line]
+    assert ["X-A", "caf\\xc3\\xa9"] in request["headers"]
