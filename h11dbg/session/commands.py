@@ -381,15 +381,28 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
     return CommandResult(quit=True)
 
 
+def _without_comment(text: str) -> str:
+    """``text`` up to a ``#`` that follows white space outside double quotes (an end-of-line comment).
+    Not for ``data`` and ``raw``, whose text is sent as it is, ``#`` included."""
+    quoted = False
+    for index, char in enumerate(text):
+        if char == '"' and (index == 0 or text[index - 1] != "\\"):
+            quoted = not quoted
+        elif char == "#" and not quoted and (index == 0 or text[index - 1].isspace()):
+            return text[:index]
+    return text
+
+
 def execute(session: Session, line: str) -> CommandResult:
-    """Run one command line.  Blank lines and ``# comments`` do nothing."""
+    """Run one command line.  Blank lines and ``# comments`` do nothing; so does the end of a line
+    from a ``#`` after white space, except in ``data`` and ``raw`` (their text is sent as it is)."""
     stripped = line.strip()
     if not stripped or stripped.startswith("#"):
         return CommandResult()
     name, _, rest = stripped.partition(" ")
     # data/raw keep their text exactly: only the one separating space is dropped
     verbatim = name in ("data", "raw", "send")
-    rest = line.lstrip().partition(" ")[2].rstrip("\r\n") if verbatim else rest.strip()
+    rest = line.lstrip().partition(" ")[2].rstrip("\r\n") if verbatim else _without_comment(rest).strip()
     name = ALIASES.get(name, name)
     if name not in COMMANDS:
         return CommandResult(error=f"unknown command {name!r} (`help` lists the commands)",

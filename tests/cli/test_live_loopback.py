@@ -143,3 +143,29 @@ def test_a_header_name_that_is_not_ascii_is_refused_not_joined_to_the_value_befo
     assert fine.returncode == 0, fine.stderr
     [request] = [json.loads(line) for line in fine.stdout.splitlines() if '"event":"Request"' in line]
     assert ["X-A", "caf\\xc3\\xa9"] in request["headers"]
+
+
+def test_the_loopback_lesson_in_docs_cli_runs_as_printed(tmp_path: Path, h11dbg: Any) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    lesson = docs.split("A loopback lesson (`h11dbg loopback --script lesson.h11`):", 1)[1]
+    block = lesson.split("```", 2)[1].strip("\n")
+    assert "recv          # the raw bytes, exactly" in block  # end-of-line comments, as printed
+    script = tmp_path / "lesson.h11"
+    script.write_text(block + "\n")
+    result = h11dbg(["loopback", "--script", str(script)])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "server received Request POST /submit HTTP/1.1" in result.stdout
+    assert "client received EndOfMessage with 1 trailer(s)" in result.stdout
+    assert "last rule applied:" in result.stdout
+
+
+def test_end_of_line_comments_outside_quotes_and_never_in_data(h11dbg: Any) -> None:
+    script = 'request POST / Content-Length: 14 X-A: "a # b"   # the value keeps its #\ndata body # and all\n'
+    result = h11dbg(["loopback", "--json"], script)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    request = next(e for e in events if e.get("event") == "Request")
+    assert ["X-A", "a # b"] in request["headers"]
+    body = next(e for e in events if e.get("event") == "Data")
+    assert body["data"] == "body # and all"
