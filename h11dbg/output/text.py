@@ -61,7 +61,7 @@ def render_entry(entry: LogEntry) -> list[str]:
         where = error_where(getattr(entry.error, "offset", None))
         lines.append(f"{head} ERROR {error_summary(entry.error)}" + (f" ({where})" if where else ""))
         lines += [f"    {name}: {value}" for name, value in error_details(entry.error)]
-        if entry.text and entry.text != str(entry.error):
+        if entry.text and entry.text not in (str(entry.error), getattr(entry.error, "explanation", None)):
             lines.append(f"    {entry.text}")
     elif entry.kind in ("sent", "received"):
         lines.append(f"{head} {entry.kind} {len(entry.data)} bytes: {preview(entry.data)}")

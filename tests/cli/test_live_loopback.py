@@ -169,3 +169,14 @@ def test_end_of_line_comments_outside_quotes_and_never_in_data(h11dbg: Any) -> N
     assert ["X-A", "a # b"] in request["headers"]
     body = next(e for e in events if e.get("event") == "Data")
     assert body["data"] == "body # and all"
+
+
+def test_an_event_that_cannot_be_built_moves_no_state_and_one_refused_does(h11dbg: Any) -> None:
+    # docs/json.md: an invalid header value never reaches the state machine; an event not allowed does
+    result = h11dbg(["loopback", "--json"], "request GET / X: a\\r\\nInjected: 1\ndata early\n")
+    assert result.returncode == 1
+    built, refused = [json.loads(line) for line in result.stdout.splitlines() if '"kind":"error"' in line]
+    assert (built["rule"], built["states"]["client"]) == ("field-value-chars", "IDLE")
+    assert (refused["rule"], refused["states"]["client"]) == ("event-not-allowed", "ERROR")
+    text = h11dbg(["loopback"], "data early\n").stdout
+    assert text.count("in state IDLE the client may send: Request, ConnectionClosed") == 1  # said once
