@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from h11dbg.cli.options import engine_option, fail, json_option, load_engine, record_option, script_option
+from h11dbg.cli.options import (
+    engine_option,
+    fail,
+    json_option,
+    load_engine,
+    record_force_option,
+    record_option,
+    script_option,
+)
 
 if TYPE_CHECKING:
     from h11dbg.cli.launch import Script
@@ -64,7 +72,7 @@ def _or_tour(script: Script) -> Script:
 @script_option
 @json_option
 @record_option
-@click.option("--force", is_flag=True, help="With --record: replace FILE if it exists.")
+@record_force_option
 def demo(engine_name: str, script: str | None, as_json: bool, record: str | None, force: bool) -> None:
     """Start a teaching HTTP/1.1 server on 127.0.0.1 and debug a connection to it.
 

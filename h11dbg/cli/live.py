@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from h11dbg.cli.options import engine_option, fail, json_option, record_option, script_option
+from h11dbg.cli.options import (
+    engine_option,
+    fail,
+    json_option,
+    record_force_option,
+    record_option,
+    script_option,
+)
 from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
@@ -22,7 +29,7 @@ def live_options(func: F) -> F:
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
                      show_default=True, help="Seconds to wait for connecting and for each read."),
         record_option,
-        click.option("--force", is_flag=True, help="With --record: replace FILE if it exists."),
+        record_force_option,
     ]):
         func = decorator(func)
     return func

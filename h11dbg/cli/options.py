@@ -46,6 +46,7 @@ def engine_option(help: str = "The HTTP/1.1 engine: h11dbg's own, or the h11 pac
 
 json_option = click.option("--json", "as_json", is_flag=True, help="JSON Lines output (the one schema, docs/json.md).")
 force_option = click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+record_force_option = click.option("--force", is_flag=True, help="With --record: replace FILE if it exists.")
 record_option = click.option("--record", "record", type=click.Path(), default=None, metavar="FILE",
                              help="Write every byte sent and received to FILE as a transcript, as it happens.")
 script_option = click.option("--script", type=click.Path(dir_okay=False), default=None,

@@ -188,8 +188,6 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
 @segments_option
 def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool, segments: bool) -> None:
     """Convert the transcript IN (any readable format) into OUT (h11dbg's text format by default)."""
-    import os
-
     from h11dbg import __version__
     from h11dbg.transcript import TranscriptError, write_transcript
     from h11dbg.transcript.files import OutputFileError, refuse_existing, replacing
@@ -200,13 +198,14 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
         transcript = _open(source, format_name, None, segments=segments)
         transcript.meta.extra.setdefault("converted_by", f"h11dbg convert {__version__}")
         with replacing(target) as partial:  # a bad input never leaves half a file
-            # the file header carries Meta.lossy: a capture is read once beforehand to find its losses
-            transcript.complete_meta()
-            write_transcript(transcript, partial, format=to_format, overwrite=True)
+            try:
+                # the file header carries Meta.lossy: a capture is read once beforehand to find its losses
+                transcript.complete_meta()
+                write_transcript(transcript, partial, format=to_format, overwrite=True)
+            except TranscriptError as exc:
+                fail(str(exc).replace(str(partial), target))
     except OutputFileError as exc:
         fail(str(exc))
-    except TranscriptError as exc:
-        fail(str(exc).replace(f".{os.path.basename(target)}.partial-{os.getpid()}", os.path.basename(target)))
     click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
 
 

@@ -14,7 +14,6 @@ because replay renders millions of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from h11dbg.transcript.escaping import escape
@@ -187,6 +186,3 @@ def states_summary(states: dict[str, str], before: dict[str, str] | None = None)
         parts.append(f"{role} {old} -> {after}" if old and old != after else f"{role} {after}")
     return ", ".join(parts)
 
-
-def joined(lines: Iterable[str]) -> str:
-    return "".join(f"{line}\n" for line in lines)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from h11dbg.output.describe import REMEMBERED, transition_fields, transition_key
+from h11dbg.output.describe import REMEMBERED, raw_headers, transition_fields, transition_key
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
@@ -32,9 +32,7 @@ def _text(value: bytes) -> str:
 
 
 def _headers(headers: Headers) -> list[list[str]]:
-    # raw_items() keeps the case as it was on the wire (h11 and h11dbg both offer it)
-    raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
-    return [[_text(name), _text(value)] for name, value in raw]
+    return [[_text(name), _text(value)] for name, value in raw_headers(headers)]
 
 
 def event_fields(event: Any) -> dict[str, Any]:
@@ -256,8 +254,7 @@ def _event_json(event: Any, kind: str) -> str | None:
 
 
 def _headers_json(headers: Headers) -> str:
-    raw = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
-    return "[" + ",".join(f"[{_json_bytes(name)},{_json_bytes(value)}]" for name, value in raw) + "]"
+    return "[" + ",".join(f"[{_json_bytes(name)},{_json_bytes(value)}]" for name, value in raw_headers(headers)) + "]"
 
 
 _JSON_BYTES: dict[bytes, str] = {}

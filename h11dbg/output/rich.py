@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
-from h11dbg.output.describe import error_where, sent_or_received, transition_summary
+from h11dbg.output.describe import error_where, raw_headers, sent_or_received, transition_summary
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
 
@@ -89,10 +89,8 @@ def hex_dump(data: bytes, *, width: int = 16, indent: str = "  ") -> Text:
 
 
 def _header_lines(headers: Headers, indent: str = "  ") -> Text:
-    # raw_items() keeps the order and the case as they were on the wire
-    items = headers.raw_items() if hasattr(headers, "raw_items") else list(headers)
     text = Text()
-    for number, (name, value) in enumerate(items):
+    for number, (name, value) in enumerate(raw_headers(headers)):
         if number:
             text.append("\n")
         text.append(indent)

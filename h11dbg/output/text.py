@@ -241,10 +241,8 @@ def _last_rule(entry: LogEntry | None, actor: Role) -> str:
         return "none yet"
     if entry.kind == "error" and entry.error is not None:
         # the error's own rule says more than the generic "-> ERROR" transition it caused
-        details = dict(error_details(entry.error))
-        rule = f" (rule {details['rule']}" + (f", {details['section']})" if "section" in details else ")") \
-            if "rule" in details else ""
-        return error_summary(entry.error) + rule
+        named = [str(value) for name in ("rule", "section") if (value := getattr(entry.error, name, None))]
+        return error_summary(entry.error) + (f" (rule {', '.join(named)})" if named else "")
     if entry.transitions:
         # one event can move both roles (a Request moves the server to SEND_RESPONSE too)
         return "; ".join(transition_summary(t) for t in entry.transitions)

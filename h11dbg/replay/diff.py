@@ -37,7 +37,7 @@ def _head_key(event: object) -> tuple[object, ...]:
     fields = tuple(bytes(getattr(event, name)) for name in ("method", "target", "reason", "http_version")
                    if hasattr(event, name))
     headers = getattr(event, "headers", None)
-    raw = () if headers is None else headers.raw_items() if hasattr(headers, "raw_items") else headers
+    raw = () if headers is None else headers.raw_items()  # both engines' Headers keep the wire order
     return (*fields, getattr(event, "status_code", None), tuple((bytes(n), bytes(v)) for n, v in raw))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from h11dbg.replay.machines import Replayer
 from h11dbg.replay.steps import ReplayStep
-from h11dbg.transcript.model import Record, Transcript
+from h11dbg.transcript.model import Open, Record, Transcript
 
 if TYPE_CHECKING:
     from h11dbg.engines import Engine
@@ -30,8 +30,6 @@ class Outcome:
 def only_server_port(records: Iterable[Record], port: int) -> Iterator[Record]:
     """The records of connections whose server peer listened on ``port`` (one without an open record
     is kept: nothing says where it went)."""
-    from h11dbg.transcript.model import Open
-
     dropped: set[int] = set()
     for record in records:
         if isinstance(record, Open):
