@@ -67,10 +67,12 @@ def _lossy_summary(transcript: Transcript) -> str:
 @engine_option()
 @click.option("--step", is_flag=True, help="Walk the replay interactively (also with piped stdin).")
 @click.option("--no-headers", is_flag=True, help="Do not list each message's headers.")
+@click.option("--ladder", is_flag=True,
+              help="Draw the replay as a ladder: one arrow per message between the client and server lanes.")
 @segments_option
 def replay(
     file: str, format_name: str | None, server_port: int | None, as_json: bool, engine_name: str, step: bool,
-    no_headers: bool, segments: bool,
+    no_headers: bool, ladder: bool, segments: bool,
 ) -> None:
     """Replay FILE through both state machines of every connection.
 
@@ -83,10 +85,12 @@ def replay(
     from h11dbg.replay.prefetch import worth_it
     from h11dbg.transcript import TranscriptError
 
+    if ladder and (as_json or step):
+        fail(f"--ladder draws a picture for people: it does not combine with {'--json' if as_json else '--step'}")
     engine = load_engine(engine_name)
     # A large input replays on two CPUs: a worker process reads it and replays part of the
     # connections (h11dbg.replay.parallel; the same output).  Stepping stays in one process.
-    split = not step and worth_it(file)
+    split = not step and not ladder and worth_it(file)
     transcript = _open(file, format_name, server_port, prefetch=not split, segments=segments)
     source_format = transcript.meta.source_format
     out = sys.stdout
@@ -108,6 +112,15 @@ def replay(
 
                 replayer = Replayer(engine)
                 run_stepper(steps(transcript, replayer, lambda why: out.write(note(why))), engine, render, out)
+                outcome = Outcome(replayer.connections, replayer.errors)
+            elif ladder:
+                from h11dbg.output.ladder import step_rows, text_lines
+                from h11dbg.replay.machines import Replayer
+                from h11dbg.replay.run import Outcome, steps
+
+                replayer = Replayer(engine)
+                for line in text_lines(step_rows(steps(transcript, replayer, lambda why: out.write(note(why))))):
+                    out.write(line + "\n")
                 outcome = Outcome(replayer.connections, replayer.errors)
             else:
                 from h11dbg.replay.run import run

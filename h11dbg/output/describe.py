@@ -87,6 +87,22 @@ def event_summary(event: Any) -> str:
     return head_summary(event, kind, len(event.headers) if kind in WITH_HEADERS else 0)
 
 
+def message_label(event: Any) -> str:
+    """A message in a few words, for the ladder: ``GET /chunked``, ``200 OK``, ``Data 9 B``."""
+    kind = type(event).__name__
+    if kind == "Request":
+        return f"{escape(bytes(event.method))} {escape(bytes(event.target))}"
+    if kind in ("Response", "InformationalResponse"):
+        return f"{int(event.status_code)} {escape(bytes(event.reason))}".rstrip()
+    if kind == "Data":
+        return f"Data {len(event.data)} B"
+    if kind == "EndOfMessage":
+        return "EndOfMessage + trailers" if len(event.headers) else "EndOfMessage"
+    if kind == "ConnectionClosed":
+        return "close"
+    return kind
+
+
 _HEADER_TEXT: dict[tuple[bytes, bytes], str] = {}
 
 

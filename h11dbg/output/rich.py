@@ -17,6 +17,7 @@ from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
 from h11dbg.output.describe import error_where, raw_headers, sent_or_received, transition_summary
+from h11dbg.output.ladder import ARROW, Row, entry_rows, joined, layout
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
 
@@ -283,67 +284,25 @@ def error_line(message: str) -> Text:
     return Text(f"error: {message}", style=ERROR_STYLE)
 
 
-def message_label(event: Any) -> str:
-    """A message in a few words, for the ladder: ``GET /chunked``, ``200 OK``, ``Data 9 B``."""
-    kind = type(event).__name__
-    if kind == "Request":
-        return f"{escape(bytes(event.method))} {escape(bytes(event.target))}"
-    if kind in ("Response", "InformationalResponse"):
-        return f"{int(event.status_code)} {escape(bytes(event.reason))}".rstrip()
-    if kind == "Data":
-        return f"Data {len(event.data)} B"
-    if kind == "EndOfMessage":
-        return "EndOfMessage + trailers" if len(event.headers) else "EndOfMessage"
-    if kind == "ConnectionClosed":
-        return "close"
-    return kind
-
-
-def _ladder_state(entry: LogEntry, role: str) -> tuple[str, str]:
-    value = str(entry.states_after.get(role, ""))
-    changed = str(entry.states_before.get(role, value)) != value
-    return value.ljust(22), ERROR_STYLE if value == "ERROR" else CHANGED_STYLE if changed else ""
-
-
-def ladder(entries: Iterable[LogEntry], *, width: int = 44) -> RenderableType:
-    """The exchange at a glance: one row per message, an arrow between the client's and the server's
-    columns, each side's state after it.
-
-    In loopback both engines log every message (one sends, the other receives); only the sender's
-    entry is drawn so that each message appears once.
-    """
-    rows = [Text.assemble(("client".ljust(22), "bold cyan"), (" " * (width + 2)), ("server", "bold magenta"))]
-    chosen = [
-        e for e in entries if (e.kind in ("event", "error", "sent") and e.direction in _ARROWS) or e.kind == "state"
-    ]
-    both_sides = len({e.actor for e in chosen}) > 1
-    last_state: dict[str, str] | None = None
-    for entry in chosen:
-        if entry.kind == "state":
-            if entry.states_after == last_state:
-                continue  # loopback: the other engine's half of the same cycle
-            last_state = entry.states_after
-            text = entry.text or ""
-            label = "start_next_cycle()" if text.startswith("start_next_cycle") else "state change"
-            middle = f" {label} ".center(width, "┄")
-            rows.append(
-                Text.assemble(_ladder_state(entry, "client"), (middle, DIM), "  ", _ladder_state(entry, "server"))
-            )
+def ladder(entries: Iterable[LogEntry] = (), *, rows: Iterable[Row] | None = None,
+           width: int = ARROW) -> RenderableType:
+    """The exchange at a glance (:mod:`h11dbg.output.ladder`), arrows ``width`` wide, styled: a state in
+    yellow where its row moved it (red for ERROR), errors red, raw bytes yellow, each direction in its
+    colour."""
+    lines: list[Text] = []
+    for row, part in layout(entry_rows(entries) if rows is None else rows, width):
+        if row is None:
+            lines.append(Text(part if isinstance(part, str) else joined(part), style="bold"))
             continue
-        last_state = None
-        if both_sides and entry.kind != "error" and sent_or_received(entry.direction, entry.actor) == "received":
-            continue
-        if entry.kind == "error":
-            label = f"✗ {type(entry.error).__name__}" if entry.error is not None else "✗ error"
-            style = ERROR_STYLE
-        elif entry.kind == "sent":
-            label = f"raw {len(entry.data)} B"
-            style = BINARY_STYLE
-        else:
-            label = message_label(entry.event)
-            style = C2S_STYLE if entry.direction == "c2s" else S2C_STYLE
-        label = label if len(label) <= width - 8 else label[: width - 9] + "…"
-        body = f" {label} ".center(width - 2, "─")
-        arrow = f"{body}─▶" if entry.direction == "c2s" else f"◀─{body}"
-        rows.append(Text.assemble(_ladder_state(entry, "client"), (arrow, style), "  ", _ladder_state(entry, "server")))
-    return Group(*rows)
+        assert not isinstance(part, str)
+        time, client, middle, server = part
+        style = (ERROR_STYLE if row.kind == "error" else BINARY_STYLE if row.kind == "raw" else DIM
+                 if row.kind == "across" else C2S_STYLE if row.direction == "c2s" else S2C_STYLE)
+        lines.append(Text.assemble((time, DIM), " ", _lane(row, "client", client), " ", (middle, style), " ",
+                                   _lane(row, "server", server)))
+    return Group(*lines)
+
+
+def _lane(row: Row, role: str, text: str) -> tuple[str, str]:
+    state = row.states.get(role)
+    return text, ERROR_STYLE if state == "ERROR" else CHANGED_STYLE if role in row.changed else ""

@@ -257,6 +257,10 @@ def result_lines(result: CommandResult) -> list[str]:
     """What a command answered besides log entries, as plain lines: a recap of the log, an
     explanation, or its own output (states, help)."""
     lines = [line for entry in result.recap for line in render_entry(entry)]
+    if result.ladder is not None:
+        from h11dbg.output.ladder import entry_rows, text_lines  # not on replay's start-up path
+
+        lines += text_lines(entry_rows(result.ladder))
     if result.explanation is not None:
         lines += explanation_lines(result.explanation)
     return lines + result.output

@@ -39,6 +39,7 @@ class CommandResult:
     output: list[str] = field(default_factory=list)  # plain text for states/explain/help
     recap: list[LogEntry] = field(default_factory=list)  # `log`: entries to show again (the front end renders)
     explanation: Explanation | None = None  # `explain`: the facts (the front end words them)
+    ladder: list[LogEntry] | None = None  # `ladder`: the entries to draw as one (the front end draws it)
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
@@ -74,6 +75,9 @@ COMMANDS: dict[str, CommandInfo] = {
         CommandInfo("states", "states", "both roles' states"),
         CommandInfo("explain", "explain", "why each side is where it is and what may come next"),
         CommandInfo("log", "log", "everything that happened so far"),
+        CommandInfo("ladder", "ladder",
+                    "the exchange so far as a ladder: one arrow per message between the client and server "
+                    "lanes, each side's state after it"),
         CommandInfo("cycle", "cycle", "start_next_cycle(): reuse the connection once both sides are DONE"),
         CommandInfo("save", "save [--force] FILE",
                     "write every byte sent and received so far to FILE as a transcript (for h11dbg replay)"),
@@ -373,6 +377,8 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
             return CommandResult(output=[str(exc)])
     if name == "log":
         return CommandResult(recap=list(session.log))
+    if name == "ladder":
+        return CommandResult(ladder=list(session.log))
     if name == "cycle":
         return CommandResult(entries=session.cycle())
     if name == "accept":

@@ -19,6 +19,7 @@ from prompt_toolkit.history import History
 from rich.console import Console
 from rich.text import Text
 
+from h11dbg.output.ladder import arrow_width
 from h11dbg.output.rich import error_line, ladder, render_entries, render_entry
 from h11dbg.output.text import explanation_lines
 from h11dbg.session import commands
@@ -56,7 +57,6 @@ _HEADER_COMMANDS = {"request": 2, "response": 1, "info": 1, "eom": 0}
 # REPL-only commands: they change how things are shown, not what happens on the wire
 LOCAL_COMMANDS = {
     "hex": ("hex [on|off]", "show the bytes of each entry as a hex dump (toggles without an argument)"),
-    "ladder": ("ladder", "the exchange so far as a ladder diagram: messages between the two sides"),
 }
 
 
@@ -190,6 +190,8 @@ class Repl:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
         if result.recap:
             self.console.print(render_entries(result.recap, hexdump=self.hexdump))
+        if result.ladder is not None:
+            self.console.print(ladder(result.ladder, width=arrow_width(self.console.width)))
         if result.explanation is not None:
             for line in explanation_lines(result.explanation):
                 self.console.print(line, markup=False, highlight=False)
@@ -208,12 +210,6 @@ class Repl:
                 return True
             self.hexdump = (not self.hexdump) if not arg else arg == "on"
             self.console.print(f"hex dumps {'on' if self.hexdump else 'off'}", highlight=False)
-            return True
-        if name == "ladder":
-            if rest.strip():
-                self.console.print(error_line("usage: " + LOCAL_COMMANDS["ladder"][0]))
-            else:
-                self.console.print(ladder(self.session.log))
             return True
         if name in ("help", "?") and not rest.strip():
             result = commands.execute(self.session, line)
