@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, cast
 
 ENGINE_MODULES = {"h11dbg": "h11dbg.protocol", "h11": "h11"}
 ENGINE_NAMES = tuple(ENGINE_MODULES)  # the choices of every --engine option
+#: How to get an engine that is not a runtime dependency (h11 is an optional extra, pyproject.toml).
+INSTALL_HINTS = {"h11": "pip install 'h11dbg[h11]'"}
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -188,7 +190,11 @@ def load_engine(name: str = "h11dbg") -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise EngineUnavailable(f"engine {name!r} is not installed ({exc})") from None
+        hint = INSTALL_HINTS.get(name)
+        if hint is not None and exc.name == module_name:
+            raise EngineUnavailable(f"engine {name!r} needs the {module_name} package, which is not installed: "
+                                    f"{hint}") from None
+        raise EngineUnavailable(f"engine {name!r} cannot be imported ({exc})") from None
     if not hasattr(module, "Connection"):
         raise EngineUnavailable(f"engine {name!r} ({module_name}) does not offer h11's API")
     return cast("Engine", module)
