@@ -101,6 +101,30 @@ function get(path) {
 (async () => { await get('/first'); await get('/second'); agent.destroy(); })();
 """
 
+# A server that breaks HTTP on purpose: it answers each request head at once with a response whose
+# header block has a line without a colon, then reads what the client still sends until it closes.
+BROKEN_SERVER = r"""
+import socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    conn, _ = listener.accept()
+    with conn:
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                head += data
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nno colon here\r\n\r\nhello")
+                while conn.recv(65536):
+                    pass
+        except OSError:
+            pass
+"""
+
+
 class Servers:
     def __init__(self, work: Path) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -114,6 +138,7 @@ class Servers:
                                                      "--directory", str(www)])
         self.uvicorn = self._start(uvicorn_command)
         self.node = self._start(lambda port: ["node", str(work / "server.js"), str(port)])
+        self.broken = self._start(lambda port: [PYTHON, "-c", BROKEN_SERVER, str(port)])
 
     def _start(self, argv: Callable[[int], list[str]]) -> int:
         port = free_port()
@@ -232,7 +257,7 @@ def node_client(port: int) -> None:
 @dataclass
 class Scenario:
     name: str
-    server: str  # "http_server", "uvicorn" or "node"
+    server: str  # "http_server", "uvicorn", "node" or "broken" (BROKEN_SERVER)
     description: str
     client: Callable[[int], None]
 
@@ -272,6 +297,16 @@ SCENARIOS = [
              raw(b"GET /p1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
                  b"GET /p2 HTTP/1.1\r\nHost: localhost\r\n\r\n"
                  b"GET /p3 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")),
+    Scenario("pipelining-raw-http-server", "http_server",
+             "three GETs pipelined in one write to an HTTP/1.0 server: it answers the first and closes",
+             raw(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                 b"GET /hello.txt?2 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                 b"GET /hello.txt?3 HTTP/1.1\r\nHost: localhost\r\n\r\n")),
+    Scenario("broken-response-then-body-raw-raw", "broken",
+             "the server answers the request head at once with a broken header block; the client then "
+             "sends its body",
+             raw(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n",
+                 b"twenty bytes of body")),
     Scenario("websocket-upgrade-raw-node", "node",
              "a websocket handshake (Upgrade, 101 Switching Protocols), then frames both ways",
              websocket),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from h11dbg.replay.steps import ReplayStep
-from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, sender
+from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, other_direction, sender
 
 if TYPE_CHECKING:
     from h11dbg import engines
@@ -71,6 +71,16 @@ def as_sendable(event: object, http10_keep_alive: bool) -> object:
                           http_version=b"1.1")
 
 
+def _how_closed(head: Any, http10_keep_alive: bool) -> str:
+    """How a request or response head ends keep-alive, in words ("" when it does not)."""
+    tokens = _connection_tokens(head.headers.raw_items())
+    if b"close" in tokens:
+        return f"its {type(head).__name__.lower()} said Connection: close"
+    if head.http_version == b"1.0" and not (http10_keep_alive and b"keep-alive" in tokens):
+        return f"an HTTP/1.0 {type(head).__name__.lower()} without keep-alive"
+    return ""
+
+
 # (client state, server state) -> their names; state objects are module-level sentinels
 _STATE_NAMES: dict[tuple[Sentinel, Sentinel], dict[str, str]] = {}
 
@@ -84,12 +94,19 @@ class _ConnectionReplay:
         server, client = self.server, self.client
         self.fed: dict[Direction, int] = {"c2s": 0, "s2c": 0}
         self.closed: set[Direction] = set()
-        self.finished: set[Direction] = set()  # directions whose parser reported ConnectionClosed
-        self.failed = False
+        # directions whose parser gives no more events: it reported ConnectionClosed, or an error
+        self.finished: set[Direction] = set()
+        self.failed = False  # an error on either side: the connection counts as one with an error
+        # per direction that stopped at an error: where (byte offset), and how many bytes from there
+        # on were not parsed; the other direction is read on to its own end
+        self.stopped_at: dict[Direction, int] = {}
+        self.unparsed: dict[Direction, int] = {}
+        # the last request and response heads parsed, for an error's plain note
+        self.last_request: Any = None
+        self.last_response: Any = None
         self.reset = False
         self.switched = False
         self.tunnelled: dict[Direction, int] = {"c2s": 0, "s2c": 0}
-        self.ignored: dict[Direction, int] = {"c2s": 0, "s2c": 0}
         # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
         # repeats them).
         self._server_moves: list[Transition] = []
@@ -144,8 +161,10 @@ class _ConnectionReplay:
         if self.switched:
             self.tunnelled[direction] += len(data)
             return []
-        if self.failed or self.reset:
-            self.ignored[direction] += len(data)
+        if self.reset:
+            return []
+        if direction in self.unparsed:
+            self.unparsed[direction] += len(data)
             return []
         parser = self.server if direction == "c2s" else self.client
         self.fed[direction] += len(data)
@@ -159,7 +178,7 @@ class _ConnectionReplay:
         self.closed.add(direction)
         steps = [ReplayStep("close", self.conn, time, direction, text=f"the {sender(direction)} stopped sending",
                             states=self.last_states)]
-        if not (self.switched or self.failed or self.reset):
+        if not (self.switched or self.reset or direction in self.unparsed):
             parser, _ = self._sides(direction)
             try:
                 parser.receive_data(b"")
@@ -221,8 +240,9 @@ class _ConnectionReplay:
                     try:
                         event = next_event()
                     except Exception as exc:
+                        # this direction stops here; the other is read on to its own end
                         steps.append(self._parse_failed(direction, time, exc, parser))
-                        return steps
+                        break
                     if type(event) is data_type:
                         # Data moves no state and reads the same in every HTTP version: no
                         # as_sendable, no transitions, the states as they were.
@@ -249,16 +269,18 @@ class _ConnectionReplay:
                         ask_c2s = True
             if not moved_any:
                 break  # no state moved, so no cycle is due either
+            cycled = None
             for machine in (self.server, self.client):
                 if machine.our_state is engine.DONE and machine.their_state is engine.DONE:
                     machine.start_next_cycle()
                     ask_c2s = ask_s2c = True
-                    if machine is self.client:  # both machines agree; one note for the pair
-                        steps.append(
-                            ReplayStep("cycle", conn, time, None, states=self.states(machine),
-                                       text="both sides DONE: start_next_cycle (keep-alive)",
-                                       transitions=self._take_transitions(machine))
-                        )
+                    cycled = machine
+            if cycled is not None:  # both machines agree (or one stopped at an error): one note
+                steps.append(
+                    ReplayStep("cycle", conn, time, None, states=self.states(cycled),
+                               text="both sides DONE: start_next_cycle (keep-alive)",
+                               transitions=self._take_transitions(cycled))
+                )
         return steps
 
     def _take_event(self, direction: Direction, parser: Machine, mirror_send: MirrorSend, event: object,
@@ -276,6 +298,10 @@ class _ConnectionReplay:
         if type(event) is engine.ConnectionClosed:
             self.finished.add(direction)
             return "closed"
+        if type(event) is engine.Request:
+            self.last_request = event
+        elif type(event) is engine.Response:
+            self.last_response = event
         if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
                 engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state)):
             steps.append(self._switch(time))
@@ -289,7 +315,11 @@ class _ConnectionReplay:
 
     def _mirror_failed(self, direction: Direction, time: float, exc: Exception, parser: Machine) -> ReplayStep:
         crashed = not isinstance(exc, self.engine.LocalProtocolError)
-        return self._fail(direction, time, exc, parser, mirrored=True, crashed=crashed)
+        step = self._fail(direction, time, exc, parser, mirrored=True, crashed=crashed)
+        # the two machines disagree: neither can be trusted further
+        other = other_direction(direction)
+        self._stop(other, self.fed[other] - self._unread(other))
+        return step
 
     def _switch(self, time: float) -> ReplayStep:
         self.switched = True
@@ -303,12 +333,12 @@ class _ConnectionReplay:
         self, direction: Direction, time: float, exc: BaseException, parser: Machine, *, mirrored: bool = False,
         crashed: bool = False,
     ) -> ReplayStep:
-        self.failed = True
         offset = getattr(exc, "offset", None)
         exact = offset is not None
         if offset is None:
             # Without the engine's help: parsing stopped somewhere in the bytes it had not consumed.
             offset = self.fed[direction] - len(parser.trailing_data[0])
+        self._stop(direction, offset)
         text = None
         if mirrored:
             text = (f"the {sender(direction)} machine refused the event the "
@@ -317,24 +347,64 @@ class _ConnectionReplay:
             text = (text + "; " if text else "") + (
                 f"the engine itself failed with {type(exc).__name__} (an engine bug, met on bytes it "
                 "should have refused)")
-        return ReplayStep("error", self.conn, time, direction, error=exc, states=self.states(parser),
+        elif not mirrored and direction == "c2s" and self._keep_alive_ended_by_server():
+            text = (f"note: the server ended keep-alive ({self._how_response_closed()}) with the client's "
+                    f"pipelined requests still unanswered ({self.fed[direction] - offset} bytes from byte {offset})")
+        step = ReplayStep("error", self.conn, time, direction, error=exc, states=self.states(parser),
                           offset=offset, offset_exact=exact, text=text,
                           transitions=self._take_transitions(parser))
+        # the steps of the other direction, read on, show its machine's states
+        self.states(self.client if direction == "c2s" else self.server)
+        return step
+
+    def _stop(self, direction: Direction, offset: int) -> None:
+        """Parsing of ``direction`` ends at ``offset``; the other direction goes on.  Its machine is no
+        mirror any more: it is sent nothing (it may refuse anything after its error)."""
+        self.failed = True
+        if direction in self.unparsed:
+            return
+        self.finished.add(direction)
+        self.stopped_at[direction] = offset
+        self.unparsed[direction] = self.fed[direction] - offset
+        if direction == "c2s":
+            self._mirror_server = _ignore
+        else:
+            self._mirror_client = _ignore
+
+    def _keep_alive_ended_by_server(self) -> bool:
+        """Whether the client's bytes came after a response that closed the connection although the
+        client's request had not asked for that: the server's doing, not the client's."""
+        return (self.client.our_state is self.engine.MUST_CLOSE and self.last_request is not None
+                and not _how_closed(self.last_request, self.http10_keep_alive)
+                and bool(self._how_response_closed()))
+
+    def _how_response_closed(self) -> str:
+        return "" if self.last_response is None else _how_closed(self.last_response, self.http10_keep_alive)
 
     def end(self, time: float) -> ReplayStep:
         notes: list[str] = []
-        if not (self.switched or self.failed or self.reset):
-            for direction in DIRECTIONS:
+        for direction in DIRECTIONS:
+            unparsed = self.unparsed.get(direction)
+            if unparsed is not None:
+                notes.append(f"{direction}: stopped at its error (byte {self.stopped_at[direction]})"
+                             + (f", {unparsed} bytes from there not parsed" if unparsed else ""))
+            elif not (self.switched or self.reset):
                 parser, _ = self._sides(direction)
                 left = len(parser.trailing_data[0])
-                if left:
+                if left and self.unparsed:
+                    notes.append(f"{direction}: {left} bytes not parsed: its machine waits on the "
+                                 f"{other_direction(direction)} side, which stopped at its error")
+                elif left:
                     notes.append(f"{left} {direction} bytes never completed a message")
-        for direction in DIRECTIONS:
-            if self.ignored[direction]:
-                notes.append(f"{self.ignored[direction]} {direction} bytes after the error not parsed")
+                elif self.unparsed:
+                    notes.append(f"{direction}: read to its end")
         return ReplayStep("end", self.conn, time, None, states=self.last_states,
                           text="; ".join(notes) or None,
                           tunnelled=dict(self.tunnelled) if self.switched else None)
+
+
+def _ignore(event: object) -> None:
+    """The mirror of a machine that stopped at an error: nothing is sent to it any more."""
 
 
 def _mirror_send(machine: Machine) -> MirrorSend:

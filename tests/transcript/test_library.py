@@ -45,21 +45,33 @@ EXPECTED: dict[str, tuple[str, dict[str, str], str | None]] = {
     "websocket-upgrade-raw-node": ("Request EndOfMessage InformationalResponse switch",
                                    {"client": "SWITCHED_PROTOCOL", "server": "SWITCHED_PROTOCOL"}, None),
     "large-body-httpx-http-server": (f"Request EndOfMessage Response Data*20 EndOfMessage {BYE}", CLOSED, None),
-    "smuggle-cl-te-raw-node": ("error", {"client": "ERROR", "server": "IDLE"},
+    # the server's side is read on after the client's error: node's 400 and its close
+    "smuggle-cl-te-raw-node": ("error Response EndOfMessage ConnectionClosed",
+                               {"client": "MUST_CLOSE", "server": "CLOSED"},
                                "both Content-Length and Transfer-Encoding"),
-    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error", {"client": "ERROR", "server": "SEND_RESPONSE"},
+    # the second error: the server closed without a response (uvicorn waited for the rest of the body)
+    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error error", {"client": "ERROR", "server": "SEND_RESPONSE"},
                                             "bare LF"),
-    "smuggle-duplicate-content-length-raw-node": ("error", {"client": "ERROR", "server": "IDLE"},
+    "smuggle-duplicate-content-length-raw-node": ("error Response EndOfMessage ConnectionClosed",
+                                                  {"client": "MUST_CLOSE", "server": "CLOSED"},
                                                   "conflicting Content-Length"),
+    # the client's pipelined bytes fail on the SERVER machine; the server's response is still read
+    "pipelining-raw-http-server": ("Request EndOfMessage Response error Data EndOfMessage ConnectionClosed",
+                                   {"client": "MUST_CLOSE", "server": "CLOSED"}, "Got data when expecting EOF"),
+    # the mirror: the response fails on the CLIENT machine; the client's body is still read
+    "broken-response-then-body-raw-raw": ("Request error Data EndOfMessage ConnectionClosed",
+                                          {"client": "CLOSED", "server": "SEND_RESPONSE"}, "illegal header line"),
 }
+ERROR_DIRECTION = {"broken-response-then-body-raw-raw": "s2c"}  # the others: c2s
 
 # Where h11, which has no HTTP/1.0 keep-alive and is lenient about some smuggling shapes, differs.
 H11_DIFFERENT: dict[str, tuple[str, dict[str, str], str | None]] = {
-    "http10-keepalive-curl-node": (f"{EXCHANGE} error", {"client": "ERROR", "server": "MUST_CLOSE"},
+    # each side stops at its own "data after close" (h11 ends every HTTP/1.0 connection after one cycle)
+    "http10-keepalive-curl-node": (f"{EXCHANGE} error error", {"client": "ERROR", "server": "MUST_CLOSE"},
                                    "Got data when expecting EOF"),
-    "smuggle-cl-te-raw-node": ("Request EndOfMessage Response error", {"client": "ERROR", "server": "SEND_BODY"},
-                               "Got data when expecting EOF"),
-    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error", {"client": "ERROR", "server": "SEND_RESPONSE"},
+    "smuggle-cl-te-raw-node": ("Request EndOfMessage Response error EndOfMessage ConnectionClosed",
+                               {"client": "MUST_CLOSE", "server": "CLOSED"}, "Got data when expecting EOF"),
+    "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error error", {"client": "ERROR", "server": "SEND_RESPONSE"},
                                             "peer unexpectedly closed connection"),
 }
 
@@ -97,7 +109,7 @@ def test_transcript_replays_to_its_events(name: str, engine: str) -> None:
         assert result.exit_code == 0 and not errors
     else:
         assert result.exit_code == 1
-        assert error in errors[0]["message"] and errors[0]["direction"] == "c2s"
+        assert error in errors[0]["message"] and errors[0]["direction"] == ERROR_DIRECTION.get(name, "c2s")
         if engine == "h11dbg":
             assert errors[0]["rule"] and errors[0]["section"].startswith("RFC 9112")
     if name == "websocket-upgrade-raw-node":

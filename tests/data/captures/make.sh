@@ -17,6 +17,10 @@
 # and v1); two-interfaces.pcapng (lo + any: two link types, which the importer refuses);
 # http-ipv6.pcap (the same traffic on ::1).  http.har is not made here: it was written by hand
 # after the HAR 1.2 spec, with the exchange of these captures.
+#
+# `bash make.sh pipelining` makes only pipelining-http-server.pcap (tcpdump -i lo): a raw client
+# pipelines three GETs in one write to `python -m http.server`, which answers the first in HTTP/1.0
+# and closes (the capture of transcripts/pipelining-raw-http-server.h11t's exchange).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PY=${PYTHON:-python3}
@@ -72,6 +76,29 @@ capture() {  # $1 = output file, $2 = host, $3... = capture command (without -w)
     wait $pid || true
     cp "$WORK/cap" "$HERE/$out"
 }
+
+pipelining() {  # three GETs in one write, then read until the server closes
+    "$PY" - "$1" <<'CLIENT'
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as sock:
+    sock.sendall(b"".join(b"GET /file.txt?%d HTTP/1.1\r\nHost: localhost\r\n\r\n" % n for n in (1, 2, 3)))
+    while sock.recv(65536):
+        pass
+CLIENT
+}
+if [ "${1:-}" = pipelining ]; then
+    start_servers 127.0.0.1
+    touch "$WORK/cap" && chmod 666 "$WORK/cap"
+    tcpdump -i lo -U -w "$WORK/cap" "tcp port $P10" >"$WORK/capture.log" 2>&1 &
+    pid=$!
+    sleep 1.5
+    pipelining $P10
+    sleep 1
+    kill -INT $pid && wait $pid || true
+    cp "$WORK/cap" "$HERE/pipelining-http-server.pcap"
+    stop_servers
+    exit
+fi
 
 start_servers 127.0.0.1
 capture http-lo.pcap 127.0.0.1 tcpdump -i lo -U -- --trace "$HERE/http-trace.txt"
