@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from h11dbg.cli.options import (
+    diagram_option,
     engine_option,
     fail,
     json_option,
@@ -73,7 +74,9 @@ def _or_tour(script: Script) -> Script:
 @json_option
 @record_option
 @record_force_option
-def demo(engine_name: str, script: str | None, as_json: bool, record: str | None, force: bool) -> None:
+@diagram_option
+def demo(engine_name: str, script: str | None, as_json: bool, record: str | None, force: bool,
+         diagram: bool) -> None:
     """Start a teaching HTTP/1.1 server on 127.0.0.1 and debug a connection to it.
 
     At a terminal this opens the REPL.  With --script, or commands piped on stdin, it runs them and
@@ -103,7 +106,7 @@ def demo(engine_name: str, script: str | None, as_json: bool, record: str | None
         try:
             hint = _hint(server.url, engine_name) + (f"\nrecording to {record}" if record else "")
             banner = f"demo server on {server.url}/ (engine {engine_name}); running {lines.source}" if lines else None
-            run_session(session, lines, as_json=as_json, hint=hint, targets=ROUTES, banner=banner)
+            run_session(session, lines, as_json=as_json, hint=hint, targets=ROUTES, banner=banner, diagram=diagram)
         finally:
             session.close()
             for error in server.errors:

@@ -156,18 +156,21 @@ def run_session(
     targets: Iterable[str] = (),
     accept_timeout: float | None = None,
     banner: str | None = None,
+    diagram: bool = False,
 ) -> NoReturn:
     """Hand a built session to the REPL (``script`` is None) or the batch runner, close it, exit.
 
     ``hint`` opens the REPL (what happened before the prompt, how to start); ``banner`` is the line
-    a batch run prints first in plain text."""
+    a batch run prints first in plain text; ``diagram`` draws the state machines after each command
+    that moves a state."""
     if script is None:
         from h11dbg.ui.repl import run_repl
 
         # what happened before the prompt (connected, TLS, the accepted client) opens the REPL
         notes = "\n".join(e.text for e in session.log if e.kind == "note" and e.text)
         try:
-            code = run_repl(session, hint="\n".join(filter(None, (notes, hint))) or None, targets=list(targets))
+            code = run_repl(session, hint="\n".join(filter(None, (notes, hint))) or None, targets=list(targets),
+                            diagram=diagram)
         finally:
             session.close()
         sys.exit(code)
@@ -177,7 +180,7 @@ def run_session(
         print(banner, flush=True)
     try:
         status = run_batch(session, script.lines, source=script.source, as_json=as_json, out=sys.stdout,
-                           err=sys.stderr, accept_timeout=accept_timeout)
+                           err=sys.stderr, accept_timeout=accept_timeout, diagram=diagram)
     except KeyboardInterrupt:
         session.close()
         fail("interrupted", ExitCode.INTERRUPTED)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from h11dbg.cli.options import (
+    diagram_option,
     engine_option,
     fail,
     json_option,
@@ -114,8 +115,9 @@ def listen(address: str, engine_name: str, script: str | None, as_json: bool, ti
 
 @click.command()
 @live_options
+@diagram_option
 def loopback(engine_name: str, script: str | None, as_json: bool, timeout: float, record: str | None,
-             force: bool) -> None:
+             force: bool, diagram: bool) -> None:
     """Play both sides in one process over a socket pair (`as client` / `as server`).
 
     Reads wait at most 0.5 s (or --timeout, if smaller): the peer is this process.
@@ -126,7 +128,7 @@ def loopback(engine_name: str, script: str | None, as_json: bool, timeout: float
     lines = _script(script, as_json)
     recording = Recording(record, force)
     session = build(lambda: Session.loopback(engine_name, timeout=min(timeout, LOOPBACK_READ_TIMEOUT)), recording)
-    run_session(session, lines, as_json=as_json)
+    run_session(session, lines, as_json=as_json, diagram=diagram)
 
 
 COMMANDS: list[click.Command] = [connect, listen, loopback]

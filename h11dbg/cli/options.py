@@ -45,6 +45,9 @@ def engine_option(help: str = "The HTTP/1.1 engine: h11dbg's own, or the h11 pac
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="JSON Lines output (the one schema, docs/json.md).")
+diagram_option = click.option(
+    "--diagram", is_flag=True,
+    help="Draw both state machines (each side's state, its last move) after every command that moves one.")
 force_option = click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 record_force_option = click.option("--force", is_flag=True, help="With --record: replace FILE if it exists.")
 record_option = click.option("--record", "record", type=click.Path(), default=None, metavar="FILE",

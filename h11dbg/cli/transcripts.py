@@ -10,6 +10,7 @@ import click
 
 from h11dbg.cli.options import (
     Quietly,
+    diagram_option,
     engine_option,
     fail,
     force_option,
@@ -69,10 +70,11 @@ def _lossy_summary(transcript: Transcript) -> str:
 @click.option("--no-headers", is_flag=True, help="Do not list each message's headers.")
 @click.option("--ladder", is_flag=True,
               help="Draw the replay as a ladder: one arrow per message between the client and server lanes.")
+@diagram_option
 @segments_option
 def replay(
     file: str, format_name: str | None, server_port: int | None, as_json: bool, engine_name: str, step: bool,
-    no_headers: bool, ladder: bool, segments: bool,
+    no_headers: bool, ladder: bool, diagram: bool, segments: bool,
 ) -> None:
     """Replay FILE through both state machines of every connection.
 
@@ -85,6 +87,8 @@ def replay(
     from h11dbg.replay.prefetch import worth_it
     from h11dbg.transcript import TranscriptError
 
+    if diagram and not step:
+        fail("--diagram redraws the state machines as --step walks: use it with --step")
     if ladder and (as_json or step):
         fail(f"--ladder draws a picture for people: it does not combine with {'--json' if as_json else '--step'}")
     engine = load_engine(engine_name)
@@ -111,7 +115,8 @@ def replay(
                 from h11dbg.ui.step import run_stepper
 
                 replayer = Replayer(engine)
-                run_stepper(steps(transcript, replayer, lambda why: out.write(note(why))), engine, render, out)
+                run_stepper(steps(transcript, replayer, lambda why: out.write(note(why))), engine, render, out,
+                            diagram=diagram)
                 outcome = Outcome(replayer.connections, replayer.errors)
             elif ladder:
                 from h11dbg.output.ladder import step_rows, text_lines

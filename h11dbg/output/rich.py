@@ -306,3 +306,29 @@ def ladder(entries: Iterable[LogEntry] = (), *, rows: Iterable[Row] | None = Non
 def _lane(row: Row, role: str, text: str) -> tuple[str, str]:
     state = row.states.get(role)
     return text, ERROR_STYLE if state == "ERROR" else CHANGED_STYLE if role in row.changed else ""
+
+
+def diagram(entries: list[LogEntry], *, width: int = 80) -> RenderableType:
+    """Both state machines (:mod:`h11dbg.output.diagram`), each side's state in reverse video, the
+    last move in yellow, ERROR in red."""
+    from h11dbg.output import diagram as picture
+
+    rows: list[Text] = []
+    role = None
+    for line in picture.lines(picture.current_states(entries), picture.last_moves(entries)):
+        if line.role != role:
+            role = line.role
+            rows.append(Text(picture.title(role), style=C2S_STYLE if role == "client" else S2C_STYLE))
+        head_style = ("reverse " + (ERROR_STYLE if line.state == "ERROR" else "bold")) if line.now else ""
+        for number, row in enumerate(picture.wrapped(line, width)):
+            text = Text("  ")
+            if number == 0:
+                text.append(picture.head(line), style=head_style)
+            else:
+                text.append(" " * picture.NAME)
+            for index, (move, last) in enumerate(row):
+                if index:
+                    text.append(" · ", style=DIM)
+                text.append(f"{picture.LAST} {move}" if last else move, style=CHANGED_STYLE if last else "")
+            rows.append(text)
+    return Group(*rows)

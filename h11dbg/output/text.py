@@ -261,6 +261,11 @@ def result_lines(result: CommandResult) -> list[str]:
         from h11dbg.output.ladder import entry_rows, text_lines  # not on replay's start-up path
 
         lines += text_lines(entry_rows(result.ladder))
+    if result.diagram is not None:
+        from h11dbg.output import diagram
+
+        lines += diagram.text_lines(diagram.lines(diagram.current_states(result.diagram),
+                                                  diagram.last_moves(result.diagram)))
     if result.explanation is not None:
         lines += explanation_lines(result.explanation)
     return lines + result.output

@@ -34,10 +34,12 @@ from ._state import (
     SEND_RESPONSE,
     SERVER,
     SWITCHED_PROTOCOL,
+    Edge,
     Rule,
     Transition,
     allowed_events,
     describe_state,
+    state_machine,
 )
 from ._util import LocalProtocolError, ProtocolError, RemoteProtocolError
 
@@ -71,9 +73,11 @@ __all__ = (
     "RemoteProtocolError",
     "PRODUCT_ID",
     "RULES",
+    "Edge",
     "Rule",
     "Transition",
     "allowed_events",
     "describe_state",
+    "state_machine",
     "__version__",
 )

@@ -31,9 +31,11 @@ __all__ = [
     "SERVER",
     "SWITCHED_PROTOCOL",
     "ConnectionState",
+    "Edge",
     "Transition",
     "allowed_events",
     "describe_state",
+    "state_machine",
 ]
 
 
@@ -166,6 +168,54 @@ _STATE_TEXT: dict[State, str] = {
     MIGHT_SWITCH_PROTOCOL: "the client proposed a protocol switch and waits for the server's answer",
     SWITCHED_PROTOCOL: "the connection now speaks another protocol; HTTP/1.1 is over",
 }
+
+
+# The moves ConnectionState._settle and start_next_cycle make in code, written out for the state
+# diagram: (role, old, new, rule id, what triggers it).  tests/protocol/test_state_table.py drives the
+# engine through every reachable state and holds this list (with the two tables above) to exactly the
+# moves it makes.
+_CODED_MOVES: tuple[tuple[Role, State, State, str, str], ...] = (
+    (CLIENT, DONE, MIGHT_SWITCH_PROTOCOL, "switch-proposed", "Upgrade/CONNECT sent"),
+    (CLIENT, MIGHT_SWITCH_PROTOCOL, DONE, "switch-declined", "server's final response"),
+    (CLIENT, DONE, MUST_CLOSE, "keep-alive-disabled", "keep-alive off"),
+    (SERVER, DONE, MUST_CLOSE, "keep-alive-disabled", "keep-alive off"),
+    (CLIENT, DONE, IDLE, "next-cycle", "start_next_cycle()"),
+    (SERVER, DONE, IDLE, "next-cycle", "start_next_cycle()"),
+)
+
+
+class Edge(NamedTuple):
+    """One move of a role's state machine: from ``old_state`` to ``new_state`` on ``trigger`` (an
+    event the role sends, or what the other side or the connection did), by rule ``rule``."""
+
+    role: Role
+    old_state: State
+    new_state: State
+    trigger: str
+    rule: str
+
+
+def state_machine(role: Role) -> tuple[Edge, ...]:
+    """Every move ``role``'s state can make, from the tables the engine runs on (self-loops such as
+    Data in SEND_BODY included).  Any state also moves to ERROR on a protocol error (rule
+    ``protocol-error``), which is not listed per state."""
+    edges: list[Edge] = []
+    for old, moves in _EVENT_TRANSITIONS[role].items():
+        for key, (new, rule) in moves.items():
+            if isinstance(key, tuple):
+                event, why = key
+                trigger = ("client's Request" if why is CLIENT else "101 accepting Upgrade" if why is _SWITCH_UPGRADE
+                           else "2xx accepting CONNECT")
+            else:
+                trigger = key.__name__
+            edges.append(Edge(role, old, new, trigger, rule))
+    other = SERVER if role is CLIENT else CLIENT
+    for (client, server), (mover, new, rule) in _JOINT_TRANSITIONS.items():
+        if mover is role:
+            old, theirs = (client, server) if role is CLIENT else (server, client)
+            edges.append(Edge(role, old, new, f"{str(other).lower()} {theirs}", rule))
+    edges += [Edge(mover, old, new, trigger, rule) for mover, old, new, rule, trigger in _CODED_MOVES if mover is role]
+    return tuple(edges)
 
 
 def describe_state(role: Role, state: State) -> str:

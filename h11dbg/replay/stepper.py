@@ -20,6 +20,10 @@ class Stepper:
         self.current: ReplayStep | None = None
         self.last_error: ReplayStep | None = None
         self.finished = False
+        # per connection, each role's latest move: (old state, new state, rule id or None when the
+        # engine does not explain), for the state diagram
+        self.last_moves: dict[int, dict[str, tuple[str, str, str | None]]] = {}
+        self._states: dict[int, dict[str, str]] = {}
 
     def next(self) -> ReplayStep | None:
         step = next(self._steps, None)
@@ -29,6 +33,18 @@ class Stepper:
         self.current = step
         if step.kind == "error":
             self.last_error = step
+        moves = self.last_moves.setdefault(step.conn, {})
+        if step.transitions:
+            for transition in step.transitions:
+                moves[str(transition.role).lower()] = (
+                    str(transition.old_state), str(transition.new_state), transition.rule)
+        elif step.states:
+            before = self._states.get(step.conn, step.states)
+            for role, new in step.states.items():
+                if before.get(role, new) != new:
+                    moves[role] = (before[role], new, None)
+        if step.states:
+            self._states[step.conn] = step.states
         return step
 
     def run(self, *, ignore_breakpoints: bool = False) -> Iterator[ReplayStep]:

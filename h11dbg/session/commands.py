@@ -40,9 +40,15 @@ class CommandResult:
     recap: list[LogEntry] = field(default_factory=list)  # `log`: entries to show again (the front end renders)
     explanation: Explanation | None = None  # `explain`: the facts (the front end words them)
     ladder: list[LogEntry] | None = None  # `ladder`: the entries to draw as one (the front end draws it)
+    diagram: list[LogEntry] | None = None  # `diagram`: the entries whose states to draw on the state machines
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
+
+
+def moves_a_state(result: CommandResult) -> bool:
+    """Whether a command's entries moved either side's state (``--diagram`` redraws after those)."""
+    return any(entry.states_before != entry.states_after for entry in result.entries)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ COMMANDS: dict[str, CommandInfo] = {
         CommandInfo("ladder", "ladder",
                     "the exchange so far as a ladder: one arrow per message between the client and server "
                     "lanes, each side's state after it"),
+        CommandInfo("diagram", "diagram",
+                    "both state machines, from the engine's own table: where each side is now and its last move"),
         CommandInfo("cycle", "cycle", "start_next_cycle(): reuse the connection once both sides are DONE"),
         CommandInfo("save", "save [--force] FILE",
                     "write every byte sent and received so far to FILE as a transcript (for h11dbg replay)"),
@@ -379,6 +387,8 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
         return CommandResult(recap=list(session.log))
     if name == "ladder":
         return CommandResult(ladder=list(session.log))
+    if name == "diagram":
+        return CommandResult(diagram=list(session.log))
     if name == "cycle":
         return CommandResult(entries=session.cycle())
     if name == "accept":

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from h11dbg.output.jsonl import entry_line
 from h11dbg.output.text import render_entry, result_lines
-from h11dbg.session.commands import execute
+from h11dbg.session.commands import execute, moves_a_state
 from h11dbg.session.core import Session
 from h11dbg.transport import NetworkError
 from h11dbg.ui.exits import ExitCode
@@ -63,6 +63,7 @@ def run_batch(
     out: TextIO,
     err: TextIO,
     accept_timeout: float | None = None,
+    diagram: bool = False,
 ) -> ExitCode:
     """Execute ``lines`` against ``session`` and close it; returns the exit status."""
     printer = _Printer(session, out, as_json)
@@ -87,6 +88,8 @@ def run_batch(
             result = execute(session, line)
             printer.flush()
             printer.text(result_lines(result))
+            if diagram and moves_a_state(result):
+                printer.text(result_lines(execute(session, "diagram")))
             if result.error_kind == "network":
                 print(f"h11dbg: {result.error}", file=err)
                 return ExitCode.NETWORK

@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.text import Text
 
 from h11dbg.output.ladder import arrow_width
-from h11dbg.output.rich import error_line, ladder, render_entries, render_entry
+from h11dbg.output.rich import diagram, error_line, ladder, render_entries, render_entry
 from h11dbg.output.text import explanation_lines
 from h11dbg.session import commands
+from h11dbg.session.commands import moves_a_state
 from h11dbg.transport import NetworkError
 from h11dbg.ui.completion import complete_from, words_at_cursor
 from h11dbg.ui.exits import ExitCode
@@ -163,8 +164,10 @@ class Repl:
         console: Console | None = None,
         history: History | None = None,
         targets: Sequence[str] = (),
+        diagram: bool = False,
     ) -> None:
         self.session = session
+        self.diagram = diagram
         self.console = console or Console(highlight=False)
         self.hexdump = False
         # what was logged before the prompt opened is the caller's to show (as the hint)
@@ -192,6 +195,8 @@ class Repl:
             self.console.print(render_entries(result.recap, hexdump=self.hexdump))
         if result.ladder is not None:
             self.console.print(ladder(result.ladder, width=arrow_width(self.console.width)))
+        if result.diagram is not None:
+            self.console.print(diagram(result.diagram, width=self.console.width))
         if result.explanation is not None:
             for line in explanation_lines(result.explanation):
                 self.console.print(line, markup=False, highlight=False)
@@ -229,6 +234,8 @@ class Repl:
             self.console.print(error_line(f"network error: {exc}"))
             return True
         self.show(result)
+        if self.diagram and moves_a_state(result):
+            self.show(commands.execute(self.session, "diagram"))
         return not result.quit
 
     def run(self, hint: str | None = None) -> ExitCode:
@@ -251,8 +258,10 @@ def run_repl(
     console: Console | None = None,
     history: History | None = None,
     targets: Sequence[str] = (),
+    diagram: bool = False,
 ) -> ExitCode:
     """Run the REPL until ``quit`` or Ctrl-D; the exit code is 1 if a protocol error happened, else 0.
 
-    ``targets`` are request targets to offer on Tab after ``request METHOD``."""
-    return Repl(session, console=console, history=history, targets=targets).run(hint)
+    ``targets`` are request targets to offer on Tab after ``request METHOD``; with ``diagram`` the
+    state machines are drawn after every command that moves a state."""
+    return Repl(session, console=console, history=history, targets=targets, diagram=diagram).run(hint)

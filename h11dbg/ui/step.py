@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, NamedTuple, get_args
 
+from h11dbg.output import diagram
 from h11dbg.output.text import step_explanation
 from h11dbg.replay.stepper import Stepper
 from h11dbg.replay.steps import ReplayStep, StepKind
@@ -42,6 +43,7 @@ COMMANDS = {
     "delete": Command(("d",), "delete NAME...|all", "remove breakpoints"),
     "breaks": Command((), "breaks", "list the breakpoints"),
     "explain": Command(("e",), "explain", "why the machines are in their states, what may come next"),
+    "diagram": Command((), "diagram", "both state machines: where each side is now and its last move"),
     "quit": Command(("q", "exit"), "quit", "stop replaying"),
     "help": Command(("h", "?"), "help", "list the commands"),
 }
@@ -72,8 +74,9 @@ class StepCommands:
     exception, and the walk goes on."""
 
     def __init__(self, stepper: Stepper, emit: Callable[[ReplayStep], None],
-                 say: Callable[[Iterable[str]], None]) -> None:
+                 say: Callable[[Iterable[str]], None], *, diagram: bool = False) -> None:
         self.stepper = stepper
+        self.diagram = diagram  # draw the state machines after every walk that moved a state
         self._emit = emit
         self.say = say
         self.taken = 0  # steps shown so far, for the toolbar
@@ -90,12 +93,25 @@ class StepCommands:
 
     def _walk(self, steps: Iterable[ReplayStep]) -> None:
         self._stop = False
+        moved = False
         for step in steps:
             self.taken += 1
             self._emit(step)
+            moved = moved or bool(step.transitions) or step.kind in ("error", "cycle")
             if self._stop:
                 self.say([f"interrupted after step {self.taken}"])
-                return
+                break
+        if self.diagram and moved:
+            self._diagram()
+
+    def _diagram(self) -> None:
+        step = self.stepper.current
+        if step is None:
+            self.say(["nothing replayed yet: type next"])
+            return
+        moves = self.stepper.last_moves.get(step.conn, {})
+        self.say(diagram.text_lines(diagram.lines(step.states, {role: diagram.Move(*move)
+                                                                for role, move in moves.items()})))
 
     def _next(self, count: int) -> Iterator[ReplayStep]:
         for _ in range(count):
@@ -154,6 +170,8 @@ class StepCommands:
             self._breaks()
         elif name == "explain":
             self.say(step_explanation(self.stepper))
+        elif name == "diagram":
+            self._diagram()
         return True
 
     def _breaks(self) -> None:
@@ -192,7 +210,7 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
 
 
 def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[ReplayStep], str],
-                out: IO[str], *, interactive: bool | None = None) -> None:
+                out: IO[str], *, interactive: bool | None = None, diagram: bool = False) -> None:
     """Walk ``steps``: with the prompt at a terminal, from the lines of stdin otherwise (``interactive``
     decides when given)."""
     stepper = Stepper(steps, engine)
@@ -204,7 +222,7 @@ def run_stepper(steps: Iterable[ReplayStep], engine: Engine, render: Callable[[R
         out.write("".join(f"{line}\n" for line in lines))
         out.flush()
 
-    commands = StepCommands(stepper, emit, say)
+    commands = StepCommands(stepper, emit, say, diagram=diagram)
     say([BANNER])
     stdin = sys.stdin
     if interactive is None:

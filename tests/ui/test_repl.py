@@ -200,3 +200,15 @@ def test_the_toolbar_names_the_file_being_recorded(tmp_path: Path) -> None:
     finally:
         session.close()
     assert "recording" not in session.toolbar()  # the file is closed with the session
+
+
+def test_diagram_in_the_repl_marks_where_each_side_is(loopback: Session) -> None:
+    # the h11 engine does not explain its moves: the last one is read from the states before and after
+    code, out = drive(loopback, "request GET /\rdiagram\rquit\r")
+    assert code == 0
+    drawn = out[out.index("CLIENT   (● now, ★ last move)") :].splitlines()
+    client = drawn[: drawn.index("SERVER   (● now, ★ last move)")]
+    assert [line.split()[1] for line in client if line.startswith("  ●")] == ["SEND_BODY"]
+    assert [line for line in client[1:] if "★" in line] == [
+        "    IDLE                  ★ Request → SEND_BODY · ConnectionClosed → CLOSED"
+    ]

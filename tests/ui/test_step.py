@@ -168,7 +168,7 @@ def test_every_event_and_step_kind_is_a_breakpoint_name() -> None:
 
 def test_completion_of_commands_and_breakpoint_names() -> None:
     assert completions("") == [
-        "next ", "continue ", "break ", "delete ", "breaks ", "explain ", "quit ", "help "]
+        "next ", "continue ", "break ", "delete ", "breaks ", "explain ", "diagram ", "quit ", "help "]
     assert completions("br") == ["break ", "breaks "]
     assert completions("E") == ["explain "]
     assert completions("break ") == [name + " " for name in BREAKPOINT_NAMES]
