@@ -4,7 +4,7 @@ h11dbg.replay (the offline core), h11dbg.output (how steps read) or h11dbg.trans
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -48,6 +48,21 @@ def _open(path: str, format_name: str | None, server_port: int | None, *, prefet
 
         transcript = read_ahead(transcript, path)
     return transcript
+
+
+def _no_connection_matched(path: str, format_name: str | None, server_port: int, segments: bool) -> NoReturn:
+    """A port filter that kept nothing: say so, with the ports there are (read again: this is rare,
+    and the filter's own pass may have run in another process), and exit 2."""
+    from h11dbg.replay.run import server_ports
+    from h11dbg.transcript import TranscriptError
+
+    try:
+        present = server_ports(_open(path, format_name, None, segments=segments).records)
+    except TranscriptError:  # (it was read once already: only a file changed meanwhile gets here)
+        present = []
+    fail(f"no connection matched --port {server_port} in {path}; "
+         + (f"server ports present: {', '.join(map(str, present))}" if present
+            else "no connection in it names its server port"))
 
 
 def _lossy_summary(transcript: Transcript) -> str:
@@ -136,6 +151,8 @@ def replay(
     except TranscriptError as exc:
         out.flush()
         fail(str(exc))
+    if server_port is not None and not outcome.connections:
+        _no_connection_matched(file, format_name, server_port, segments)
     if not as_json:
         click.echo(
             f"{outcome.connections} connection(s), "
@@ -185,6 +202,8 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
     except TranscriptError as exc:
         out.flush()
         fail(str(exc))
+    if server_port is not None and not (comparison.identical or comparison.differences):
+        _no_connection_matched(file, format_name, server_port, segments)
     for conn, steps in sorted(comparison.identical.items()):
         out.write((jsonl.same_line(conn, steps) if as_json else text.same_line(conn, steps)) + "\n")
     out.flush()

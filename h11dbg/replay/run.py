@@ -42,6 +42,17 @@ def only_server_port(records: Iterable[Record], port: int) -> Iterator[Record]:
             yield record
 
 
+def server_ports(records: Iterable[Record]) -> list[int]:
+    """The server ports the open records name, in order, each once: what a port filter could match."""
+    ports: dict[int, None] = {}
+    for record in records:
+        if isinstance(record, Open) and record.server:
+            port = record.server.rpartition(":")[2]
+            if port.isdigit():
+                ports[int(port)] = None
+    return sorted(ports)
+
+
 def steps(transcript: Transcript, replayer: Replayer, say_note: Callable[[str], object], *,
           lossy_said: bool = False) -> Iterator[ReplayStep]:
     """Every step of ``transcript``, each loss note of a capture said where reading found it: after the

@@ -263,3 +263,17 @@ def _lives(records: list) -> int:
             if len(closed[record.conn]) == 2:
                 del closed[record.conn]
     return lives
+
+
+def test_a_port_filter_that_matches_nothing_says_so_and_exits_2() -> None:
+    capture = Path(__file__).resolve().parents[1] / "data" / "captures" / "http-lo.pcap"
+    for command in (["replay"], ["replay", "--json"], ["diff"]):
+        result = subprocess.run([H11DBG, *command, str(capture), "--port", "9999"], capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 2, command
+        assert result.stdout == ""
+        assert result.stderr == (f"h11dbg: no connection matched --port 9999 in {capture}; "
+                                 "server ports present: 8765, 8766\n")
+    kept = subprocess.run([H11DBG, "replay", str(capture), "--port", "8766"], capture_output=True, text=True,
+                          timeout=30)
+    assert kept.returncode == 0 and kept.stderr.startswith("1 connection(s), all parsed cleanly")
