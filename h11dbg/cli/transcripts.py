@@ -60,7 +60,7 @@ def _no_connection_matched(path: str, format_name: str | None, server_port: int,
         present = server_ports(_open(path, format_name, None, segments=segments).records)
     except TranscriptError:  # (it was read once already: only a file changed meanwhile gets here)
         present = []
-    fail(f"no connection matched --port {server_port} in {path}; "
+    fail(f"no connection matched server port {server_port} in {path}; "
          + (f"server ports present: {', '.join(map(str, present))}" if present
             else "no connection in it names its server port"))
 

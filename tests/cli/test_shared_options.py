@@ -80,4 +80,7 @@ def test_server_port_filters_connections_by_the_recorded_server_port() -> None:
         kept = opened("--server-port", port)
         assert kept == [server for server in everything if server.endswith(f":{port}")]
         assert opened("--port", port) == kept  # the old spelling still works
-    assert opened("--server-port", "1") == []
+    nothing = h11dbg("replay", "--json", "--server-port", "1", capture)
+    assert (nothing.returncode, nothing.stdout) == (ExitCode.USAGE, "")
+    assert nothing.stderr == f"h11dbg: no connection matched server port 1 in {capture}; server ports present: " \
+                             f"{', '.join(ports)}\n"

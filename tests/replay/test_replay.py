@@ -272,7 +272,7 @@ def test_a_port_filter_that_matches_nothing_says_so_and_exits_2() -> None:
                                 timeout=30)
         assert result.returncode == 2, command
         assert result.stdout == ""
-        assert result.stderr == (f"h11dbg: no connection matched --port 9999 in {capture}; "
+        assert result.stderr == (f"h11dbg: no connection matched server port 9999 in {capture}; "
                                  "server ports present: 8765, 8766\n")
     kept = subprocess.run([H11DBG, "replay", str(capture), "--port", "8766"], capture_output=True, text=True,
                           timeout=30)
