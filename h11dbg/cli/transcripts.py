@@ -164,17 +164,52 @@ def replay(
 
 
 @click.command()
-@click.argument("file")
+@click.argument("files", nargs=-1, metavar="A [B]")
 @format_option
 @server_port_option("compare")
 @json_option
-@click.option("--engines", default="h11dbg,h11", show_default=True, metavar="A,B",
-              help="The two engines to compare.")
+@click.option("--engines", is_flag=False, flag_value="h11dbg,h11", default=None, metavar="[E1,E2]",
+              help="Compare two engines on one FILE instead (h11dbg,h11 unless named): `diff --engines FILE`.")
+@click.option("--ignore-header", "ignore_headers", multiple=True, metavar="NAME",
+              help="diff A B: ignore header (and trailer) fields NAME, besides Date (repeatable).")
+@click.option("--compare-header", "compare_headers", multiple=True, metavar="NAME",
+              help="diff A B: compare NAME although it is ignored by default (--compare-header Date).")
 @segments_option
-def diff(file: str, format_name: str | None, server_port: int | None, as_json: bool, engines: str,
+def diff(files: tuple[str, ...], format_name: str | None, server_port: int | None, as_json: bool,
+         engines: str | None, ignore_headers: tuple[str, ...], compare_headers: tuple[str, ...],
          segments: bool) -> None:
-    """Replay FILE through two engines (h11dbg.protocol and h11) and show, per connection, the
-    first step where they differ: an event, a state or an error.  Exit 0 identical, 1 different."""
+    """Compare two recordings A and B (any readable formats) exchange by exchange: start lines,
+    header fields, framing, bodies, trailers, states and errors; the first divergence first, with
+    both byte runs.  Date is ignored unless --compare-header Date.  Exit 0 same, 1 different, 2
+    unreadable.
+
+    With --engines (or one FILE): replay FILE through two engines (h11dbg.protocol and h11) and show,
+    per connection, the first step where they differ: an event, a state or an error.  Exit 0
+    identical, 1 different.
+    """
+    if engines is not None and not files:
+        from h11dbg.engines import ENGINE_NAMES
+
+        if all(name.strip() in ENGINE_NAMES for name in engines.split(",")):
+            fail("diff --engines compares one FILE through two engines: give the FILE")
+        files, engines = (engines,), "h11dbg,h11"  # `diff --engines FILE`: the option took FILE as its value
+    if len(files) == 2 and engines is None:
+        from h11dbg.cli.recordings import diff_recordings
+
+        diff_recordings(files[0], files[1], format_name, server_port, as_json, ignore_headers, compare_headers,
+                        segments)
+        return
+    if len(files) != 1:
+        fail("diff takes two recordings (diff A B) or one FILE to compare engines on (diff --engines FILE); "
+             f"got {len(files)} file(s)")
+    if ignore_headers or compare_headers:
+        fail("--ignore-header and --compare-header apply to diff A B, not to the engine comparison")
+    _diff_engines(files[0], format_name, server_port, as_json, engines or "h11dbg,h11", segments)
+
+
+def _diff_engines(file: str, format_name: str | None, server_port: int | None, as_json: bool, engines: str,
+                  segments: bool) -> None:
+    """``diff --engines FILE``: the same transcript through two engines."""
     from h11dbg.engines import ENGINE_NAMES
     from h11dbg.output import jsonl, text
     from h11dbg.replay.diff import Difference, EngineDiff
@@ -211,7 +246,8 @@ def diff(file: str, format_name: str | None, server_port: int | None, as_json: b
     if not as_json:
         for why in transcript.notes or ([transcript.meta.lossy] if transcript.meta.lossy else []):
             click.echo(text.lossy_line(transcript.meta.source_format, why), err=True)
-        click.echo(f"{differing} connection(s) differ, {len(comparison.identical)} identical", err=True)
+        click.echo(f"engines {names[0]} and {names[1]}: {differing} connection(s) differ, "
+                   f"{len(comparison.identical)} identical", err=True)
     sys.exit(ExitCode.PROTOCOL_ERROR if differing else ExitCode.OK)
 
 

@@ -202,3 +202,82 @@ def states_summary(states: dict[str, str], before: dict[str, str] | None = None)
         parts.append(f"{role} {old} -> {after}" if old and old != after else f"{role} {after}")
     return ", ".join(parts)
 
+
+
+# -- diff A B: two recordings compared exchange by exchange -----------------------------------------
+
+#: How the two recordings are named in every output of ``diff A B``.
+SIDES = ("A", "B")
+
+
+def framing_text(framing: list[Any] | tuple[Any, ...]) -> str:
+    """How a message's body is delimited, as the engine read its head: ``chunked``, ``Content-Length 5``,
+    ``no body``, ``until the close``."""
+    kind, length = framing
+    if kind == "chunked":
+        return "chunked"
+    if kind == "content-length":
+        return f"Content-Length {length}" if length else "no body"
+    return "until the close (no Content-Length, not chunked)"
+
+
+def exchange_summary(start_lines: list[str]) -> str:
+    """An exchange in one line: ``GET / HTTP/1.1 -> HTTP/1.1 200 OK`` (its escaped start lines)."""
+    return " -> ".join(start_lines) if start_lines else "(no message parsed)"
+
+
+def _values(values: list[str] | None) -> str:
+    return "(absent)" if values is None else ", ".join(values)
+
+
+def _ab(a: str, b: str) -> str:
+    return f"A {a} | B {b}"
+
+
+def change_summary(change: Any) -> str:
+    """One difference between two exchanges in one line (a :class:`h11dbg.replay.compare.Change`)."""
+    what, a, b = change.what, change.a, change.b
+    where = f"{change.message}: " if change.message else ""
+    if what == "exchange":
+        side = "A" if change.change == "removed" else "B"
+        return f"only in {side} ({'B' if side == 'A' else 'A'} has fewer exchanges)"
+    if what == "message":
+        side = "A" if change.change == "removed" else "B"
+        return f"{where}only in {side}: {a if side == 'A' else b}"
+    if what == "start-line":
+        return f"{where}start line differs: {_ab(a, b)}"
+    if what in ("header", "trailer"):
+        if change.change == "added":
+            return f"{where}{what} {change.name} added (only in B): {_values(b)}"
+        if change.change == "removed":
+            return f"{where}{what} {change.name} removed (only in A): {_values(a)}"
+        return f"{where}{what} {change.name} changed: {_ab(_values(a), _values(b))}"
+    if what.endswith("-case"):
+        return f"{where}{what[:-5]} name differs only in case: {_ab(a, b)}"
+    if what.endswith("-order"):
+        return f"{where}{what[:-6]} order differs: {_ab(', '.join(a), ', '.join(b))}"
+    if what == "framing":
+        return f"{where}framing differs: {_ab(framing_text(a), framing_text(b))}"
+    if what == "body":
+        text = f"{where}body differs: {_ab(f'{a} bytes', f'{b} bytes')}"
+        if change.offset is not None:
+            return text + f", first difference at byte {change.offset}"
+        from h11dbg.replay.exchanges import BODY_KEPT
+
+        return text + f", past the first {BODY_KEPT} bytes (compared by hash there)"
+    if what == "complete":
+        return f"{where}ended differently: {_ab('complete' if a else 'incomplete', 'complete' if b else 'incomplete')}"
+    if what == "error":
+        return f"error differs: {_ab(_error_text(a), _error_text(b))}"
+    if what == "states":
+        return f"states at the end differ: {_ab(states_summary(a), states_summary(b))}"
+    if what == "ending":
+        return f"ending differs: {_ab('; '.join(a) or 'normal', '; '.join(b) or 'normal')}"
+    return f"{where}{what} differs"
+
+
+def _error_text(fields: dict[str, Any] | None) -> str:
+    if fields is None:
+        return "no error"
+    where = error_where(fields["offset"])
+    return f"{fields['error']}: {fields['message']} ({fields['direction']}{', ' + where if where else ''})"

@@ -10,7 +10,7 @@ Standard library only; no I/O.
 
 from h11dbg import __version__
 
-from ._connection import NEED_DATA, PAUSED, Connection
+from ._connection import NEED_DATA, PAUSED, Connection, message_framing
 from ._events import (
     ConnectionClosed,
     Data,
@@ -47,6 +47,7 @@ PRODUCT_ID = f"h11dbg/{__version__}"
 
 __all__ = (
     "Connection",
+    "message_framing",
     "NEED_DATA",
     "PAUSED",
     "ConnectionClosed",

@@ -74,11 +74,14 @@ class PAUSED(Sentinel, metaclass=Sentinel):
 
 Observer = Callable[[Transition], Any]
 Writer = Callable[[Event], list[Any]]
-_Framing = tuple[str, int] | tuple[str, None]
+Framing = tuple[str, int] | tuple[str, None]
 
 
-def _framing(request_method: bytes | None, event: Request | Response) -> _Framing:
-    """How the body of ``event`` is delimited (RFC 9112 §6.3), in the order the RFC gives."""
+def message_framing(request_method: bytes | None, event: Request | Response) -> Framing:
+    """How the body of ``event`` is delimited (RFC 9112 §6.3), in the order the RFC gives:
+    ``("chunked", None)``, ``("content-length", N)`` (0 also for the responses that have no body
+    whatever their fields say) or ``("http/1.0", None)`` (a response read until the close).  Public
+    for ``h11dbg diff A B``, which reports how two recordings framed their messages."""
     if type(event) is Response:
         status = event.status_code
         if (
@@ -209,7 +212,7 @@ class Connection:
         state = self._reader_state = self._cstate.states[role]
         if state is SEND_BODY:
             assert type(event) is Request or type(event) is Response
-            kind, length = _framing(self._request_method, event)
+            kind, length = message_framing(self._request_method, event)
             if kind == "chunked":
                 return chunked_reader(self._max_incomplete_event_size)
             if kind == "content-length":
@@ -230,7 +233,7 @@ class Connection:
         state = self._writer_state = self._cstate.states[role]
         if state is SEND_BODY:
             assert type(event) is Request or type(event) is Response
-            kind, length = _framing(self._request_method, event)
+            kind, length = message_framing(self._request_method, event)
             if kind == "chunked":
                 return ChunkedWriter()
             if kind == "content-length":
@@ -445,7 +448,7 @@ class Connection:
         need_close = False
         # A HEAD response must carry the headers a GET response would (RFC 9110 §9.3.2).
         method = b"GET" if self._request_method == b"HEAD" else self._request_method
-        kind, _ = _framing(method, response)
+        kind, _ = message_framing(method, response)
         if kind in ("chunked", "http/1.0"):
             # Delimit the body ourselves: chunked for HTTP/1.1 clients, else by closing.
             headers = set_comma_header(headers, b"content-length", [])
