@@ -13,7 +13,7 @@ import sys
 import click
 
 from h11dbg.cli.options import Quietly, fail, load_engine
-from h11dbg.cli.transcripts import _open
+from h11dbg.cli.transcripts import _no_connection_matched, _open
 from h11dbg.ui.exits import ExitCode
 
 
@@ -60,6 +60,10 @@ def diff_recordings(a: str, b: str, format_name: str | None, server_port: int | 
         out.flush()
         fail(str(exc))
     files = (a, b)
+    if server_port is not None:
+        for path, count in zip(files, counts, strict=True):
+            if not count:
+                _no_connection_matched(path, format_name, server_port, segments)
     notes = tuple(transcript.notes or ([transcript.meta.lossy] if transcript.meta.lossy else [])
                   for transcript in (first, second))
     if as_json:

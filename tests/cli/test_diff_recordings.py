@@ -228,6 +228,15 @@ def test_the_same_traffic_in_other_formats_is_the_same(other: str, h11dbg: Run) 
     assert (result.returncode, result.stdout) == (0, "exchanges 1-5: same\n")
 
 
+def test_a_port_filter_applies_to_both_and_must_match(h11dbg: Run) -> None:
+    a, b = str(CAPTURES / "http-lo.pcap"), str(CAPTURES / "http-trace.txt")
+    result = h11dbg(["diff", a, b, "--port", "8765"])  # the capture's keep-alive connection: 4 of its 5 exchanges
+    assert (result.returncode, result.stdout) == (0, "exchanges 1-4: same\n"), result.stderr
+    nothing = h11dbg(["diff", a, b, "--port", "1"])
+    assert nothing.returncode == 2
+    assert nothing.stderr == f"h11dbg: no connection matched server port 1 in {a}; server ports present: 8765, 8766\n"
+
+
 def test_a_lossy_input_is_said_and_its_losses_show(h11dbg: Run) -> None:
     result = h11dbg(["diff", str(CAPTURES / "http-lo.pcap"), str(CAPTURES / "http-trace-ascii.txt")])
     assert result.returncode == 1

@@ -148,6 +148,7 @@ def test_no_second_process_to_be_had(tmp_path: Path, monkeypatch: pytest.MonkeyP
             if args == ["replay"]:
                 assert (result.stdout, result.stderr, result.exit_code) == (
                     expected.stdout, expected.stderr, expected.exit_code)
-            assert result.stderr == {"replay": expected.stderr, "replay --json": "", "replay --step": expected.stderr,
-                                     "diff": "engines h11dbg and h11: 2 connection(s) differ, 9 identical\n"}[" ".join(args)]
+            assert result.stderr == {
+                "replay": expected.stderr, "replay --json": "", "replay --step": expected.stderr,
+                "diff": "engines h11dbg and h11: 2 connection(s) differ, 9 identical\n"}[" ".join(args)]
             assert result.stdout
