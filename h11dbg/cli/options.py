@@ -64,6 +64,16 @@ segments_option = click.option(
          "from the PSH flags by default).")
 
 
+def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A ``type=float`` option's callback for a duration: finite and 0 or more (``nan``, ``inf`` and
+    negative numbers are usage errors, not a timeout that never or always fires)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"{value} is not a number of seconds (finite, 0 or more)")
+    return value
+
+
 def server_port_option(verb: str) -> Callable[[F], F]:
     """``--port P`` on the transcript commands: a filter on the recorded server port (never a port to use)."""
     return click.option("--server-port", "--port", "server_port", type=int, metavar="P",

@@ -17,6 +17,7 @@ from h11dbg.cli.options import (
     format_option,
     json_option,
     load_engine,
+    seconds,
     segments_option,
     server_port_option,
 )
@@ -282,6 +283,12 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
     click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
 
 
+# The proxy's limits: a person typing in `h11dbg connect` through the proxy may pause for minutes;
+# each connection costs a thread and two file descriptors.
+IDLE_TIMEOUT = 300.0
+MAX_CONNECTIONS = 1000
+
+
 @click.command()
 @click.option("--listen", required=True, metavar="HOST:PORT",
               help="Where clients connect (PORT 0 picks a free port and prints it).")
@@ -289,7 +296,12 @@ def convert(source: str, target: str, format_name: str | None, to_format: str, f
 @click.option("-o", "--output", required=True, metavar="FILE", help="The transcript to write.")
 @force_option
 @click.option("--description", metavar="TEXT", help="What the recording shows (kept in the metadata).")
-def record(listen: str, upstream: str, output: str, force: bool, description: str | None) -> None:
+@click.option("--idle-timeout", type=float, callback=seconds, default=IDLE_TIMEOUT, show_default=True, metavar="S",
+              help="Reset a connection on which neither side sent anything for S seconds (0: never).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=MAX_CONNECTIONS, show_default=True,
+              metavar="N", help="Refuse (reset) a connection while N are open.")
+def record(listen: str, upstream: str, output: str, force: bool, description: str | None, idle_timeout: float,
+           max_connections: int) -> None:
     """Record real traffic: a proxy between real clients and a real server that forwards every byte
     unchanged and writes each read to FILE as it happens (Ctrl-C or SIGTERM stop it; the file is
     valid up to the last chunk)."""
@@ -321,7 +333,8 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
             writer.write(item)
 
     try:
-        proxy = RecordingProxy(listen_address, upstream_address, save, log=log)
+        proxy = RecordingProxy(listen_address, upstream_address, save, log=log, idle_timeout=idle_timeout,
+                               max_connections=max_connections)
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}", ExitCode.NETWORK)
     try:
@@ -349,7 +362,9 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
             proxy.stop()
     finally:
         stream.close()
-    log(f"stopped; {output} is complete")
+    limits = [f"{proxy.refused} refused at --max-connections {max_connections}" if proxy.refused else "",
+              f"{proxy.idle} reset after --idle-timeout {idle_timeout:g}" if proxy.idle else ""]
+    log(f"stopped; {output} is complete" + "".join(f"; {text}" for text in limits if text))
 
 
 COMMANDS: list[click.Command] = [replay, diff, convert, record]

@@ -1,35 +1,55 @@
 """The recording proxy: forwards bytes between real clients and a real server, unchanged and at
 once, and records every read as a transcript chunk.
 
-Two threads per connection, one per direction, so neither side waits for the other (a client
-still uploading while the server already answers must not stall).  Each chunk is recorded before
-it is forwarded, so whatever the other side sends in reply is recorded after it: the transcript's
-order is causal.  Every record is written and flushed as it happens, so a Ctrl-C or a kill leaves
-a file that is valid up to the last chunk.
+One thread per connection moves both directions with ``poll()``, so neither side waits for the
+other (a client still uploading while the server already answers must not stall), and that thread
+alone owns both sockets.  With a thread per direction blocked in ``recv()``, a reset seen by one
+could not reach the other: closing a socket another thread is reading from sends nothing until that
+read returns, so the peer was never told.  Here a reset (RST) is passed on at once, by closing the
+other side with ``SO_LINGER`` 0, and a half-close (FIN) by ``shutdown(SHUT_WR)`` once the bytes
+before it are through.  A direction is read only while its previous read has been forwarded, so a
+slow reader slows its sender down (TCP's own back-pressure) instead of filling memory.
+
+Each chunk is recorded before it is forwarded, so whatever the other side sends in reply is
+recorded after it: the transcript's order is causal.  Every record is written and flushed as it
+happens, so a Ctrl-C or a kill leaves a file that is valid up to the last chunk.  Each direction
+ends once: a ``close`` when its sender half-closed, and a reset ends every direction still open —
+nothing is recorded for that connection after it.
+
+What the proxy does on its own — refusing a connection over ``max_connections``, resetting one idle
+for ``idle_timeout`` seconds, failing to reach the upstream — is recorded as what the client saw (the
+server side reset: ``reset N s2c``) and said in one log line with the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import select
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
 
-from h11dbg.transcript.model import Chunk, Close, Direction, Open, Record, other_direction
+from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, other_direction
 from h11dbg.transport.address import format_address
 from h11dbg.transport.serving import Listener
 
-_READ_SIZE = 65536
+_READ_SIZE = 65536  # what one read takes (transcript importers join a capture's segments up to this)
+_READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
+_WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP
 
 
 class RecordingProxy:
     """Listens on ``listen``; each accepted connection gets its own connection to ``upstream``.
 
     ``record`` is called (from several threads, serialised here) with every transcript record;
-    ``log`` gets one line per connection event for the person watching.
+    ``log`` gets one line per connection event for the person watching.  ``idle_timeout`` (seconds,
+    0 for never) resets a connection on which neither side sent anything for that long;
+    ``max_connections`` refuses, with a reset, a connection that would go over it (their defaults
+    are the ``record`` command's).
     """
 
     def __init__(
@@ -40,17 +60,22 @@ class RecordingProxy:
         *,
         log: Callable[[str], None] | None = None,
         connect_timeout: float = 10.0,
+        idle_timeout: float,
+        max_connections: int,
     ) -> None:
         self.upstream = upstream
         self._record = record
         self._log = log or (lambda line: None)
         self._connect_timeout = connect_timeout
+        self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._next_conn = 1
         self._start = time.monotonic()
-        self._listener = Listener(*listen, name="proxy-conn", poll=0.2)
+        self._listener = Listener(*listen, name="proxy-conn", poll=0.2, limit=max_connections)
         self.address: tuple[str, int] = self._listener.address
+        self.refused = 0  # connections refused at the cap
+        self.idle = 0  # connections reset for being idle
 
     def _now(self) -> float:
         return time.monotonic() - self._start
@@ -64,7 +89,7 @@ class RecordingProxy:
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or KeyboardInterrupt in the calling thread)."""
         try:
-            self._listener.serve(self._handle)
+            self._listener.serve(self._handle, self._refuse)
         finally:
             self.stop()
 
@@ -75,6 +100,14 @@ class RecordingProxy:
         self._listener.stop()
 
     # -- one connection --------------------------------------------------------------------
+
+    def _refuse(self, conn: int, client: socket.socket, peer: tuple[str, int]) -> None:
+        self.refused += 1
+        self._write(Open(conn, 0.0, format_address(*peer[:2]), format_address(*self.upstream)))
+        self._write(Close(conn, "s2c", 0.0, reset=True))
+        self._log(f"conn {conn}: refused (reset): {self._max_connections} connections open, "
+                  "the --max-connections limit")
+        _reset(client)
 
     def _handle(self, conn: int, client: socket.socket, peer: tuple[str, int]) -> None:
         client_name = format_address(*peer[:2])
@@ -87,62 +120,148 @@ class RecordingProxy:
             self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} failed: {exc}")
             _reset(client)
             return
-        client.settimeout(None)
-        server.settimeout(None)
         self._listener.track(server)
-        for sock in (client, server):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward promptly
-        self._write(Open(conn, 0.0, client_name, upstream_name))
-        self._log(f"conn {conn}: {client_name} connected")
-        state = _Pair(client, server)
-        replies = threading.Thread(target=self._pump, args=(conn, state, "s2c"), daemon=True)
-        replies.start()
-        self._pump(conn, state, "c2s")
-        replies.join()
-        for sock in (client, server):
-            with contextlib.suppress(OSError):
-                sock.close()
-        self._listener.untrack(server)
-        self._log(f"conn {conn}: closed")
-
-    def _pump(self, conn: int, pair: _Pair, direction: Direction) -> None:
-        source, target = (pair.client, pair.server) if direction == "c2s" else (pair.server, pair.client)
-        while True:
-            try:
-                data = source.recv(_READ_SIZE)
-            except OSError as exc:
-                if pair.aborted or self._stopped.is_set():
-                    return
-                pair.aborted = True
-                self._write(Close(conn, direction, 0.0, reset=True))
-                self._log(f"conn {conn}: {direction} reset ({exc})")
-                _reset(target)
-                return
-            if not data:
-                if pair.aborted:
-                    return
-                self._write(Close(conn, direction, 0.0))
+        try:
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward promptly
+                sock.setblocking(False)
+            self._write(Open(conn, 0.0, client_name, upstream_name))
+            self._log(f"conn {conn}: {client_name} connected")
+            outcome = _Relay(self, conn, client, server).run()
+        finally:
+            for sock in (client, server):
                 with contextlib.suppress(OSError):
-                    target.shutdown(socket.SHUT_WR)  # pass the half-close on
-                return
-            self._write(Chunk(conn, direction, data, 0.0))
-            try:
-                target.sendall(data)
-            except OSError:
-                if pair.aborted or self._stopped.is_set():
-                    return
-                # The receiver is gone; the reset shows up on its own reading side.
-                pair.aborted = True
-                self._write(Close(conn, other_direction(direction), 0.0, reset=True))
-                _reset(source)
-                return
+                    sock.close()  # after a reset already closed with SO_LINGER 0: a no-op
+            self._listener.untrack(server)
+        self._log(f"conn {conn}: {outcome}")
 
 
-class _Pair:
-    def __init__(self, client: socket.socket, server: socket.socket) -> None:
+class _Relay:
+    """Both directions of one connection, moved by the one thread that owns both sockets."""
+
+    def __init__(self, proxy: RecordingProxy, conn: int, client: socket.socket, server: socket.socket) -> None:
+        self.proxy = proxy
+        self.conn = conn
         self.client = client
         self.server = server
-        self.aborted = False
+        # per direction: its sender's socket, its receiver's socket, the read not yet forwarded
+        self.source = {"c2s": client, "s2c": server}
+        self.target = {"c2s": server, "s2c": client}
+        self.pending: dict[Direction, bytes] = {"c2s": b"", "s2c": b""}
+        self.ended: set[Direction] = set()  # its sender half-closed (recorded)
+        self.shut: set[Direction] = set()  # ... and the half-close was passed on
+        self.last_activity = time.monotonic()
+
+    def run(self) -> str:
+        """Relay until both directions are closed, a reset, the idle timeout or a stop; returns what
+        ended it, for the log."""
+        poller = select.poll()
+        by_fd = {self.client.fileno(): self.client, self.server.fileno(): self.server}
+        registered = set(by_fd)
+        idle = self.proxy._idle_timeout
+        while len(self.shut) < 2:
+            for fd, sock in by_fd.items():
+                mask = self._interest(sock)
+                if mask is None:
+                    if fd in registered:
+                        poller.unregister(fd)
+                        registered.discard(fd)
+                else:
+                    poller.register(fd, mask)  # registered with 0 still reports an error (a reset)
+            wait = None if not idle else max(0.0, self.last_activity + idle - time.monotonic())
+            events = poller.poll(None if wait is None else wait * 1000)
+            if self.proxy._stopped.is_set():
+                return "stopped"
+            if not events:
+                if wait is not None and time.monotonic() >= self.last_activity + idle:
+                    return self._expire(idle)
+                continue
+            for fd, flags in events:
+                ended = self._serve(by_fd[fd], flags)
+                if ended is not None:
+                    return ended
+        return "closed"
+
+    def _interest(self, sock: socket.socket) -> int | None:
+        """What to poll ``sock`` for; None once it has nothing more to say or hear."""
+        mask = 0
+        done = True
+        for direction in DIRECTIONS:
+            if self.source[direction] is sock and direction not in self.ended:
+                done = False
+                if not self.pending[direction]:
+                    mask |= select.POLLIN
+            if self.target[direction] is sock and direction not in self.shut:
+                done = False
+                if self.pending[direction]:
+                    mask |= select.POLLOUT
+        return None if done else mask
+
+    def _serve(self, sock: socket.socket, flags: int) -> str | None:
+        for direction in DIRECTIONS:
+            if (self.source[direction] is sock and flags & _READABLE and direction not in self.ended
+                    and not self.pending[direction]):
+                ended = self._read(direction)
+                if ended is not None:
+                    return ended
+            if self.target[direction] is sock and flags & _WRITABLE and self.pending[direction]:
+                ended = self._forward(direction)
+                if ended is not None:
+                    return ended
+        if flags & select.POLLERR:  # a socket polled for nothing else: its peer reset
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                sent: Direction = "c2s" if sock is self.client else "s2c"
+                return self._pass_reset(sent, OSError(error, os.strerror(error)))
+        return None
+
+    def _read(self, direction: Direction) -> str | None:
+        try:
+            data = self.source[direction].recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            return self._pass_reset(direction, exc)
+        self.last_activity = time.monotonic()
+        if not data:
+            self.ended.add(direction)
+            self.proxy._write(Close(self.conn, direction, 0.0))
+        else:
+            self.proxy._write(Chunk(self.conn, direction, data, 0.0))
+            self.pending[direction] = data
+        return self._forward(direction)
+
+    def _forward(self, direction: Direction) -> str | None:
+        """Send what is pending (as much as the receiver takes now), then pass a half-close on."""
+        target = self.target[direction]
+        if self.pending[direction]:
+            try:
+                sent = target.send(self.pending[direction])
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:  # the receiver is gone: it reset
+                return self._pass_reset(other_direction(direction), exc)
+            self.pending[direction] = self.pending[direction][sent:]
+            self.last_activity = time.monotonic()
+        if not self.pending[direction] and direction in self.ended and direction not in self.shut:
+            self.shut.add(direction)
+            with contextlib.suppress(OSError):
+                target.shutdown(socket.SHUT_WR)  # pass the half-close on
+        return None
+
+    def _pass_reset(self, direction: Direction, exc: OSError) -> str:
+        """The sender of ``direction`` reset: record it and reset the other side at once."""
+        self.proxy._write(Close(self.conn, direction, 0.0, reset=True))
+        _reset(self.target[direction])
+        _reset(self.source[direction])
+        return f"{direction} reset ({exc.strerror or exc}), passed on"
+
+    def _expire(self, idle: float) -> str:
+        self.proxy.idle += 1
+        self.proxy._write(Close(self.conn, "s2c", 0.0, reset=True))
+        _reset(self.client)
+        _reset(self.server)
+        return f"idle for {idle:g} s: both sides reset (the --idle-timeout limit)"
 
 
 def _reset(sock: socket.socket) -> None:

@@ -8,6 +8,12 @@ that started it.
 
 Rules of the house: the loop wakes up every ``poll`` seconds to notice :meth:`stop`; a handler owns
 its socket, and registers any other socket it opens (:meth:`track`) so that stop reaches it too.
+
+The backlog is large (:data:`BACKLOG`; the kernel caps it at ``net.core.somaxconn``): with
+``listen(128)`` a burst of 400 connections overflowed the queue, Linux answered with SYN cookies,
+and four clients lost their first bytes.  With ``limit``, a connection accepted while ``limit``
+handlers are running goes to ``refuse`` (in the accepting thread, so it must be quick) instead of
+getting a thread: threads and file descriptors stay bounded however many peers connect.
 """
 
 from __future__ import annotations
@@ -20,15 +26,17 @@ from collections.abc import Callable
 
 Handler = Callable[[int, socket.socket, tuple[str, int]], None]  # (number, socket, peer address)
 
+BACKLOG = 4096
+
 
 class Listener:
-    def __init__(self, host: str, port: int, *, name: str, poll: float = 0.1) -> None:
+    def __init__(self, host: str, port: int, *, name: str, poll: float = 0.1, limit: int | None = None) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._socket.bind((host, port))
-            self._socket.listen(128)
+            self._socket.listen(BACKLOG)
         except OSError:
             self._socket.close()
             raise
@@ -40,6 +48,8 @@ class Listener:
         self._open: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._accepted = 0
+        self._limit = limit
+        self._running = 0  # handlers not yet returned
         self._acceptor: threading.Thread | None = None
 
     @property
@@ -55,8 +65,14 @@ class Listener:
         with self._lock:
             self._open.discard(sock)
 
-    def serve(self, handle: Handler) -> None:
-        """Accept connections until :meth:`stop`, each handled by ``handle`` in its own thread."""
+    @property
+    def running(self) -> int:
+        """How many handlers are running now."""
+        return self._running
+
+    def serve(self, handle: Handler, refuse: Handler | None = None) -> None:
+        """Accept connections until :meth:`stop`, each handled by ``handle`` in its own thread (or,
+        at the limit, by ``refuse`` in this one; without it such a connection is just closed)."""
         while not self._stopped.is_set():
             try:
                 sock, peer = self._socket.accept()
@@ -67,16 +83,25 @@ class Listener:
                     return
                 raise
             self._accepted += 1
+            if self._limit is not None and self._running >= self._limit:
+                try:
+                    if refuse is not None:
+                        refuse(self._accepted, sock, peer)
+                finally:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                continue
             thread = threading.Thread(target=self._run, args=(handle, self._accepted, sock, peer), daemon=True,
                                       name=f"{self.name}-{self._accepted}")
             with self._lock:
                 self._open.add(sock)
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(thread)
+                self._running += 1
             thread.start()
 
-    def serve_in_background(self, handle: Handler) -> threading.Thread:
-        self._acceptor = threading.Thread(target=self.serve, args=(handle,), name=self.name, daemon=True)
+    def serve_in_background(self, handle: Handler, refuse: Handler | None = None) -> threading.Thread:
+        self._acceptor = threading.Thread(target=self.serve, args=(handle, refuse), name=self.name, daemon=True)
         self._acceptor.start()
         return self._acceptor
 
@@ -84,7 +109,9 @@ class Listener:
         try:
             handle(number, sock, peer)
         finally:
-            self.untrack(sock)
+            with self._lock:
+                self._open.discard(sock)
+                self._running -= 1
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, shut every open connection down, and wait up to ``timeout`` for the handlers."""

@@ -1,0 +1,321 @@
+"""h11dbg record under faults and load, with real sockets on both sides: resets (RST, sent with
+SO_LINGER 0) and half-closes passed through at once in both directions, slowloris connections reset
+by --idle-timeout, --max-connections refusing with a reset, and 400 concurrent connections recorded
+with every byte at both ends and in the transcript."""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from h11dbg.transcript import Chunk, Close, Open, Record, open_transcript
+
+# a reset or a half-close must be through the proxy within this (it takes milliseconds)
+PROMPTLY = 1.0
+
+
+def _rst(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Upstream:
+    """A raw TCP server on 127.0.0.1: each accepted socket is put on :attr:`accepted` for the test."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def next(self, index: int, timeout: float = 5.0) -> socket.socket:
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) <= index:
+            assert time.monotonic() < deadline, "the proxy never connected upstream"
+            time.sleep(0.01)
+        conn = self.accepted[index]
+        conn.settimeout(5)
+        return conn
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.close()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _records(path: Path) -> list[Record]:
+    return list(open_transcript(path))
+
+
+def _ends(records: list[Record], conn: int) -> list[tuple[str, bool]]:
+    return [(r.direction, r.reset) for r in records if isinstance(r, Close) and r.conn == conn]
+
+
+def test_upstream_reset_mid_response_reaches_the_client_at_once(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port)
+    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    server = upstream.next(0)
+    assert server.recv(1000).startswith(b"GET /")
+    server.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+    assert client.recv(1000).endswith(b"hello")
+    started = time.monotonic()
+    _rst(server)  # mid-response: 5 of 100 body bytes sent
+    with pytest.raises(ConnectionResetError):
+        client.recv(1000)  # was: still waiting after 15 s
+    assert time.monotonic() - started < PROMPTLY
+    client.close()
+    rec.wait_for_closes(1)
+    assert rec.stop() == 0
+    records = _records(rec.output)
+    assert _ends(records, 1) == [("s2c", True)]  # one end, nothing after the reset
+    assert isinstance(records[-1], Close)
+    assert any("conn 1: s2c reset" in line for line in rec.log)
+
+
+def test_client_reset_mid_upload_reaches_the_upstream_at_once(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port)
+    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
+    server = upstream.next(0)
+    got = b""
+    while not got.endswith(b"hello"):
+        got += server.recv(1000)
+    started = time.monotonic()
+    _rst(client)  # mid-upload
+    with pytest.raises(ConnectionResetError):
+        server.recv(1000)  # was: never told
+    assert time.monotonic() - started < PROMPTLY
+    rec.wait_for_closes(1)
+    assert rec.stop() == 0
+    assert _ends(_records(rec.output), 1) == [("c2s", True)]
+
+
+def test_half_closes_pass_through_at_once_both_ways(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port)
+    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    client.sendall(b"first")
+    server = upstream.next(0)
+    assert server.recv(100) == b"first"
+    # the server stops sending first; the client still may, and does
+    started = time.monotonic()
+    server.shutdown(socket.SHUT_WR)
+    assert client.recv(100) == b""
+    assert time.monotonic() - started < PROMPTLY
+    client.sendall(b"after the server's FIN")
+    assert server.recv(100) == b"after the server's FIN"
+    started = time.monotonic()
+    client.shutdown(socket.SHUT_WR)
+    assert server.recv(100) == b""
+    assert time.monotonic() - started < PROMPTLY
+    client.close()
+    server.close()
+    rec.wait_for_closes(2)
+    assert rec.stop() == 0
+    records = _records(rec.output)
+    assert _ends(records, 1) == [("s2c", False), ("c2s", False)]
+    assert [r.data for r in records if isinstance(r, Chunk)] == [b"first", b"after the server's FIN"]
+
+
+def test_slowloris_connections_are_reset_by_the_idle_timeout(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port, "rec.h11t", "--idle-timeout", "0.5")
+    slow = [socket.create_connection(("127.0.0.1", rec.port), timeout=10) for _ in range(30)]
+    for sock in slow:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # a head never finished
+    talker = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    started = time.monotonic()
+    for _ in range(6):  # a byte every 0.2 s: never idle for 0.5 s, so never reset
+        talker.sendall(b".")
+        time.sleep(0.2)
+    for sock in slow:
+        with pytest.raises(ConnectionResetError):
+            sock.recv(100)
+    assert time.monotonic() - started < 0.5 + PROMPTLY + 1.2
+    talker.sendall(b"still here")
+    rec.wait_for_closes(30)
+    deadline = time.monotonic() + 5
+    while b"still here" not in rec.output.read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert rec.stop() == 0  # before the talker is idle for long
+    talker.close()
+    records = _records(rec.output)
+    talker_conn = next(r.conn for r in records if isinstance(r, Chunk) and r.data == b"still here")
+    for conn in {r.conn for r in records} - {talker_conn}:
+        assert _ends(records, conn) == [("s2c", True)]  # what the client saw: the server side reset
+    assert _ends(records, talker_conn) == []
+    assert sum("idle for 0.5 s: both sides reset" in line for line in rec.log) == 30
+    assert "30 reset after --idle-timeout 0.5" in rec.log[-1]
+
+
+def test_connections_over_the_cap_are_refused_with_a_reset(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port, "rec.h11t", "--max-connections", "3")
+    held = [socket.create_connection(("127.0.0.1", rec.port), timeout=10) for _ in range(3)]
+    for index in range(3):
+        upstream.next(index)  # all three are relayed
+    # on loopback the RST may even beat connect()'s return
+    with pytest.raises(ConnectionResetError), socket.create_connection(("127.0.0.1", rec.port), timeout=10) as over:
+        over.recv(100)
+    for sock in held:
+        sock.close()
+    for index in range(3):
+        upstream.next(index).close()
+    deadline = time.monotonic() + 5
+    while True:  # once those three are closed through, a new connection is relayed again
+        try:
+            with socket.create_connection(("127.0.0.1", rec.port), timeout=0.5) as again:
+                again.recv(100)
+        except TimeoutError:
+            break  # relayed: the proxy waits for the server to say something
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() < deadline, "no slot was freed"
+        time.sleep(0.05)
+    assert rec.stop() == 0
+    records = [r for r in _records(rec.output) if r.conn == 4]
+    assert isinstance(records[0], Open) and records[0].server == f"127.0.0.1:{upstream.port}"
+    assert records[1:] == [Close(4, "s2c", records[1].time, reset=True)]
+    refused = [line for line in rec.log if line.startswith("conn ") and "refused" in line]
+    assert refused[0] == "conn 4: refused (reset): 3 connections open, the --max-connections limit\n"
+    assert f"{len(refused)} refused at --max-connections 3" in rec.log[-1]
+
+
+# -- 400 concurrent connections ------------------------------------------------------------------
+
+@dataclass(eq=False)
+class _End:
+    sock: socket.socket
+    server: bool
+    outgoing: bytes = b""
+    received: bytearray = field(default_factory=bytearray)
+    sent: int = 0
+    index: int = -1
+
+
+def _payload(kind: bytes, index: int, size: int) -> bytes:
+    head = kind + b" %04d\n" % index
+    filler = b"0123456789abcdef" * (size // 16)  # printable, so the transcript stays small
+    return head + bytes(range(256)) + filler + head  # every byte value, and the index at both ends
+
+
+def test_400_concurrent_connections_are_recorded_with_no_byte_lost(recorder: Callable) -> None:
+    count, size = 400, 8192
+    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    listener.setblocking(False)
+    rec = recorder(listener.getsockname()[1])
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    clients, servers = [], []
+    for index in range(count):  # every connect at once: the proxy's backlog must hold them all
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", rec.port))
+        end = _End(sock, False, _payload(b"client", index, size), index=index)
+        clients.append(end)
+        selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, end)
+    started = time.monotonic()
+    finished = 0
+    while finished < 2 * count:
+        assert time.monotonic() - started < 60, f"only {finished} of {2 * count} ends finished"
+        for key, mask in selector.select(1):
+            if key.fileobj is listener:
+                with contextlib.suppress(BlockingIOError):
+                    sock, _ = listener.accept()
+                    sock.setblocking(False)
+                    end = _End(sock, True)
+                    servers.append(end)
+                    selector.register(sock, selectors.EVENT_READ, end)
+                continue
+            end = key.data
+            if mask & selectors.EVENT_WRITE:
+                end.sent += end.sock.send(end.outgoing[end.sent:])
+                if end.sent == len(end.outgoing):
+                    if end.server:
+                        end.sock.close()
+                        selector.unregister(end.sock)
+                        finished += 1
+                        continue
+                    end.sock.shutdown(socket.SHUT_WR)
+                    selector.modify(end.sock, selectors.EVENT_READ, end)
+            if mask & selectors.EVENT_READ:
+                data = end.sock.recv(65536)
+                end.received += data
+                if data:
+                    continue
+                if end.server:  # the whole request is in: answer, then close
+                    end.index = int(end.received[7:11])
+                    end.outgoing = _payload(b"server", end.index, size)
+                    selector.modify(end.sock, selectors.EVENT_WRITE, end)
+                else:
+                    selector.unregister(end.sock)
+                    end.sock.close()
+                    finished += 1
+    elapsed = time.monotonic() - started
+    selector.close()
+    listener.close()
+    rec.wait_for_closes(2 * count)
+    assert rec.stop() == 0
+    by_index = {end.index: end for end in servers}
+    assert sorted(by_index) == list(range(count))
+    for client in clients:  # both ends: every byte arrived
+        assert bytes(by_index[client.index].received) == client.outgoing
+        assert bytes(client.received) == by_index[client.index].outgoing
+    records = _records(rec.output)
+    sent: dict[tuple[int, str], bytearray] = {}
+    for r in records:
+        if isinstance(r, Chunk):
+            sent.setdefault((r.conn, r.direction), bytearray()).extend(r.data)
+    assert len({r.conn for r in records}) == count
+    for conn in {r.conn for r in records}:  # and in the transcript
+        index = int(sent[conn, "c2s"][7:11])
+        assert bytes(sent[conn, "c2s"]) == clients[index].outgoing
+        assert bytes(sent[conn, "s2c"]) == by_index[index].outgoing
+        assert _ends(records, conn) in ([("c2s", False), ("s2c", False)], [("s2c", False), ("c2s", False)])
+    assert elapsed < 20, f"{count} connections took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--idle-timeout", "nan"), ("--idle-timeout", "inf"),
+                                               ("--idle-timeout", "-1"), ("--max-connections", "0")])
+def test_limits_must_be_sensible(h11dbg: Callable, tmp_path: Path, option: str, value: str) -> None:
+    result = h11dbg(["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "-o",
+                     str(tmp_path / "never.h11t"), f"{option}={value}"])
+    assert result.returncode == 2 and f"Invalid value for '{option}'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "never.h11t").exists()
