@@ -20,8 +20,11 @@ from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.model import Direction, Role, sender
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from h11dbg.engines import Headers
     from h11dbg.protocol import Transition
+    from h11dbg.session.hints import Suggestion
 
 # An event is typed Any here: it is either engine's (their classes differ), and what is read of it
 # depends on its class name.
@@ -203,7 +206,6 @@ def states_summary(states: dict[str, str], before: dict[str, str] | None = None)
     return ", ".join(parts)
 
 
-
 # -- diff A B: two recordings compared exchange by exchange -----------------------------------------
 
 #: How the two recordings are named in every output of ``diff A B``.
@@ -281,3 +283,14 @@ def _error_text(fields: dict[str, Any] | None) -> str:
         return "no error"
     where = error_where(fields["offset"])
     return f"{fields['error']}: {fields['message']} ({fields['direction']}{', ' + where if where else ''})"
+
+
+def suggestion_text(suggestion: Suggestion) -> str:
+    """A hint: ``cycle`` and its reason, as one phrase ("`cycle` starts the next request/response")."""
+    return f"`{suggestion.command}` {suggestion.reason}"
+
+
+def noted(text: str, suggestions: Iterable[Suggestion]) -> str:
+    """A note and the hints it ends in: ``PAUSED: ...; `response 200` answers the request``."""
+    said = " or ".join(suggestion_text(s) for s in suggestions)
+    return f"{text}; {said}" if said else text

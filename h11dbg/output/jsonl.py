@@ -125,6 +125,8 @@ def entry_record(entry: LogEntry) -> dict[str, Any]:
             record["sentinel"] = str(getattr(entry.event, "__name__", entry.event))
         if entry.text:
             record["text"] = entry.text
+        if entry.suggestions:
+            record["suggestions"] = [{"command": s.command, "reason": s.reason} for s in entry.suggestions]
         if entry.states_after:
             record["states"] = entry.states_after
     if entry.states_before:

@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
-from h11dbg.output.describe import error_where, raw_headers, sent_or_received, transition_summary
+from h11dbg.output.describe import error_where, noted, raw_headers, sent_or_received, transition_summary
 from h11dbg.output.ladder import ARROW, Row, entry_rows, joined, layout
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
@@ -264,7 +264,7 @@ def render_entry(
     else:  # note
         text = Text()
         text.append("· ", style=DIM)
-        text.append(entry.text or "", style="italic")
+        text.append(noted(entry.text or "", entry.suggestions), style="italic")
         text.append(f"  +{entry.time:.3f}s", style=DIM)
         return text
     if entry.text and entry.kind != "error":

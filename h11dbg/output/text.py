@@ -20,10 +20,12 @@ from h11dbg.output.describe import (
     event_summary,
     head_summary,
     header_text,
+    noted,
     preview,
     raw_headers,
     sent_or_received,
     states_summary,
+    suggestion_text,
     transition_summary,
 )
 from h11dbg.transcript.escaping import escape
@@ -68,7 +70,7 @@ def render_entry(entry: LogEntry) -> list[str]:
     elif entry.kind == "eof":
         lines.append(f"{head} EOF: {entry.text or 'the peer closed its sending side'}")
     else:
-        lines.append(f"{head} {entry.text or entry.kind}")
+        lines.append(f"{head} {noted(entry.text or entry.kind, entry.suggestions)}")
     if entry.kind in ("event", "error", "state", "eof") and entry.states_after:
         lines.append(f"    states: {states_summary(entry.states_after, entry.states_before)}")
     lines += [f"    {transition_summary(t)}" for t in entry.transitions]
@@ -221,19 +223,17 @@ def explanation_lines(explanation: Explanation) -> list[str]:
     actor, states = explanation.actor, explanation.states
     lines = [f"(as seen by the {actor}'s connection)"] if explanation.loopback else []
     lines += state_lines(states, actor)
-    if states.get("client") == "DONE" and states.get("server") == "DONE":
-        lines.append("both sides are DONE: `cycle` starts the next request/response on this connection")
     buffered = explanation.buffered
     if buffered and "SWITCHED_PROTOCOL" in states.values():
         lines.append(f"{buffered} bytes arrived after the protocol switch (trailing_data): they are not HTTP/1.1")
     elif buffered:
-        lines.append(f"{buffered} bytes received but not parsed yet: `next` parses one event")
+        lines.append(f"{buffered} bytes received but not parsed yet")
     if explanation.peer_waits_for_100:
         lines.append("the client sent Expect: 100-continue and waits for a 100 response or the final one")
     if explanation.we_wait_for_100:
-        lines.append("we sent Expect: 100-continue: `run` to see whether the server answers 100 Continue")
+        lines.append("we sent Expect: 100-continue and may wait for the server's 100 Continue")
     lines.append(f"last rule applied: {_last_rule(explanation.last, actor)}")
-    return lines
+    return lines + [f"next: {suggestion_text(s)}" for s in explanation.suggestions]
 
 
 def _last_rule(entry: LogEntry | None, actor: Role) -> str:

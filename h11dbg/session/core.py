@@ -35,12 +35,13 @@ in :attr:`Session.recorder` (one chunk per real send/recv; in loopback each byte
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable, load_engine
 from h11dbg.session.explain import Explanation, describe_state, engine_role, explain
+from h11dbg.session.hints import suggestions
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
 from h11dbg.transcript.files import OutputFileError, recording_meta
@@ -252,6 +253,12 @@ class Session:
     def _note(self, text: str, side: Side | None = None, **fields: Any) -> LogEntry:
         return self._append("note", side, text=text, **fields)
 
+    def _hint(self, text: str, side: Side, **fields: Any) -> LogEntry:
+        """A note that ends in what to type next (h11dbg.session.hints), from where it leaves us."""
+        self._note(text, side, **fields)
+        self.log[-1] = replace(self.log[-1], suggestions=tuple(suggestions(self, side.role)))
+        return self.log[-1]
+
     def _error(self, side: Side, exc: BaseException, direction: Direction, before: dict[str, str]) -> LogEntry:
         explanation = getattr(exc, "explanation", None) or str(exc)
         return self._append("error", side, direction=direction, error=exc, states_before=before,
@@ -390,14 +397,13 @@ class Session:
         if event is self.engine.NEED_DATA or event is self.engine.PAUSED:
             name = "NEED_DATA" if event is self.engine.NEED_DATA else "PAUSED"
             if name == "NEED_DATA":
-                text = (f"NEED_DATA: {len(buffer_before)} bytes buffered are not a whole event yet; "
-                        "`recv` reads more")
+                text = f"NEED_DATA: {len(buffer_before)} bytes buffered are not a whole event yet"
             else:
                 text = self._paused_text(side, len(buffer_before))
             if quiet_need_data and name == "NEED_DATA":
                 # run() reads on by itself; a note per partial read would only be noise
                 return LogEntry(seq=0, time=0.0, conn=self.conn_id, kind="note", event=event, text=text)
-            return self._note(text, side, event=event, states_before=before)
+            return self._hint(text, side, event=event, states_before=before)
         consumed = len(buffer_before) - len(machine.trailing_data[0])
         entry = self._append("event", side, direction=side.in_direction, event=event,
                              data=buffer_before[:consumed], states_before=before)
@@ -412,7 +418,7 @@ class Session:
                     "in trailing_data and are not HTTP/1.1")
         if their == "MIGHT_SWITCH_PROTOCOL" or self._states(side)[side.role] == "MIGHT_SWITCH_PROTOCOL":
             return "PAUSED: a protocol switch was proposed; the server's answer decides what comes next"
-        return "PAUSED: the peer's message is complete; `cycle` starts the next request/response"
+        return "PAUSED: the peer's message is complete"
 
     def run(self, timeout: float | None = None, actor: Role | None = None) -> list[LogEntry]:
         """Receive and process until the peer's current message is complete, it closes, or timeout."""
@@ -422,8 +428,7 @@ class Session:
         their = self._states(side)[other_role(side.role)]
         if their in ("DONE", "CLOSED", "ERROR", "MIGHT_SWITCH_PROTOCOL", "SWITCHED_PROTOCOL") \
                 and not machine.trailing_data[0]:
-            hint = " (`cycle` starts the next request/response)" if their == "DONE" else ""
-            self._note(f"nothing to run: the peer is {their}{hint}", side)
+            self._hint(f"nothing to run: the peer is {their}", side)
             return self.log[mark:]
         limit = self.timeout if timeout is None else timeout
         deadline = None if limit is None else time.monotonic() + limit
@@ -447,8 +452,8 @@ class Session:
                 break
             if type(entry.event).__name__ == "Request" and machine.they_are_waiting_for_100_continue:
                 # reading on would wait for a body the client holds back until we answer
-                self._note("the client sent Expect: 100-continue and waits: answer `info 100` (or a final "
-                           "response), then `run` for the body", side)
+                self._hint("the client sent Expect: 100-continue and waits for 100 Continue or the final "
+                           "response before it sends its body", side)
                 break
         return self.log[mark:]
 
@@ -564,7 +569,8 @@ class Session:
     def explain(self, actor: Role | None = None) -> Explanation:
         """Why each side is where it is, what may legally come next, and the last rule applied."""
         side = self.side(actor)
-        return explain(self.engine, side.machine, side.role, self.log, self.mode, self.buffered(side.role))
+        return explain(self.engine, side.machine, side.role, self.log, self.mode, self.buffered(side.role),
+                       tuple(suggestions(self, side.role)))
 
     def describe(self, role: str, state: str) -> str:
         return describe_state(role, state)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from h11dbg.engines import Engine, Machine, Sentinel
     from h11dbg.protocol._state import Role as ProtocolRole
     from h11dbg.protocol._state import State as ProtocolState
+    from h11dbg.session.hints import Suggestion
 
 
 def engine_role(engine: Engine, role: Role) -> Sentinel:
@@ -59,6 +60,7 @@ class Explanation(NamedTuple):
     peer_waits_for_100: bool
     we_wait_for_100: bool
     last: LogEntry | None
+    suggestions: tuple[Suggestion, ...] = ()  # what to type next (h11dbg.session.hints)
 
 
 def last_change(log: Sequence[LogEntry], actor: Role) -> LogEntry | None:
@@ -74,7 +76,8 @@ def last_change(log: Sequence[LogEntry], actor: Role) -> LogEntry | None:
 
 
 def explain(engine: Engine, machine: Machine, actor: Role, log: Sequence[LogEntry], mode: str,
-            buffered: int) -> Explanation:
+            buffered: int, suggestions: tuple[Suggestion, ...] = ()) -> Explanation:
     states: dict[str, str] = {role: str(machine.states[engine_role(engine, role)]) for role in ROLES}
     return Explanation(actor, mode == "loopback", states, buffered, machine.they_are_waiting_for_100_continue,
-                       machine.client_is_waiting_for_100_continue and actor == "client", last_change(log, actor))
+                       machine.client_is_waiting_for_100_continue and actor == "client", last_change(log, actor),
+                       suggestions)

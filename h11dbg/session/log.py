@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from h11dbg.protocol import Transition
+    from h11dbg.session.hints import Suggestion
     from h11dbg.transcript.model import Direction, Role
 
 EntryKind = Literal[
@@ -41,3 +42,4 @@ class LogEntry:
     error: BaseException | None = None
     transitions: tuple[Transition, ...] = ()  # when the engine explains (only h11dbg.protocol does)
     text: str | None = None  # a note's text, or a one-sentence explanation
+    suggestions: tuple[Suggestion, ...] = ()  # what to type next, where a note ends in a hint

@@ -180,3 +180,46 @@ def test_an_event_that_cannot_be_built_moves_no_state_and_one_refused_does(h11db
     assert (refused["rule"], refused["states"]["client"]) == ("event-not-allowed", "ERROR")
     text = h11dbg(["loopback"], "data early\n").stdout
     assert text.count("in state IDLE the client may send: Request, ConnectionClosed") == 1  # said once
+
+
+# -- hints that work when followed (issue 12 item 2) -------------------------------------------------
+
+PIPELINED = ("raw GET /a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /b HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\n"
+             "as server\nrecv\nnext\nnext\nnext\n")
+
+
+def _loopback(script: str, *options: str) -> Any:
+    return CliRunner().invoke(main, ["loopback", *options], input=script)
+
+
+def test_paused_with_a_response_owed_hints_the_response_and_following_it_works() -> None:
+    hinted = _loopback(PIPELINED)
+    assert hinted.exit_code == 0, hinted.output
+    assert "PAUSED: the peer's message is complete; `response 200` answers the request" in hinted.output
+    assert "`cycle`" not in hinted.output
+    # following the hints: the response's body is owed next, then the client has the move (its
+    # machine never saw the raw requests, so `cycle`, which resets both, is never offered)
+    followed = _loopback(PIPELINED + "response 200 Content-Length: 2\nexplain\ndata xx\neom\nexplain\n")
+    assert followed.exit_code == 0, followed.output
+    assert "next: `data xx` sends the 2 bytes Content-Length still owes" in followed.output
+    assert "next: `as client` acts as the client, whose move it is" in followed.output
+    assert "`cycle`" not in followed.output
+
+
+def test_explain_in_error_never_suggests_next_and_its_suggestion_works() -> None:
+    script = "as server\nraw BAD\\r\\n\\r\\n\nas client\nrecv\nnext\nexplain\nclose\n"
+    result = _loopback(script)
+    assert result.exit_code == 1, result.output  # the peer's protocol error, found once
+    assert "next: `close` closes our side: nothing more can be read from a server in ERROR" in result.output
+    assert "`next`" not in result.output
+    assert result.output.count("ERROR RemoteProtocolError") == 1
+    assert "client sent ConnectionClosed" in result.output
+
+
+def test_run_as_a_server_that_owes_the_response_says_so(tmp_path: Path) -> None:
+    result = _loopback("request GET /\nas server\nrun\nrun\n", "--json")
+    assert result.exit_code == 0, result.output
+    notes = [json.loads(line) for line in result.output.splitlines() if '"note"' in line]
+    nothing = [n for n in notes if n.get("text", "").startswith("nothing to run")]
+    assert nothing and nothing[-1]["text"] == "nothing to run: the peer is DONE"
+    assert nothing[-1]["suggestions"] == [{"command": "response 200", "reason": "answers the request"}]
