@@ -138,21 +138,17 @@ def start_line(head: Any) -> bytes:
 
 
 def _paired_messages(a: Exchange, b: Exchange) -> Iterator[tuple[str, Message | None, Message | None]]:
-    """The request with the request, interim responses by their order, the final response with the
-    final response (one side's extra 100 Continue does not shift the final one)."""
+    """The request with the request, interim (1xx) responses by their order, final responses by
+    theirs (one side's extra 100 Continue does not shift the final one).  An exchange has more than
+    one final response only when its request side stopped at an error and the responses to the
+    requests after it came on: ``response 2``, ..."""
     yield "request", a.request, b.request
-    a_interim, a_final = _split_responses(a.responses)
-    b_interim, b_final = _split_responses(b.responses)
-    for index in range(max(len(a_interim), len(b_interim))):
-        yield (f"interim response {index + 1}", a_interim[index] if index < len(a_interim) else None,
-               b_interim[index] if index < len(b_interim) else None)
-    yield "response", a_final, b_final
-
-
-def _split_responses(responses: list[Message]) -> tuple[list[Message], Message | None]:
-    if responses and responses[-1].kind == "Response":
-        return responses[:-1], responses[-1]
-    return responses, None
+    for kind, label in (("InformationalResponse", "interim response {}"), ("Response", "response {}")):
+        left = [message for message in a.responses if message.kind == kind]
+        right = [message for message in b.responses if message.kind == kind]
+        for index in range(max(len(left), len(right), 1 if kind == "Response" else 0)):
+            name = "response" if label == "response {}" and index == 0 else label.format(index + 1)
+            yield (name, left[index] if index < len(left) else None, right[index] if index < len(right) else None)
 
 
 def _compare_messages(label: str, a: Message | None, b: Message | None, ignored: frozenset[bytes]) -> list[Change]:

@@ -285,3 +285,33 @@ def test_usage_errors(args: list[str], message: str, h11dbg: Run) -> None:
     result = h11dbg(["diff", *args])
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_large_bodies_are_compared_whole(tmp_path: Path, h11dbg: Run) -> None:
+    """Past the first MiB of a body only its size and hash are kept: a difference there is found
+    and said as such; before it, at its byte."""
+    from h11dbg.transcript import Chunk, Close, Meta, write_transcript
+
+    size = 3 << 20
+    body = bytes(range(256)) * (size // 256)
+
+    def recording(name: str, data: bytes) -> Path:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+        records = [Chunk(1, "c2s", b"GET /big HTTP/1.1\r\nHost: h11dbg.test\r\n\r\n"), Chunk(1, "s2c", head)]
+        records += [Chunk(1, "s2c", data[at : at + 65536]) for at in range(0, len(data), 65536)]
+        path = tmp_path / name
+        write_transcript([*records, Close(1, "c2s"), Close(1, "s2c")], path, Meta(tool="test"))
+        return path
+
+    a = recording("a.h11t", body)
+    late = recording("late.h11t", body[: 2 << 20] + b"!" + body[(2 << 20) + 1 :])
+    early = recording("early.h11t", body[:1000] + b"!" + body[1001:])
+    assert h11dbg(["diff", str(a), str(recording("same.h11t", body))]).returncode == 0
+    result = h11dbg(["diff", str(a), str(late)])
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1] == (f"  response: body differs: A {size} bytes | B {size} bytes, "
+                                             "past the first 1048576 bytes (compared by hash there)")
+    assert _json(h11dbg(["diff", str(a), str(late), "--json"]))[0]["change"]["offset"] is None
+    result = h11dbg(["diff", str(a), str(early)])
+    assert result.stdout.splitlines()[1].endswith("first difference at byte 1000")
+    _caret_is_under_first_difference(result.stdout.splitlines(), 2)
