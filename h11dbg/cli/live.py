@@ -104,8 +104,8 @@ def listen(address: str, engine_name: str, script: str | None, as_json: bool, ti
     session = build(lambda: Session.listen(engine_name, host, port, timeout=timeout), recording)
     if lines is None:
         # the REPL starts with a client to talk to
-        click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
-        try:
+        try:  # (the line is said inside: a Ctrl-C right after it is this command's, not click's "Aborted!")
+            click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
             session.accept()
         except KeyboardInterrupt:
             session.close()
