@@ -34,6 +34,8 @@ PREVIEW_BYTES = 64
 
 #: Events whose text has a head: a start line and header fields, or trailers.
 WITH_HEADERS = frozenset({"Request", "Response", "InformationalResponse", "EndOfMessage"})
+#: Events that are a message head (a start line and header fields).
+HEADS = frozenset({"Request", "Response", "InformationalResponse"})
 
 # How many rendered header fields (and transitions) are remembered: the fields that repeat (user
 # agents, content types) stay, one-off values (cookies, lengths) make the cache start over now and
@@ -104,6 +106,30 @@ def message_label(event: Any) -> str:
     if kind == "ConnectionClosed":
         return "close"
     return kind
+
+
+_NOTED_STATUSES = frozenset({100, 101, 204, 304})
+_NOTED_FIELDS = frozenset({b"connection", b"expect", b"upgrade"})
+
+
+def inline_notes(event: Any, kind: str, items: list[tuple[bytes, bytes]]) -> list[str]:
+    """What the reference says under a head that changes framing or the connection's future (a 1xx, a
+    204 or 304, Connection: close, Expect: 100-continue, Upgrade); ``items`` are its header fields."""
+    status = int(event.status_code) if kind in ("Response", "InformationalResponse") else 0
+    names = [name.lower() for name, _ in items if name.lower() in _NOTED_FIELDS]
+    if status not in _NOTED_STATUSES and not names:
+        return []  # the common case, decided without the reference (a replay's start-up never loads it)
+    from h11dbg.output.reference import INLINE_FIELDS, INLINE_REQUEST_ONLY, INLINE_STATUSES
+
+    notes = [INLINE_STATUSES[status]] if status in INLINE_STATUSES else []
+    for name, value in items:
+        name = name.lower()
+        wanted, text = INLINE_FIELDS.get(name, (b"", ""))
+        if name in INLINE_REQUEST_ONLY and kind != "Request":
+            continue
+        if text and text not in notes and (wanted is None or wanted in value.lower()):
+            notes.append(text)
+    return notes
 
 
 _HEADER_TEXT: dict[tuple[bytes, bytes], str] = {}

@@ -132,6 +132,28 @@ STATUSES: dict[int, Topic] = {
 }
 
 
+# What a session, a replay and a lesson say inline under a head that changes framing or the
+# connection's future: a status, or a header and the value (None: any value) that matters, in a
+# request only where the field means something else in a response (Upgrade names the new protocol there).
+INLINE_STATUSES: dict[int, str] = {
+    100: "100 Continue is an interim answer: the final response is still to come, and the client may now "
+         "send its body [RFC 9110 §15.2.1]",
+    101: "101 Switching Protocols: after this head the connection speaks the protocol named in Upgrade, "
+         "not HTTP/1.1 [RFC 9110 §15.2.2]",
+    204: "204 No Content never has a body: the message ends with its head [RFC 9110 §15.3.5]",
+    304: "304 Not Modified never has a body, whatever Content-Length says [RFC 9110 §15.4.5]",
+}
+INLINE_REQUEST_ONLY = frozenset({b"upgrade", b"expect"})
+INLINE_FIELDS: dict[bytes, tuple[bytes | None, str]] = {
+    b"connection": (b"close", "Connection: close: the sender closes after this message, so no further request "
+                              "may use this connection [RFC 9112 §9.6]"),
+    b"expect": (b"100-continue", "Expect: 100-continue: the client waits for a 100 (or a final answer) before "
+                                 "sending its body [RFC 9110 §10.1.1]"),
+    b"upgrade": (None, "Upgrade proposes a protocol switch: a 101 accepts it, any other final response declines "
+                       "[RFC 9110 §7.8]"),
+}
+
+
 class RuleExample(NamedTuple):
     rule: str
     meaning: str  # for an error rule: what the engine refuses and why it matters

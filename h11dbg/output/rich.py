@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
-from h11dbg.output.describe import error_where, noted, raw_headers, sent_or_received, transition_summary
+from h11dbg.output.describe import error_where, inline_notes, noted, raw_headers, sent_or_received, transition_summary
 from h11dbg.output.ladder import ARROW, Row, entry_rows, joined, layout
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
@@ -135,6 +135,8 @@ def event_body(event: Any, *, body_limit: int = BODY_LIMIT) -> list[RenderableTy
         parts.append(Text("  ") + line)
         if len(event.headers):
             parts.append(_header_lines(event.headers))
+        parts += [_indented(Text(f"note: {note}", style="italic cyan"), 2)
+                  for note in inline_notes(event, kind, raw_headers(event.headers))]
     elif kind == "Data":
         data = bytes(event.data)
         flags = [name for name in ("chunk_start", "chunk_end") if getattr(event, name, False)]

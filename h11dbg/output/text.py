@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable
 from h11dbg.output.describe import (
+    HEADS,
     PREVIEW_BYTES,
     WITH_HEADERS,
     error_details,
@@ -20,6 +21,7 @@ from h11dbg.output.describe import (
     event_summary,
     head_summary,
     header_text,
+    inline_notes,
     noted,
     preview,
     raw_headers,
@@ -53,7 +55,10 @@ def render_entry(entry: LogEntry) -> list[str]:
         lines.append(f"{head} {entry.actor} {verb} {event_summary(entry.event)}")
         kind = type(entry.event).__name__
         if kind in WITH_HEADERS:
-            lines += [f"    {header_text(name, value)}" for name, value in raw_headers(entry.event.headers)]
+            items = raw_headers(entry.event.headers)
+            lines += [f"    {header_text(name, value)}" for name, value in items]
+            if kind in HEADS:
+                lines += [f"    note: {note}" for note in inline_notes(entry.event, kind, items)]
         # a Data event without chunk framing is its own bytes: showing them twice says nothing
         same = kind == "Data" and bytes(entry.event.data) == entry.data
         if entry.data and not same:
@@ -150,6 +155,8 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
             lines.append(f"{head} {head_summary(event, kind, len(items)):<52} {_states(step.states)}")
             if headers and items:
                 lines += _header_lines(items)
+            if kind in HEADS:
+                lines += [f"{_INDENT}note: {note}" for note in inline_notes(event, kind, items)]
     elif step.kind == "error":
         assert step.error is not None
         where = error_where(step.offset, step.offset_exact)

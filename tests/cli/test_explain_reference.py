@@ -110,3 +110,34 @@ def test_lists_and_mistakes() -> None:
     for args in (["status", "999"], ["header", "X-Nope"], ["colour", "red"]):
         code, out = explain(*args)
         assert code == 2 and out.count("\n") == 1 and "Traceback" not in out
+
+
+TRANSCRIPTS = Path(__file__).resolve().parents[2] / "transcripts"
+
+
+def h11dbg(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "h11dbg", *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_the_reference_speaks_inline_in_a_replay() -> None:
+    out = h11dbg("replay", str(TRANSCRIPTS / "expect-100-continue-curl-node.h11t")).stdout.splitlines()
+    request = next(n for n, line in enumerate(out) if " c2s Request POST " in line)
+    interim = next(n for n, line in enumerate(out) if " s2c InformationalResponse HTTP/1.1 100 " in line)
+    notes = [line.strip() for line in out if line.strip().startswith("note: ")]
+    assert notes == [f"note: {reference.INLINE_FIELDS[b'expect'][1]}", f"note: {reference.INLINE_STATUSES[100]}"]
+    assert request < out.index(next(line for line in out if "Expect: 100-continue" in line and "note" in line))
+    assert out.index(next(line for line in out if "note: 100 Continue" in line)) > interim
+    replayed = h11dbg("replay", "--json", str(TRANSCRIPTS / "expect-100-continue-curl-node.h11t")).stdout
+    assert "note" not in replayed  # JSON carries the facts, not the words
+
+
+def test_the_reference_speaks_inline_in_a_live_session() -> None:
+    script = ("request GET / Connection: close\neom\nas server\nrun\nresponse 304\neom\n"
+              "as client\nrun\n")
+    out = h11dbg("loopback", stdin=script).stdout
+    # the request sent and received, and the response received (the engine adds Connection: close to
+    # the bytes of the 304: the event the server sent has no such field, the one the client read has)
+    assert out.count(f"note: {reference.INLINE_FIELDS[b'connection'][1]}") == 3
+    assert out.count(f"note: {reference.INLINE_STATUSES[304]}") == 2
+    assert "note: Upgrade" not in out and "note: Expect" not in out

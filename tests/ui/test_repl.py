@@ -212,3 +212,9 @@ def test_diagram_in_the_repl_marks_where_each_side_is(loopback: Session) -> None
     assert [line for line in client[1:] if "★" in line] == [
         "    IDLE                  ★ Request → SEND_BODY · ConnectionClosed → CLOSED"
     ]
+
+
+def test_the_repl_says_what_a_head_means_for_the_connection(loopback: Session) -> None:
+    code, out = drive(loopback, "request GET /chat Connection: Upgrade Upgrade: websocket\rquit\r")
+    assert code == 0
+    assert "note: Upgrade proposes a protocol switch: a 101 accepts it" in " ".join(out.split())
