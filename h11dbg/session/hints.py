@@ -173,3 +173,41 @@ def _owed(role: str, ours: str, theirs: str) -> bool:
     if role == "server":
         return theirs == "SEND_BODY" or theirs == "IDLE" and ours == "IDLE"
     return theirs in ("SEND_RESPONSE", "SEND_BODY") and ours != "SWITCHED_PROTOCOL"
+
+
+# What each event the engine may send next is typed as.
+_SEND_COMMANDS = {"Request": "request", "Response": "response", "InformationalResponse": "info",
+                  "Data": "data", "EndOfMessage": "eom", "ConnectionClosed": "close"}
+_GATED = frozenset(_SEND_COMMANDS.values()) | {"raw", "recv", "next", "run", "cycle"}
+
+
+def legal_commands(session: Session) -> list[str]:
+    """The session commands that make sense for the side we act as right now, the suggested ones
+    first: the events its state allows (a server answers only a request it owes, unless the
+    client broke the protocol), reading while the peer may still send, `cycle` once both are
+    DONE, and the views, which always work."""
+    from h11dbg.session.commands import COMMANDS  # (commands builds on the session, which uses hints)
+    from h11dbg.session.explain import allowed_events
+
+    names = [s.command.split()[0] for s in suggestions(session)]
+    # the rest (views, `as`, `accept`, `save`, `quit` ...) work in any state of their mode
+    others = [name for name, info in COMMANDS.items() if name not in _GATED and session.mode in info.modes]
+    side = session.sides.get(session.actor)
+    if side is None or side.transport.closed:
+        return list(dict.fromkeys(names + others))
+    ours, theirs = _states(session, side)
+    if not side.transport.write_closed:
+        for event in allowed_events(side.role, ours):
+            if event in ("Response", "InformationalResponse") and ours == "IDLE" and theirs != "ERROR":
+                continue  # h11 lets a server in IDLE answer only a request that could not be parsed
+            names.append(_SEND_COMMANDS[event])
+        names.append("raw")
+    buffered = bool(side.machine.trailing_data[0])
+    owed = ours == "MIGHT_SWITCH_PROTOCOL" or theirs not in _PEER_PAUSED and _owed(side.role, ours, theirs)
+    if owed and not side.transport.eof:
+        names.append("recv")
+    if theirs != "ERROR" and (buffered or owed and not side.transport.eof):
+        names += ["next", "run"]
+    if ours == theirs == "DONE":
+        names.append("cycle")
+    return list(dict.fromkeys(names + others))

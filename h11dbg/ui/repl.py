@@ -24,6 +24,7 @@ from h11dbg.output.rich import diagram, error_line, ladder, render_entries, rend
 from h11dbg.output.text import explanation_lines
 from h11dbg.session import commands
 from h11dbg.session.commands import moves_a_state
+from h11dbg.session.hints import legal_commands, suggestions
 from h11dbg.transport import NetworkError
 from h11dbg.ui.completion import complete_from, words_at_cursor
 from h11dbg.ui.exits import ExitCode
@@ -51,6 +52,20 @@ HEADER_NAMES = (
     "Retry-After", "Server", "Set-Cookie", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent",
     "Vary", "WWW-Authenticate",
 )  # fmt: skip
+# header values worth offering after ``Name:``: the fields whose values are a known set
+HEADER_VALUES = {
+    "connection": ("close", "keep-alive", "Upgrade"),
+    "content-type": ("text/plain", "text/html", "application/json", "application/x-www-form-urlencoded",
+                     "multipart/form-data", "application/octet-stream", "text/css", "text/javascript",
+                     "image/png"),
+    "expect": ("100-continue",),
+    "transfer-encoding": ("chunked",),
+    "upgrade": ("websocket", "h2c"),
+    "accept": ("*/*", "text/html", "application/json"),
+    "accept-encoding": ("gzip", "deflate", "br", "identity"),
+    "cache-control": ("no-cache", "no-store", "max-age=0"),
+    "te": ("trailers",),
+}
 STATUS_CODES = tuple(status for status in HTTPStatus if status.value >= 100)
 # commands whose first argument is a status code, and those whose words after it are headers
 _STATUS_COMMANDS = {"response": 1, "info": 1}
@@ -61,24 +76,32 @@ LOCAL_COMMANDS = {
 }
 
 
-def _command_infos() -> list[tuple[str, str]]:
-    infos = [(name, info.help) for name, info in commands.COMMANDS.items()]
+def _command_infos(session: Session | None = None) -> list[tuple[str, str]]:
+    """Command names and what each does; with a session, only those that make sense now (the
+    suggested ones first, with the reason they are suggested)."""
+    if session is None:
+        infos = [(name, info.help) for name, info in commands.COMMANDS.items()]
+    else:
+        reasons = {s.command.split()[0]: s.reason for s in suggestions(session)}
+        infos = [(name, reasons.get(name, commands.COMMANDS[name].help)) for name in legal_commands(session)]
     return infos + [(name, text) for name, (_, text) in LOCAL_COMMANDS.items()]
 
 
 class CommandCompleter(Completer):
-    """Completes command names, then what each command takes: methods, targets, status codes, header
-    names, and the file after ``data @``.  ``targets`` are paths worth offering after a method (the
-    demo passes its routes)."""
+    """Completes command names (with a session: those that make sense in its state now), then what
+    each command takes: methods, targets, status codes with their reasons, header names, the values
+    of headers whose values are a known set, and the file after ``data @``.  ``targets`` are paths
+    worth offering after a method (the demo passes its routes)."""
 
-    def __init__(self, targets: Sequence[str] = ()) -> None:
+    def __init__(self, targets: Sequence[str] = (), session: Session | None = None) -> None:
         self.targets = tuple(targets)
+        self.session = session
         self._paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         done, current = words_at_cursor(document)
         if not done:
-            infos = _command_infos()
+            infos = _command_infos(self.session)
             yield from complete_from([name for name, _ in infos], current, suffix=" ", meta=dict(infos))
             return
         command = commands.ALIASES.get(done[0], done[0])
@@ -114,7 +137,14 @@ class CommandCompleter(Completer):
             yield from complete_from([name for name, _ in _command_infos()], current)
         elif command == "hex" and position == 0:
             yield from complete_from(("on", "off"), current)
-        elif command in _HEADER_COMMANDS and position >= _HEADER_COMMANDS[command] and ":" not in current:
+        elif (command in _HEADER_COMMANDS and position > _HEADER_COMMANDS[command]
+              and done[-1].endswith(":") and done[-1][:-1].lower() in HEADER_VALUES):
+            for value in HEADER_VALUES[done[-1][:-1].lower()]:
+                if value.lower().startswith(current.lower()):
+                    yield Completion(f"{value} ", -len(current), display=value)
+        elif (command in _HEADER_COMMANDS and position >= _HEADER_COMMANDS[command] and ":" not in current
+              and not (position > _HEADER_COMMANDS[command] and done[-1].endswith(":"))):
+            # (right after ``Name:`` a value is due, not another name)
             # a header value may follow; only offer names at a word that can start a header
             for name in HEADER_NAMES:
                 if name.lower().startswith(current.lower()):
@@ -173,7 +203,7 @@ class Repl:
         # what was logged before the prompt opened is the caller's to show (as the hint)
         self.printed = len(session.log)
         self.prompt: PromptSession[str] = build_prompt(
-            completer=CommandCompleter(targets),
+            completer=CommandCompleter(targets, session),
             toolbar=lambda: toolbar_text(self.session.toolbar()),
             message=lambda: prompt_text(self.session),
             history=history if history is not None else file_history(HISTORY, self._note),

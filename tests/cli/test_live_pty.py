@@ -21,14 +21,22 @@ def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
                          dimensions=(50, 160), env=env)
 
 
-def test_loopback_repl_on_a_pty(tmp_path: Path) -> None:
+def test_loopback_repl_on_a_pty_with_tab_completion(tmp_path: Path) -> None:
     child = spawn(tmp_path, "loopback")
     try:
         child.expect("loopback:client")
-        child.sendline("request POST /pty Content-Length: 13")
-        child.expect("SEND_BODY")
+        child.send("request POST /pty Transfer-Encoding: ch\t")
+        child.expect("unked")  # the terminal is sent only what Tab added after "ch"
+        child.send("\r")
+        child.expect("Transfer-Encoding: chunked")
+        child.expect("SEND_BODY/SEND_RESPONSE")  # the prompt after the request
         child.sendline("data body-is-fine")
         child.expect("body-is-fine")
+        child.send("eo\t")
+        child.expect("m")  # completion runs in the background: Enter only once it has filled in
+        child.send("\r")
+        child.expect("EndOfMessage")
+        child.expect("DONE/SEND_RESPONSE")
         child.sendline("quit")
         child.expect(pexpect.EOF)
     finally:
@@ -76,3 +84,4 @@ def test_ctrl_c_while_listen_waits_for_a_client_exits_130(tmp_path: Path) -> Non
         child.close(force=True)
     assert child.exitstatus == 130
     assert "Traceback" not in (child.before or "")
+

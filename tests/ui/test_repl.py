@@ -20,6 +20,7 @@ from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
 from h11dbg.demo.server import DemoServer
+from h11dbg.session.commands import execute
 from h11dbg.session.core import Session
 from h11dbg.transcript.files import create_new
 from h11dbg.ui.repl import CommandCompleter, history_path, prompt_text, run_repl, toolbar_text
@@ -218,3 +219,50 @@ def test_the_repl_says_what_a_head_means_for_the_connection(loopback: Session) -
     code, out = drive(loopback, "request GET /chat Connection: Upgrade Upgrade: websocket\rquit\r")
     assert code == 0
     assert "note: Upgrade proposes a protocol switch: a 101 accepts it" in " ".join(out.split())
+
+
+def commands_offered(session: Session, text: str = "") -> list[str]:
+    completer = CommandCompleter(session=session)
+    found = completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
+    return [c.text.strip() for c in found]
+
+
+def test_completion_offers_only_the_commands_legal_in_each_state() -> None:
+    session = Session.loopback("h11dbg", timeout=0.05)
+    sends = {"request", "response", "info", "data", "eom", "close", "cycle", "recv", "next", "run"}
+    try:
+        # a client in IDLE may start a request (or close); nothing is owed to it, so no reads
+        offered = commands_offered(session)
+        assert offered[0] == "request" and sends & set(offered) == {"request", "close"}
+        assert {"states", "explain", "log", "save", "as", "help", "quit", "hex", "raw"} <= set(offered)
+        execute(session, "request POST / Content-Length: 3")
+        # SEND_BODY: the body and its end, and reading the response that may come early; no request
+        assert commands_offered(session)[:1] == ["data"]
+        assert sends & set(commands_offered(session)) == {"data", "eom", "recv", "next", "run"}
+        execute(session, "as server")
+        assert commands_offered(session)[0] == "as"  # the client still owes the body: its move
+        assert sends & set(commands_offered(session)) == {"close", "recv", "next", "run"}
+        for line in ("as client", "data abc", "eom", "as server", "run"):
+            execute(session, line)
+        # a server owing a response: response (suggested first) or a 1xx, not request, not reads
+        assert commands_offered(session)[0] == "response"
+        assert sends & set(commands_offered(session)) == {"response", "info"}
+        for line in ("response 200 Content-Length: 0", "eom", "as client", "run"):
+            execute(session, line)
+        assert commands_offered(session)[0] == "cycle"
+        assert sends & set(commands_offered(session)) == {"cycle", "close"}
+        assert commands_offered(session, "cy") == ["cycle"]
+        assert commands_offered(session, "req") == []  # DONE: no request before `cycle`
+    finally:
+        session.close()
+
+
+def test_completion_of_header_values_and_status_reasons() -> None:
+    assert completions("request POST / Transfer-Encoding: ") == ["chunked "]
+    assert completions("request GET / Connection: ") == ["close ", "keep-alive ", "Upgrade "]
+    assert completions("request GET / connection: k") == ["keep-alive "]
+    assert completions("request POST / Expect: ") == ["100-continue "]
+    assert "application/json " in completions("response 200 Content-Type: app")
+    assert completions("response 200 X-Custom: ") == []  # not a known set: nothing to offer
+    found = CommandCompleter().get_completions(Document("response 404"), CompleteEvent(completion_requested=True))
+    assert [(c.text, c.display_meta_text) for c in found] == [("404 ", "Not Found")]
