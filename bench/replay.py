@@ -10,8 +10,8 @@ The traffic is generated once per run (seeded, so every run replays the same byt
 connections carrying small GETs, chunked responses, POSTs (JSON and uploads in 64 KiB reads) and a
 few large downloads read 64 KiB at a time.  It is written with the library's own writer as a text
 transcript, and the same records as an Ethernet/IPv4/TCP pcap (handshake, MSS-sized segments,
-delayed ACKs, FINs) built by bench/pcapsynth.py.  The text file is the size asked for; the pcap holds the same
-traffic, so its size differs.
+delayed ACKs, FINs) built by the package's pcap writer (h11dbg.transcript.exporters.pcap, the one
+``h11dbg convert`` uses).  The text file is the size asked for; the pcap holds the same traffic, so its size differs.
 
 Each repetition runs the real CLI in a subprocess with stdout on /dev/null; its own peak RSS (with
 any process it forks) comes from ``os.wait4`` in a small launcher process, not in this one (see
@@ -43,8 +43,8 @@ from typing import IO, Any
 if __package__ in (None, ""):  # run as ``python bench/replay.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pcapsynth import PcapTraffic  # noqa: E402
 from h11dbg.engines import ENGINE_NAMES  # noqa: E402
+from h11dbg.transcript.exporters.pcap import PcapWriter  # noqa: E402
 from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record  # noqa: E402
 from h11dbg.transcript.textformat import TextWriter  # noqa: E402
 from h11dbg.ui.exits import ExitCode  # noqa: E402
@@ -261,7 +261,7 @@ def generate(directory: Path, mib: float, seed: int = SEED) -> Corpus:
                 recorded_at="2026-11-25T09:00:00+00:00")
     with open(text_path, "wb") as text_stream, open(pcap_path, "wb") as pcap_stream:
         writer = TextWriter(text_stream, meta)
-        pcap = PcapTraffic(pcap_stream, seed + 1)
+        pcap = PcapWriter(pcap_stream, seed=seed + 1)
         for record in traffic.records(lambda: text_stream.tell() >= target):
             writer.write(record)
             pcap.write(record)

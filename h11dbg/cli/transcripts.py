@@ -107,6 +107,9 @@ def replay(
         fail("--diagram redraws the state machines as --step walks: use it with --step")
     if ladder and (as_json or step):
         fail(f"--ladder draws a picture for people: it does not combine with {'--json' if as_json else '--step'}")
+    if step and file == "-":
+        fail("replay - --step: standard input holds the transcript, so it cannot take the stepper's commands "
+             "too; step through a file")
     engine = load_engine(engine_name)
     # A large input replays on two CPUs: a worker process reads it and replays part of the
     # connections (h11dbg.replay.parallel; the same output).  Stepping stays in one process.
@@ -256,31 +259,61 @@ def _diff_engines(file: str, format_name: str | None, server_port: int | None, a
 @click.argument("source", metavar="IN")
 @click.argument("target", metavar="OUT")
 @format_option
-@click.option("--to", "to_format", default="h11dbg", show_default=True, metavar="F",
-              help="The output format.")
+@click.option("--to", "to_format", metavar="F",
+              help="The output format: h11dbg, pcap, pcapng or har (default: by OUT's suffix, .h11t, .pcap, "
+                   ".pcapng or .har; h11dbg's text format for any other name and for -).")
 @force_option
 @segments_option
-def convert(source: str, target: str, format_name: str | None, to_format: str, force: bool, segments: bool) -> None:
-    """Convert the transcript IN (any readable format) into OUT (h11dbg's text format by default)."""
+def convert(source: str, target: str, format_name: str | None, to_format: str | None, force: bool,
+            segments: bool) -> None:
+    """Convert the transcript IN (any readable format) into OUT: h11dbg's text format, pcap, pcapng or
+    HAR 1.2.  IN may be - (standard input), OUT - (standard output).  What OUT's format cannot hold is
+    said on stderr."""
     from h11dbg import __version__
-    from h11dbg.transcript import TranscriptError, write_transcript
+    from h11dbg.replay.export import export
+    from h11dbg.transcript import TranscriptError
     from h11dbg.transcript.files import OutputFileError, refuse_existing, replacing
+    from h11dbg.transcript.formats import OUTPUTS, STDIN, output_format
 
+    out_format = to_format or output_format(target)
+    if out_format not in OUTPUTS:
+        fail(f"--to {out_format}: choose one of {', '.join(OUTPUTS)}")
+    to_stdout = target == STDIN
+    if to_stdout and out_format.startswith("pcap") and sys.stdout.isatty():
+        fail(f"refusing to write {out_format} to a terminal: redirect standard output (> FILE, | tshark -r -)")
     try:
-        if not force:
+        if not (force or to_stdout):
             refuse_existing(target)
         transcript = _open(source, format_name, None, segments=segments)
         transcript.meta.extra.setdefault("converted_by", f"h11dbg convert {__version__}")
-        with replacing(target) as partial:  # a bad input never leaves half a file
-            try:
-                # the file header carries Meta.lossy: a capture is read once beforehand to find its losses
-                transcript.complete_meta()
-                write_transcript(transcript, partial, format=to_format, overwrite=True)
-            except TranscriptError as exc:
-                fail(str(exc).replace(str(partial), target))
+        with Quietly():
+            if to_stdout:
+                try:
+                    made_up = export(transcript, sys.stdout.buffer, out_format)
+                    sys.stdout.buffer.flush()
+                except TranscriptError as exc:
+                    fail(str(exc))
+            else:
+                with replacing(target) as partial, open(partial, "wb") as stream:  # never half a file
+                    try:
+                        made_up = export(transcript, stream, out_format)
+                    except TranscriptError as exc:
+                        fail(str(exc).replace(str(partial), target))
     except OutputFileError as exc:
         fail(str(exc))
-    click.echo(f"wrote {target} ({to_format} format, from {transcript.meta.source_format})", err=True)
+    click.echo(f"wrote {'standard output' if to_stdout else target} ({out_format} format, "
+               f"from {transcript.meta.source_format})", err=True)
+    losses = OUTPUTS[out_format][1]
+    if losses:
+        click.echo(f"note: {out_format} does not keep {losses}", err=True)
+    for line in made_up[:_MADE_UP_SHOWN]:
+        click.echo(f"note: {line}", err=True)
+    if len(made_up) > _MADE_UP_SHOWN:
+        click.echo(f"note: ... and {len(made_up) - _MADE_UP_SHOWN} more", err=True)
+
+
+#: How many of the writer's notes (an address made up, a connection's lost bytes) convert lists.
+_MADE_UP_SHOWN = 10
 
 
 # The proxy's limits: a person typing in `h11dbg connect` through the proxy may pause for minutes;

@@ -21,7 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from h11dbg.replay import forked
-from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.formats import STDIN, TranscriptError
 from h11dbg.transcript.model import Meta, Record, Transcript
 
 #: Files smaller than this are read in-process: a fork costs more than reading them does.
@@ -33,7 +33,7 @@ BATCH_RECORDS = 256
 
 def worth_it(path: str | Path) -> bool:
     """Whether reading ``path`` in a second process can speed a replay up here."""
-    if not forked.available():
+    if not forked.available() or str(path) == STDIN:  # standard input is read as it comes, once
         return False
     try:
         return os.path.getsize(path) >= MIN_PREFETCH_BYTES

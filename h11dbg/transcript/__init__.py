@@ -8,11 +8,14 @@ importers register: pcap, pcapng, curl --trace, HAR) and returns a lazily read
 from __future__ import annotations
 
 import contextlib
+import io
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from h11dbg.transcript import formats, textformat
-from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.formats import STDIN, STDIN_NAME, TranscriptError
 from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record, Transcript
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "Transcript",
     "TranscriptError",
     "open_transcript",
+    "write_stream",
     "write_transcript",
 ]
 
@@ -56,6 +60,10 @@ def open_transcript(path: str | Path, format: str | None = None, *, segments: bo
 
     Raises :class:`TranscriptError` (also later, while its records are iterated) for unreadable input.
     """
+    stream: io.BufferedReader | None = None
+    if str(path) == STDIN:
+        path = Path(STDIN_NAME)
+        head, stream = _stdin()
     path = Path(path)
     if format is not None:
         _load_importers()
@@ -64,11 +72,12 @@ def open_transcript(path: str | Path, format: str | None = None, *, segments: bo
         if fmt is None:
             raise TranscriptError(path, f"unknown format {format!r}: choose one of {', '.join(known)}")
     else:
-        try:
-            with open(path, "rb") as stream:
-                head = stream.read(formats.SNIFF_BYTES)
-        except OSError as exc:
-            raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
+        if stream is None:
+            try:
+                with open(path, "rb") as opened:
+                    head = opened.read(formats.SNIFF_BYTES)
+            except OSError as exc:
+                raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
         # Our own format is recognised (and detected first) without importing the importers:
         # pcap's, HAR's and curl's modules are most of a small replay's start-up.
         if textformat.sniff(head):
@@ -87,8 +96,11 @@ def open_transcript(path: str | Path, format: str | None = None, *, segments: bo
                 line=1,
             )
         fmt = detected
+    options: dict[str, object] = {} if stream is None else {"stream": stream}
+    if segments and "segments" in fmt.options:
+        options["segments"] = True
     try:
-        transcript = fmt.read(path, segments=True) if segments and "segments" in fmt.options else fmt.read(path)
+        transcript = fmt.read(path, **options)
     except TranscriptError:
         raise
     except Exception as exc:
@@ -98,6 +110,40 @@ def open_transcript(path: str | Path, format: str | None = None, *, segments: bo
     else:
         transcript.records = _Guarded(path, fmt.name, transcript.records)
     return transcript
+
+
+class _Prefixed(io.RawIOBase):
+    """Standard input with the bytes already read to recognise it put back in front."""
+
+    def __init__(self, head: bytes, rest: io.BufferedReader) -> None:
+        self.head = memoryview(head)
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            size = min(len(buffer), len(self.head))
+            buffer[:size] = self.head[:size]
+            self.head = self.head[size:]
+            return size
+        data = self.rest.read1(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _stdin() -> tuple[bytes, io.BufferedReader]:
+    """The first bytes of standard input (to recognise its format) and a stream of all of it.
+
+    A capture shows itself in four bytes, and a live one (``tshark -w - | h11dbg replay -``) must
+    not wait for more; the other formats are files piped whole, shown as much as a sniffer sees.
+    """
+    stdin = sys.stdin.buffer
+    head = stdin.read(4)
+    if not (formats.guess_shape(head) or "").startswith("pcap"):
+        head += stdin.read(formats.SNIFF_BYTES - len(head))
+    return head, io.BufferedReader(_Prefixed(head, stdin), 1 << 16)  # type: ignore[arg-type]
 
 
 def _describe(exc: BaseException) -> str:
@@ -136,19 +182,32 @@ def write_transcript(
     *,
     format: str = "h11dbg",
     overwrite: bool = False,
-) -> None:
-    """Write ``records`` (a Transcript, or records plus ``meta``) to ``path``; refuses to replace an
-    existing file unless ``overwrite`` (:class:`h11dbg.transcript.files.OutputFileError`)."""
+) -> list[str]:
+    """Write ``records`` (a Transcript, or records plus ``meta``) to ``path`` in ``format`` (h11dbg,
+    pcap, pcapng); refuses to replace an existing file unless ``overwrite``
+    (:class:`h11dbg.transcript.files.OutputFileError`).  Returns what the writer had to make up."""
     path = Path(path)
-    if isinstance(records, Transcript):
-        meta = meta or records.meta
-    writer = formats.writers().get(format)
-    if writer is None:
-        raise TranscriptError(
-            path, f"cannot write format {format!r}: choose one of {', '.join(formats.writers())}"
-        )
     if not overwrite:
         from h11dbg.transcript.files import refuse_existing
 
         refuse_existing(path)
-    writer(records, path, meta or Meta())
+    with open(path, "wb") as stream:
+        return write_stream(records, stream, meta, format=format, name=str(path))
+
+
+def write_stream(records: Transcript | Iterable[Record], stream: IO[bytes], meta: Meta | None = None, *,
+                 format: str = "h11dbg", name: str = "-") -> list[str]:
+    """:func:`write_transcript` to an open binary stream (standard output for ``convert IN -``)."""
+    if not isinstance(records, Transcript):
+        records = Transcript(meta or Meta(), records)
+    elif meta is not None:
+        records = Transcript(meta, records.records, records.notes)
+    _load_exporters()
+    writer = formats.writers().get(format)
+    if writer is None:
+        raise TranscriptError(name, f"cannot write format {format!r}: choose one of {', '.join(formats.writers())}")
+    return writer(records, stream)
+
+
+def _load_exporters() -> None:
+    import h11dbg.transcript.exporters  # noqa: F401  (registers pcap and pcapng)

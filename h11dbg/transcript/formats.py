@@ -11,17 +11,48 @@ one ``FILE:LINE: what was expected`` line and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
-from h11dbg.transcript.model import Meta, Record, Transcript
+from h11dbg.transcript.model import Transcript
+
+#: The file name that means standard input (``h11dbg replay -``), and what messages call it then.
+STDIN = "-"
+STDIN_NAME = "<stdin>"
 
 #: How many leading bytes a sniffer is shown.
 SNIFF_BYTES = 4096
 
 Sniff = Callable[[bytes], bool]
 Reader = Callable[..., Transcript]  # (path, **options) -> Transcript
-Writer = Callable[[Iterable[Record], Path, Meta], None]
+Writer = Callable[[Transcript, IO[bytes]], list[str]]  # (transcript, stream) -> what had to be made up
+
+#: The formats ``h11dbg convert`` writes: the file name suffix that asks for each, and what each loses
+#: (docs/cli.md says the same; convert says it on stderr).
+OUTPUTS: dict[str, tuple[str, str]] = {
+    "h11dbg": (".h11t", ""),
+    "pcap": (".pcap", "the recording's metadata (tool, description, lossy notes) and connection numbers; "
+                      "addresses that are not IP:PORT are made up; times kept to the microsecond; TCP "
+                      "handshakes, ACKs and sequence numbers synthesised (every byte, the end of each write "
+                      "(PSH), FIN and RST kept)"),
+    "pcapng": (".pcapng", "connection numbers (the metadata is kept in the section comment); addresses that "
+                          "are not IP:PORT are made up; times kept to the microsecond; TCP handshakes, ACKs "
+                          "and sequence numbers synthesised (every byte, the end of each write (PSH), FIN and "
+                          "RST kept)"),
+    "har": (".har", "everything that is not an HTTP/1.1 request and its response: the exact bytes (header "
+                    "whitespace, chunk sizes, obsolete line folding), interim 1xx responses, each read and "
+                    "its time (HAR has one set of timings per exchange), closes and resets, bytes after a "
+                    "protocol error or a protocol switch; content-coded (gzip, deflate) bodies are stored "
+                    "decoded; a request body that is not UTF-8 is base64 with postData.encoding (our "
+                    "importer reads it back, other tools may not)"),
+}
+
+
+def output_format(target: str) -> str:
+    """The output format ``convert`` writes to ``target`` by its suffix (our text format otherwise)."""
+    suffix = Path(target).suffix.lower()
+    return next((name for name, (known, _) in OUTPUTS.items() if known == suffix), "h11dbg")
 
 
 class TranscriptError(Exception):
@@ -72,7 +103,8 @@ def register(name: str, sniff: Sniff, read: Reader, description: str = "", optio
 
 
 def register_writer(name: str, write: Writer) -> None:
-    """Make ``h11dbg convert`` able to write ``name`` (our text format is always available)."""
+    """Make :func:`h11dbg.transcript.write_transcript` able to write ``name`` (HAR is written by
+    :mod:`h11dbg.replay.export`, which parses the HTTP it holds)."""
     _WRITERS[name] = write
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -153,11 +153,25 @@ class TextWriter:
             self._stream.flush()
 
 
-def write_text(records: Iterable[Record], path: Path, meta: Meta) -> None:
-    with open(path, "wb") as stream:
-        writer = TextWriter(stream, meta)
-        for record in records:
+def write_text(transcript: Transcript, stream: IO[bytes]) -> list[str]:
+    """``transcript`` in our format.  The header says what the input lost (``lossy:``), which a
+    capture knows only once it is read (its live ``notes``): then the records are written to a
+    temporary file first and follow the header, so the input is read once (it may be a pipe)."""
+    if transcript.notes is None:
+        writer = TextWriter(stream, transcript.meta)
+        for record in transcript.records:
             writer.write(record)
+        return []
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryFile() as body:
+        for record in transcript.records:
+            body.write(record_text(record))
+        stream.write(header_text(transcript.meta))
+        body.seek(0)
+        shutil.copyfileobj(body, stream, 1 << 20)
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,13 +194,15 @@ def _peer(value: bytes) -> str | None:
     return None if value == b"-" else value.decode("ascii", "backslashreplace")
 
 
-def read_text(path: Path) -> Transcript:
-    """Read the header now (so a wrong file fails at once) and the records lazily."""
+def read_text(path: Path, stream: IO[bytes] | None = None) -> Transcript:
+    """Read the header now (so a wrong file fails at once) and the records lazily; ``stream``
+    (standard input; ``path`` then only names it) is read once, forward."""
     path = Path(path)
-    try:
-        stream = open(path, "rb")  # noqa: SIM115  (the record generator closes it)
-    except OSError as exc:
-        raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
+    if stream is None:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115  (the record generator closes it)
+        except OSError as exc:
+            raise TranscriptError(path, f"cannot open: {exc.strerror or exc}") from None
     try:
         lines = enumerate(iter(stream.readline, b""), 1)
         meta, pending = _read_header(path, lines)

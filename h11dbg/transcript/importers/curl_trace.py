@@ -20,11 +20,12 @@ line's offset was ended by a CRLF that curl did not print.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
@@ -251,24 +252,33 @@ class _Parser:
 
 
 class _TraceRecords:
-    def __init__(self, path: Path, mode: str) -> None:
+    def __init__(self, path: Path, mode: str, content: bytes | None) -> None:
         self.path = path
         self.mode = mode
+        self.content = content  # standard input's, read whole (it is read twice)
 
     def __iter__(self) -> Iterator[Record]:
+        if self.content is not None:
+            yield from _Parser(self.path, self.mode).records(io.StringIO(self.content.decode("latin-1"), newline=""))
+            return
         with open(self.path, encoding="latin-1", newline="") as f:
             yield from _Parser(self.path, self.mode).records(f)
 
 
-def read_curl_trace(path: str | Path) -> Transcript:
+def read_curl_trace(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
     """A ``curl --trace`` or ``--trace-ascii`` file (told apart by its first dump line).
 
     The file is checked through once now; iterating the records reads it again, streaming.
+    ``stream`` (standard input; ``path`` then only names it) is read whole first.
     """
     path = Path(path)
+    content = None if stream is None else stream.read()
     try:
-        with open(path, "rb") as f:
-            head = f.read(64 * 1024)
+        if content is not None:
+            head = content[:64 * 1024]
+        else:
+            with open(path, "rb") as f:
+                head = f.read(64 * 1024)
     except OSError as exc:
         raise TranscriptError(path, f"cannot read: {exc.strerror or exc}") from None
     if not _is_trace(head):
@@ -282,7 +292,7 @@ def read_curl_trace(path: str | Path) -> Transcript:
         source_format="curl-trace" if mode == "hex" else "curl-trace-ascii",
         lossy=ASCII_LOSSY if mode == "ascii" else None,
     )
-    records = _TraceRecords(path, mode)
+    records = _TraceRecords(path, mode, content)
     for _ in records:  # a damaged trace is reported now, before anything is replayed or written
         pass
     return Transcript(meta, records)

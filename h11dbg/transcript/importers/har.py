@@ -8,7 +8,8 @@ marked lossy.  The rebuilt messages are made self-consistent so that replay can 
   pseudo-headers are dropped); a request without ``Host`` gets one from the URL;
 * headers in the recorded order, joined with CRLF;
 * bodies: ``postData.text`` (or its ``params``, form-encoded) and ``content.text`` (base64
-  decoded when ``content.encoding`` says so), UTF-8 encoded.  HAR stores the *decoded* body, so
+  decoded when ``content.encoding``, or ``postData.encoding`` as ``h11dbg convert`` writes it, says
+  so), UTF-8 encoded.  HAR stores the *decoded* body, so
   ``Content-Encoding`` is dropped, a ``Transfer-Encoding: chunked`` body is re-framed as a single
   chunk, and ``Content-Length`` is set to the body's real length (added when no framing header
   was there).  Every such change is listed in ``Meta.lossy``.
@@ -27,7 +28,7 @@ import re
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
 from h11dbg.transcript.formats import TranscriptError
@@ -155,7 +156,13 @@ def _request(where: _Where, entry: dict[str, Any], at: str, notes: set[str]
     post = where.get(request, "postData", dict, at, None)
     if post is not None:
         text = where.get(post, "text", str, f"{at}.postData", None)
-        if text is not None:
+        if text is not None and where.get(post, "encoding", str, f"{at}.postData", "") == "base64":
+            # not HAR 1.2, which has no binary request bodies: h11dbg convert writes them so
+            try:
+                body = base64.b64decode(text, validate=True)
+            except ValueError:
+                raise where.error(f"{at}.postData.text", "invalid base64") from None
+        elif text is not None:
             body = text.encode("utf-8")
         else:
             params = where.get(post, "params", list, f"{at}.postData", [])
@@ -225,13 +232,17 @@ def _server(entry: dict[str, Any], url: str) -> str | None:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def read_har(path: str | Path) -> Transcript:
-    """A HAR file; the whole JSON is loaded (HAR files are JSON documents, not streams)."""
+def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
+    """A HAR file; the whole JSON is loaded (HAR files are JSON documents, not streams).  ``stream``
+    (standard input; ``path`` then only names it) is read instead of the file."""
     path = Path(path)
     where = _Where(path)
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            document = json.load(f)
+        if stream is not None:
+            document = json.loads(stream.read().decode("utf-8-sig"))
+        else:
+            with open(path, encoding="utf-8-sig") as f:
+                document = json.load(f)
     except OSError as exc:
         raise TranscriptError(path, f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

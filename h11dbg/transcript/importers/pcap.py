@@ -19,16 +19,17 @@ from __future__ import annotations
 import os
 import struct
 from _socket import AF_INET, AF_INET6, inet_ntop  # socket's C core: the package adds start-up, nothing used
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from h11dbg.transcript.escaping import escape
-from h11dbg.transcript.formats import TranscriptError
+from h11dbg.transcript.formats import STDIN_NAME, TranscriptError
 from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment, Writes
 from h11dbg.transcript.model import Chunk, Meta, Record, Transcript
 
 if TYPE_CHECKING:
+    import io
     from decimal import Decimal
     from typing import Protocol
 
@@ -74,10 +75,10 @@ class _Tracked:
     asked for, or nothing when a body was expected, means the file was cut.
     """
 
-    def __init__(self, f: IO[bytes], path: Path, size: int, first_record_reads: int) -> None:
+    def __init__(self, f: IO[bytes], path: Path, size: int | None, first_record_reads: int) -> None:
         self.f = f
         self.path = path
-        self.size = size
+        self.size = size  # None: a stream (standard input), whose end shows only when it comes
         self.offset = 0
         self.record_start = 0
         self._reads = 0
@@ -100,11 +101,15 @@ class _Tracked:
         if n is None or n < 0:
             raise TranscriptError(self.path, "corrupt block length (smaller than its header)",
                                   offset=self.record_start)
-        if n > self.size - self.offset:
+        if self.size is not None and n > self.size - self.offset:
             if at_record_start and self.offset == self.size:
                 return b""
             raise _cut(self.path, n, self.size - self.offset, self.offset)
         data = self.f.read(n)
+        if len(data) < n:  # a stream that ended (a file's size was checked above)
+            if at_record_start and not data:
+                return b""
+            raise _cut(self.path, n, len(data), self.offset)
         self.offset += len(data)
         if self.pcapng:
             self._watch_interfaces(data, at_record_start)
@@ -153,15 +158,22 @@ class _PcapHeader:
         return self.linktype
 
 
-def _open_reader(path: Path, f: IO[bytes]) -> tuple[_PcapHeader | _PcapngReader, str, _Tracked]:
+def _open_reader(path: Path, f: IO[bytes], *, stream: bool = False
+                 ) -> tuple[_PcapHeader | _PcapngReader, str, _Tracked]:
     """The file's header read: (its reader, "pcap" or "pcapng", the tracked file).
 
     For pcap the reader only holds the header (the records are read by :meth:`_PcapRecords._pcap`);
-    for pcapng it is dpkt's reader.
+    for pcapng it is dpkt's reader.  A ``stream`` (standard input, an ``io.BufferedReader``) is
+    read forward only: its size is unknown and it is never seeked.
     """
-    size = os.fstat(f.fileno()).st_size
-    head = f.read(4)
-    f.seek(0)
+    size: int | None
+    if stream:
+        size = None
+        head = cast("io.BufferedReader", f).peek(4)[:4]
+    else:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(4)
+        f.seek(0)
     if head in PCAP_MAGICS:
         tracked = _Tracked(f, path, size, first_record_reads=1)
         tracked.magic = head
@@ -311,8 +323,10 @@ def _cut(path: Path, needed: int, left: int, offset: int) -> TranscriptError:
 class _PcapRecords:
     """Re-iterable: each iteration streams the file again and refills ``notes`` as it goes."""
 
-    def __init__(self, path: Path, port: int | None, meta: Meta, notes: list[str], segments: bool) -> None:
+    def __init__(self, path: Path, port: int | None, meta: Meta, notes: list[str], segments: bool,
+                 opened: tuple[_PcapHeader | _PcapngReader, str, _Tracked] | None = None) -> None:
         self.path = path
+        self.opened = opened  # a stream's reader, its header read: it can be iterated once
         self.port = port
         self.meta = meta
         self.notes = notes
@@ -325,16 +339,27 @@ class _PcapRecords:
         reassembler = Reassembler(server_port=self.port)
         reassembler.notes = notes
         writes = None if self.segments else Writes()
-        with open(self.path, "rb") as f:
-            reader, kind, tracked = _open_reader(self.path, f)
-            if isinstance(reader, _PcapHeader):  # kind == "pcap", in a way the type checker follows
-                yield from self._pcap(tracked, reader.datalink(), reassembler, writes)
-            else:
-                yield from self._pcapng(reader, tracked, reassembler, writes)
+        if self.opened is not None:
+            reader, kind, tracked = self.opened
+            self.opened = None
+            yield from self._packets(reader, tracked, reassembler, writes)
+        elif self.path.name == STDIN_NAME:
+            raise TranscriptError(self.path, "standard input can be read only once")
+        else:
+            with open(self.path, "rb") as f:
+                reader, kind, tracked = _open_reader(self.path, f)
+                yield from self._packets(reader, tracked, reassembler, writes)
         yield from reassembler.finish()
         if writes is not None:
             yield from writes.finish()
         self.meta.lossy = "; ".join(notes) or None
+
+    def _packets(self, reader: _PcapHeader | _PcapngReader, tracked: _Tracked, reassembler: Reassembler,
+                 writes: Writes | None) -> Iterator[Record]:
+        if isinstance(reader, _PcapHeader):  # kind == "pcap", in a way the type checker follows
+            yield from self._pcap(tracked, reader.datalink(), reassembler, writes)
+        else:
+            yield from self._pcapng(reader, tracked, reassembler, writes)
 
     def _slow(self, linktype: int, reassembler: Reassembler, skipped: set[str], frame: bytes,
               time: float, at: int, writes: Writes | None) -> Iterator[Record]:
@@ -412,6 +437,7 @@ class _PcapRecords:
         that reading it through ``tracked`` would.
         """
         path, size, read, port = self.path, tracked.size, tracked.f.read, self.port
+        read_block = read if size is not None else _block_reader(cast("io.BufferedReader", tracked.f))
         record_header = struct.Struct("<IIII" if tracked.magic in _LITTLE_ENDIAN_MAGICS else ">IIII").unpack_from
         nano = tracked.magic in _NANO_MAGICS
         if nano:  # nanoseconds: summed exactly, then rounded once (as a float has too few digits)
@@ -434,21 +460,26 @@ class _PcapRecords:
                 # straddles two blocks is put together from the bytes it needs (reading only those):
                 # either way no block is copied into another.
                 offset = base + pos
-                buf = read(_BLOCK) if pos == end else buf[pos:] + read(16 - (end - pos))
+                buf = read_block(_BLOCK) if pos == end else buf[pos:] + read(16 - (end - pos))
                 base, pos, end = offset, 0, len(buf)
                 if end < 16:
-                    if offset == size:
+                    if not end:  # the end of the file, between two records
                         return
-                    raise _cut(path, 16, size - offset, offset)
+                    raise _cut(path, 16, end, offset)
             seconds, fraction, caplen, _ = record_header(buf, pos)
             at = pos  # where the record starts, in buf
             pos += 16
             if end - pos < caplen:
                 offset = base + pos
-                if caplen > size - offset:
+                if size is None:
+                    if caplen > _MAX_STREAMED_RECORD:
+                        raise TranscriptError(path, f"corrupt record: {caplen} bytes captured", offset=offset - 16)
+                elif caplen > size - offset:
                     raise _cut(path, caplen, size - offset, offset)
                 buf = buf[pos:] + read(caplen - (end - pos))
                 base, at, pos, end = offset, -16, 0, len(buf)
+                if end < caplen:  # a stream that ended
+                    raise _cut(path, caplen, end, offset)
             start = pos
             pos += caplen
             t = float(seconds + fraction / billion) if nano else seconds + fraction / 1e6
@@ -507,6 +538,24 @@ class _PcapRecords:
                     _remember(flows, key, flow)
 
 
+#: A streamed record claiming more than this is corrupt (a file's is checked against the file's size).
+_MAX_STREAMED_RECORD = 1 << 24
+
+
+def _block_reader(stream: io.BufferedReader) -> Callable[[int], bytes]:
+    """``read`` for a stream's blocks: what has arrived (a live capture's packets are replayed as they
+    come, not once 64 KiB have), but always a whole record header (16 bytes) unless the stream ends."""
+    read1, read = stream.read1, stream.read
+
+    def read_block(size: int) -> bytes:
+        data = read1(size)
+        if 0 < len(data) < 16:
+            data += read(16 - len(data))
+        return data
+
+    return read_block
+
+
 def _remember(flows: dict[bytes, Any], key: bytes, flow: Any) -> None:
     if len(flows) >= _MAX_FLOWS:
         flows.clear()  # only a cache: a capture of many connections keeps memory flat
@@ -516,7 +565,8 @@ def _remember(flows: dict[bytes, Any], key: bytes, flow: Any) -> None:
 _MAX_FLOWS = 4096
 
 
-def read_pcap(path: str | Path, port: int | None = None, *, segments: bool = False) -> Transcript:
+def read_pcap(path: str | Path, port: int | None = None, *, segments: bool = False,
+              stream: io.BufferedReader | None = None) -> Transcript:
     """A capture as a transcript; ``port`` keeps only TCP connections with that port on one side.
 
     Chunks are the senders' writes, joined from their segments (see :class:`.tcp.Writes`);
@@ -529,12 +579,18 @@ def read_pcap(path: str | Path, port: int | None = None, *, segments: bool = Fal
     once more beforehand for a reader that needs ``Meta.lossy`` first.  Unreadable input raises
     :class:`~h11dbg.transcript.formats.TranscriptError` with the byte offset, here for the file
     header and while iterating for the packets.
+
+    ``stream`` (standard input; ``path`` then only names it) is read forward once, as it arrives.
     """
     path = Path(path)
+    opened = None
     try:
-        with open(path, "rb") as f:
-            reader, kind, _tracked = _open_reader(path, f)
-            linktype = reader.datalink()
+        if stream is not None:
+            opened = reader, kind, _tracked = _open_reader(path, stream, stream=True)
+        else:
+            with open(path, "rb") as f:
+                reader, kind, _tracked = _open_reader(path, f)
+        linktype = reader.datalink()
     except OSError as exc:
         raise TranscriptError(path, f"cannot read: {exc.strerror or exc}") from None
     extra = {"linktype": f"{linktype} ({LINKTYPES[linktype]})"}
@@ -544,4 +600,4 @@ def read_pcap(path: str | Path, port: int | None = None, *, segments: bool = Fal
     notes: list[str] = []
     if segments:
         extra["chunks"] = "one per TCP segment"
-    return Transcript(meta, _PcapRecords(path, port, meta, notes, segments), notes)
+    return Transcript(meta, _PcapRecords(path, port, meta, notes, segments, opened), notes)

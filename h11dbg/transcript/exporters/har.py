@@ -1,0 +1,219 @@
+"""HTTP exchanges as a HAR 1.2 document (what a browser's devtools "Import HAR" reads).
+
+A HAR holds parsed messages, not bytes: :mod:`h11dbg.replay.export` parses a transcript's bytes into
+:class:`Exchange` objects (with the replay's state machines) and this module words them as HAR.
+Bodies are stored as HAR wants them: without their transfer coding (chunks joined) and without
+their content coding (gzip and deflate are decoded; other codings are kept as they came, in base64,
+with a note), as ``text`` when they are UTF-8 and as base64 with ``"encoding": "base64"`` otherwise.
+A request body has no ``encoding`` in HAR 1.2; a binary one gets ``postData.encoding`` (our importer
+reads it).  What the format loses is said by ``h11dbg.transcript.formats.OUTPUTS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from h11dbg import __version__
+from h11dbg.transcript.model import Meta
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class Message:
+    """A request or a response as parsed: its head, its body without transfer coding, its times."""
+
+    headers: Headers
+    started: float  # its first byte's time (a response: its first interim or final head)
+    body: bytearray = field(default_factory=bytearray)
+    ended: float | None = None  # its last byte's time; None when it never completed
+
+
+@dataclass
+class Request(Message):
+    method: bytes = b""
+    target: bytes = b""
+    version: bytes = b"1.1"
+
+
+@dataclass
+class Response(Message):
+    status: int = 0
+    reason: bytes = b""
+    version: bytes = b"1.1"
+    interim: int = 0  # 1xx responses before it (HAR has no place for them)
+
+
+@dataclass
+class Exchange:
+    conn: int
+    server: str | None  # the server's HOST:PORT, as recorded
+    request: Request
+    response: Response | None = None
+
+
+def _text(value: bytes, notes: set[str]) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        notes.add("header bytes that are not UTF-8 are written as Latin-1 text")
+        return value.decode("latin-1")
+
+
+def _header(headers: Headers, name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key.lower() == name), None)
+
+
+def _decoded(body: bytes, headers: Headers, notes: set[str]) -> tuple[bytes, bool]:
+    """The body without its content coding, and whether that was undone."""
+    coding = (_header(headers, b"content-encoding") or b"").strip().lower()
+    if not coding or coding == b"identity" or not body:
+        return body, False
+    try:
+        if coding in (b"gzip", b"x-gzip"):
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS), True
+        if coding == b"deflate":
+            try:
+                return zlib.decompress(body), True
+            except zlib.error:  # raw deflate, as some servers send it
+                return zlib.decompress(body, -zlib.MAX_WBITS), True
+    except zlib.error:
+        notes.add(f"a body that does not decode as its Content-Encoding ({coding.decode('latin-1')}) "
+                  "is kept as it came")
+        return body, False
+    notes.add(f"bodies in Content-Encoding {coding.decode('latin-1')} are kept coded (only gzip and "
+              "deflate are decoded)")
+    return body, False
+
+
+def _body(data: bytes) -> dict[str, Any]:
+    try:
+        return {"text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"text": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
+
+
+def _url(exchange: Exchange, notes: set[str]) -> str:
+    request = exchange.request
+    target = request.target.decode("latin-1")
+    if target.lower().startswith(("http://", "https://")):
+        return target
+    host = _header(request.headers, b"host")
+    authority = host.decode("latin-1") if host else (exchange.server or "")
+    if not host:
+        notes.add("a request without Host is given the server's address in its URL")
+    if request.method.upper() == b"CONNECT":
+        return f"http://{target}"
+    return f"http://{authority}{target if target.startswith('/') else '/' + target}"
+
+
+def _milliseconds(start: float | None, end: float | None) -> float:
+    if start is None or end is None:
+        return 0.0
+    return round(max(0.0, end - start) * 1000.0, 3)
+
+
+def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> dict[str, Any]:
+    request, response = exchange.request, exchange.response
+    url = _url(exchange, notes)
+    content_type = _header(request.headers, b"content-type")
+    har_request: dict[str, Any] = {
+        "method": request.method.decode("latin-1"),
+        "url": url,
+        "httpVersion": f"HTTP/{request.version.decode('ascii', 'replace')}",
+        "cookies": [],
+        "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in request.headers],
+        "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
+        "headersSize": -1,
+        "bodySize": len(request.body),
+    }
+    if request.body:
+        post = _body(bytes(request.body))
+        if "encoding" in post:
+            notes.add("request bodies that are not UTF-8 are base64 with postData.encoding (not in HAR 1.2)")
+        har_request["postData"] = {"mimeType": _text(content_type or b"", notes), **post}
+    if response is None:
+        notes.add("requests without a complete response head have status 0")
+        har_response: dict[str, Any] = {
+            "status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+            "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1, "bodySize": -1,
+        }
+    else:
+        body, decoded = _decoded(bytes(response.body), response.headers, notes)
+        content: dict[str, Any] = {"size": len(body),
+                                   "mimeType": _text(_header(response.headers, b"content-type") or b"", notes)}
+        if decoded:
+            content["compression"] = len(body) - len(response.body)
+        if body:
+            content.update(_body(body))
+        if response.interim:
+            notes.add("interim 1xx responses are left out (HAR keeps the final response)")
+        har_response = {
+            "status": response.status,
+            "statusText": _text(response.reason, notes),
+            "httpVersion": f"HTTP/{response.version.decode('ascii', 'replace')}",
+            "cookies": [],
+            "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in response.headers],
+            "content": content,
+            "redirectURL": _text(_header(response.headers, b"location") or b"", notes),
+            "headersSize": -1,
+            "bodySize": len(response.body),
+        }
+    sent = request.ended if request.ended is not None else request.started
+    timings = {
+        "blocked": -1, "dns": -1, "connect": -1, "ssl": -1,
+        "send": _milliseconds(request.started, sent),
+        "wait": _milliseconds(sent, response.started if response else None),
+        "receive": _milliseconds(response.started if response else None, response.ended if response else None),
+    }
+    entry: dict[str, Any] = {
+        "startedDateTime": (origin + datetime.timedelta(seconds=request.started)).isoformat(timespec="milliseconds"
+                                                                                            ).replace("+00:00", "Z"),
+        "time": round(timings["send"] + timings["wait"] + timings["receive"], 3),
+        "request": har_request,
+        "response": har_response,
+        "cache": {},
+        "timings": timings,
+        "connection": str(exchange.conn),
+    }
+    if exchange.server:
+        entry["serverIPAddress"] = exchange.server.rpartition(":")[0].strip("[]")
+    return entry
+
+
+def _origin(meta: Meta, notes: set[str]) -> datetime.datetime:
+    if meta.recorded_at:
+        try:
+            moment = datetime.datetime.fromisoformat(meta.recorded_at.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            pass
+    notes.add("the recording's date is unknown: times start at 1970-01-01T00:00:00Z")
+    return datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+
+
+def har_document(exchanges: Iterable[Exchange], meta: Meta, notes: set[str]) -> dict[str, Any]:
+    """The HAR 1.2 document; ``notes`` (what could not be kept) grows and ends up in its comment."""
+    origin = _origin(meta, notes)
+    entries = [_entry(exchange, origin, notes) for exchange in exchanges]
+    comment = [f"{key}: {value}" for key, value in (("tool", meta.tool), ("description", meta.description),
+                                                      ("source_format", meta.source_format),
+                                                      ("lossy", meta.lossy)) if value]
+    comment += [f"not kept: {note}" for note in sorted(notes)]
+    log: dict[str, Any] = {"version": "1.2", "creator": {"name": "h11dbg", "version": __version__},
+                           "entries": entries}
+    if comment:
+        log["comment"] = "\n".join(comment)
+    return {"log": log}
+
+
+def write_har(exchanges: Iterable[Exchange], meta: Meta, stream: IO[bytes], notes: set[str]) -> None:
+    document = har_document(exchanges, meta, notes)
+    stream.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
