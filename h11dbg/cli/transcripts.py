@@ -200,6 +200,9 @@ def diff(files: tuple[str, ...], format_name: str | None, server_port: int | Non
     if len(files) == 2 and engines is None:
         from h11dbg.cli.recordings import diff_recordings
 
+        if files[0] == files[1] == "-":
+            fail("diff - -: standard input can be only one of the two recordings")
+
         diff_recordings(files[0], files[1], format_name, server_port, as_json, ignore_headers, compare_headers,
                         segments)
         return

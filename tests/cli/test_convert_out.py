@@ -282,6 +282,10 @@ def test_standard_output_and_input_through_real_pipes(tmp_path: Path) -> None:
     assert _streams(tmp_path / "from-stdin.h11t") == _streams(ROOT / "tests" / "data" / "captures" / "http-lo.pcap")
     compared = _h11dbg("diff", "--engines", "h11dbg,h11dbg", "-", stdin=capture)
     assert compared.returncode == 0, compared.stderr
+    recordings = _h11dbg("diff", str(tmp_path / "from-stdin.h11t"), "-", stdin=capture)
+    assert recordings.returncode == 0, recordings.stdout + recordings.stderr
+    twice = _h11dbg("diff", "-", "-", stdin=capture)
+    assert twice.returncode == 2 and twice.stderr.startswith(b"h11dbg: diff - -: ")
     cut = _h11dbg("replay", "-", stdin=capture[:1000])
     assert cut.returncode == 2
     assert cut.stderr.decode().splitlines()[-1].startswith("h11dbg: <stdin>: byte ")
