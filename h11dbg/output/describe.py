@@ -267,8 +267,10 @@ def change_summary(change: Any) -> str:
     what, a, b = change.what, change.a, change.b
     where = f"{change.message}: " if change.message else ""
     if what == "exchange":
-        side = "A" if change.change == "removed" else "B"
-        return f"only in {side} ({'B' if side == 'A' else 'A'} has fewer exchanges)"
+        side, present = ("A", a) if change.change == "removed" else ("B", b)
+        # what the exchange came to (the start lines are said with the exchange)
+        ended = "; ".join([_error_text(error) for error in present["errors"]] + present["endings"])
+        return f"only in {side} ({'B' if side == 'A' else 'A'} has fewer exchanges)" + (f": {ended}" if ended else "")
     if what == "message":
         side = "A" if change.change == "removed" else "B"
         return f"{where}only in {side}: {a if side == 'A' else b}"

@@ -101,7 +101,7 @@ def compare_exchanges(a: Exchange | None, b: Exchange | None, ignored: frozenset
         present = a or b
         assert present is not None
         return [Change("exchange", None, _summary(a), _summary(b), change="removed" if b is None else "added",
-                       a_run=_start_line(a), b_run=_start_line(b))]
+                       a_run=_first_bytes(a), b_run=_first_bytes(b))]
     changes: list[Change] = []
     for label, left, right in _paired_messages(a, b):
         changes += _compare_messages(label, left, right, ignored)
@@ -121,13 +121,17 @@ def compare_exchanges(a: Exchange | None, b: Exchange | None, ignored: frozenset
 def _summary(exchange: Exchange | None) -> dict[str, Any] | None:
     if exchange is None:
         return None
-    return {"conn": exchange.conn, "cycle": exchange.cycle}
+    return {"conn": exchange.conn, "cycle": exchange.cycle, "errors": [error_fields(step) for step in exchange.errors],
+            "endings": list(exchange.endings)}
 
 
-def _start_line(exchange: Exchange | None) -> bytes | None:
-    if exchange is None or not exchange.messages:
+def _first_bytes(exchange: Exchange | None) -> bytes | None:
+    """What an exchange starts with: its first start line, or the bytes of its first error."""
+    if exchange is None:
         return None
-    return start_line(exchange.messages[0].head)
+    if exchange.messages:
+        return start_line(exchange.messages[0].head)
+    return exchange.error_bytes[0] if exchange.error_bytes else None
 
 
 def start_line(head: Any) -> bytes:

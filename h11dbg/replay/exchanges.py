@@ -125,9 +125,13 @@ class _Tail:
             self.start += extra
 
     def at(self, offset: int | None) -> bytes | None:
+        """The bytes from ``offset`` on; at the end of the stream (an error at the close: a message
+        cut short), the bytes before it."""
         if offset is None or offset < self.start:
             return None
         at = offset - self.start
+        if at >= len(self.data):
+            return bytes(self.data[max(0, len(self.data) - ERROR_BYTES) :])
         return bytes(self.data[at : at + ERROR_BYTES])
 
 
@@ -196,7 +200,12 @@ class ExchangeGrouper:
             exchange.states = step.states
             return False
         if exchange is None:
-            return False
+            # a reset, or bytes that never made a message, outside any exchange (before the first
+            # request, or after a completed one) is what happened there: an exchange of its own
+            if not (kind == "reset" or kind == "end" and step.text):
+                return False
+            exchange = self._start(step.conn)
+            exchange.states = step.states
         if kind in ("reset", "switch"):
             exchange.endings.append(step.text or kind)
             return False

@@ -222,6 +222,54 @@ def test_differing_exchange_counts(uvicorn_server: Server, recorder: Callable, h
     assert records[2]["changes"][0]["change"] == "removed"
 
 
+def test_half_a_request_and_a_reset_are_exchanges_of_their_own(
+        uvicorn_server: Server, recorder: Callable, h11dbg: Run) -> None:
+    request = b"GET /one HTTP/1.1\r\nHost: h11dbg.test\r\n\r\n"
+
+    def record(name: str, then: bytes) -> Path:
+        rec = recorder(uvicorn_server.port, name)
+        with socket.create_connection(("127.0.0.1", rec.port), timeout=10) as sock:
+            sock.sendall(request)
+            answer = b""
+            while not answer.endswith(b"GET /one 0 bytes\n"):
+                answer += sock.recv(65536)
+            sock.sendall(then)  # half of a second request, then the client closes
+        rec.wait_for_closes(2)
+        rec.stop()
+        return Path(rec.output)
+
+    whole, cut = record("whole.h11t", b""), record("cut.h11t", b"GET /tw")
+    result = h11dbg(["diff", str(whole), str(cut)])
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[:4] == [
+        "first difference: exchange 2 (A absent, B conn 1 #2)",
+        "  only in B (A has fewer exchanges): RemoteProtocolError: peer unexpectedly closed connection "
+        "(c2s, at byte 47); c2s: stopped at its error (byte 47); s2c: read to its end",
+        "  A  (none)",
+        # an error at the close: the (up to 48) bytes before it, the cut request at their end
+        "  B  GET /one HTTP/1.1\\r\\nHost: h11dbg.test\\r\\n\\r\\nGET /tw",
+    ]
+    assert "exchange 1: same" in result.stdout
+
+
+def test_a_server_that_resets(uvicorn_server: Server, port_for: Callable[[str], int], recorder: Callable,
+                              h11dbg: Run) -> None:
+    answered = _record_curl(recorder, uvicorn_server.port, "answered.h11t", "URL/one")
+    rec = recorder(port_for("127.0.0.1"), "reset.h11t")  # nothing listens there: the proxy resets
+    done = subprocess.run([CURL, "-s", "-H", HOST, f"http://127.0.0.1:{rec.port}/one"], capture_output=True,
+                          timeout=30)
+    assert done.returncode != 0
+    rec.wait_for_closes(1)
+    rec.stop()
+    result = h11dbg(["diff", str(answered), str(rec.output)])
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    # curl's request reached the proxy, but the reset came first: B read no request at all
+    assert lines[1] == "  request: only in A: GET /one HTTP/1.1"
+    assert "  response: only in A: HTTP/1.1 200 OK" in lines
+    assert "  ending differs: A normal | B the server reset the connection" in lines
+
+
 @pytest.mark.parametrize("other", ["http-lo.pcapng", "http-trace.txt"])
 def test_the_same_traffic_in_other_formats_is_the_same(other: str, h11dbg: Run) -> None:
     result = h11dbg(["diff", str(CAPTURES / "http-lo.pcap"), str(CAPTURES / other)])
