@@ -79,6 +79,22 @@ def head_summary(event: Any, kind: str, fields: int = 0) -> str:
     return kind
 
 
+def hex_rows(data: bytes, width: int = 16) -> list[tuple[str, str, str]]:
+    """The classic hex dump, one row per ``width`` bytes: offset, hex bytes (padded), printable ASCII."""
+    rows = []
+    for start in range(0, len(data), width):
+        chunk = data[start : start + width]
+        hex_part = " ".join(f"{b:02x}" for b in chunk)
+        rows.append((f"{start:08x}", f"{hex_part:<{width * 3 - 1}}",
+                     "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)))
+    return rows
+
+
+def hexdump_said(on: bool) -> str:
+    """What ``hex`` answers."""
+    return f"hex dumps {'on' if on else 'off'}"
+
+
 def data_summary(data: bytes | bytearray | memoryview) -> str:
     """A Data event in one line: ``Data 5 bytes: hello``."""
     return f"Data {len(data)} bytes: {preview(data)}"

@@ -99,9 +99,9 @@ def error_record(
     return record
 
 
-def entry_record(entry: LogEntry) -> dict[str, Any]:
+def entry_record(entry: LogEntry, *, hexdump: bool = False) -> dict[str, Any]:
     """One live log entry as a JSON-ready dict: the event or error record plus ``kind``, ``seq``,
-    ``time``, ``actor`` and the wire ``bytes``."""
+    ``time``, ``actor`` and the wire ``bytes``; ``hexdump`` (`hex on`): ``hex``, those bytes in hex."""
     common: dict[str, Any] = {"kind": entry.kind, "seq": entry.seq, "time": entry.time}
     if entry.actor:
         common["actor"] = entry.actor
@@ -133,11 +133,13 @@ def entry_record(entry: LogEntry) -> dict[str, Any]:
         record["states_before"] = entry.states_before
     if entry.transitions:
         record["transitions"] = [transition_fields(t) for t in entry.transitions]
+    if hexdump and entry.data:
+        record["hex"] = entry.data.hex()
     return record
 
 
-def entry_line(entry: LogEntry) -> str:
-    return dumps(entry_record(entry))
+def entry_line(entry: LogEntry, *, hexdump: bool = False) -> str:
+    return dumps(entry_record(entry, hexdump=hexdump))
 
 
 def difference_line(found: Difference, names: Sequence[str]) -> str:

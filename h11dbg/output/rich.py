@@ -16,7 +16,15 @@ from rich.padding import Padding
 from rich.text import Text
 
 from h11dbg.output.describe import error_details as error_details_of
-from h11dbg.output.describe import error_where, inline_notes, noted, raw_headers, sent_or_received, transition_summary
+from h11dbg.output.describe import (
+    error_where,
+    hex_rows,
+    inline_notes,
+    noted,
+    raw_headers,
+    sent_or_received,
+    transition_summary,
+)
 from h11dbg.output.ladder import ARROW, Row, entry_rows, joined, layout
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import escape
@@ -78,14 +86,12 @@ def escaped(data: bytes, *, limit: int | None = None, indent: str = "  ") -> Tex
 def hex_dump(data: bytes, *, width: int = 16, indent: str = "  ") -> Text:
     """The classic offset / hex / ASCII dump, one row per ``width`` bytes."""
     text = Text()
-    for row, start in enumerate(range(0, len(data), width)):
-        chunk = data[start : start + width]
+    for row, (offset, hex_part, printable) in enumerate(hex_rows(data, width)):
         if row:
             text.append("\n")
-        text.append(f"{indent}{start:08x}  ", style=DIM)
-        hex_part = " ".join(f"{b:02x}" for b in chunk)
-        text.append(f"{hex_part:<{width * 3 - 1}}  ")
-        text.append("".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk), style=DIM)
+        text.append(f"{indent}{offset}  ", style=DIM)
+        text.append(f"{hex_part}  ")
+        text.append(printable, style=DIM)
     return text
 
 

@@ -21,6 +21,7 @@ from h11dbg.output.describe import (
     event_summary,
     head_summary,
     header_text,
+    hex_rows,
     inline_notes,
     noted,
     preview,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the s
     from h11dbg.replay.diff import Difference
     from h11dbg.replay.stepper import Stepper
     from h11dbg.replay.steps import ReplayStep
-    from h11dbg.session.commands import CommandResult
+    from h11dbg.session.commands import CommandInfo, CommandResult
     from h11dbg.session.explain import Explanation
     from h11dbg.session.log import LogEntry
     from h11dbg.transcript.model import Role
@@ -44,8 +45,9 @@ if TYPE_CHECKING:  # (a replay's start-up imports neither the live log nor the s
 # -- live log entries -------------------------------------------------------------------------------
 
 
-def render_entry(entry: LogEntry) -> list[str]:
-    """Plain text lines for one entry (batch mode without --json, the `log` command)."""
+def render_entry(entry: LogEntry, *, hexdump: bool = False) -> list[str]:
+    """Plain text lines for one entry (batch mode without --json, the `log` command); ``hexdump``:
+    its bytes follow as a hex dump too (`hex on`)."""
     head = f"[{entry.time:8.3f}s] #{entry.conn}"
     if entry.direction:
         head += f" {entry.direction}"
@@ -79,6 +81,8 @@ def render_entry(entry: LogEntry) -> list[str]:
     if entry.kind in ("event", "error", "state", "eof") and entry.states_after:
         lines.append(f"    states: {states_summary(entry.states_after, entry.states_before)}")
     lines += [f"    {transition_summary(t)}" for t in entry.transitions]
+    if hexdump and entry.data:
+        lines += [f"    {offset}  {hex_part}  {printable}" for offset, hex_part, printable in hex_rows(entry.data)]
     return lines
 
 
@@ -260,6 +264,23 @@ def _last_rule(entry: LogEntry | None, actor: Role) -> str:
     return f"{cause}: {states_summary(entry.states_after, entry.states_before)}"
 
 
+#: How wide batch mode lays out ``help`` (a pipe has no width; the REPL uses its terminal's).
+HELP_WIDTH = 80
+
+
+def help_lines(commands: Sequence[CommandInfo], width: int = HELP_WIDTH) -> list[str]:
+    """``help``: each command's syntax on its own line and what it does under it, wrapped to
+    ``width`` (a long syntax never squeezes the text beside it into a narrow column)."""
+    import textwrap
+
+    lines = []
+    for info in commands:
+        lines.append(info.syntax)
+        lines += textwrap.wrap(info.help, max(width - 4, 20), initial_indent="    ", subsequent_indent="    ",
+                               break_on_hyphens=False)
+    return lines
+
+
 def result_lines(result: CommandResult) -> list[str]:
     """What a command answered besides log entries, as plain lines: a recap of the log, an
     explanation, or its own output (states, help)."""
@@ -275,6 +296,8 @@ def result_lines(result: CommandResult) -> list[str]:
                                                   diagram.last_moves(result.diagram)))
     if result.explanation is not None:
         lines += explanation_lines(result.explanation)
+    if result.help is not None:
+        lines += help_lines(result.help)
     return lines + result.output
 
 

@@ -41,9 +41,17 @@ class CommandResult:
     explanation: Explanation | None = None  # `explain`: the facts (the front end words them)
     ladder: list[LogEntry] | None = None  # `ladder`: the entries to draw as one (the front end draws it)
     diagram: list[LogEntry] | None = None  # `diagram`: the entries whose states to draw on the state machines
+    hexdump: str | None = None  # `hex`: "on", "off" or "toggle" (the front end keeps the setting)
+    help: list[CommandInfo] | None = None  # `help`: the commands to describe (the front end lays them out)
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
+
+    def hexdump_after(self, current: bool) -> bool:
+        """Whether hex dumps are on after this command, if they were ``current`` before it."""
+        if self.hexdump is None:
+            return current
+        return not current if self.hexdump == "toggle" else self.hexdump == "on"
 
 
 def moves_a_state(result: CommandResult) -> bool:
@@ -93,6 +101,8 @@ COMMANDS: dict[str, CommandInfo] = {
                     ("listen",)),
         CommandInfo("as", "as client|server", "act as the client or the server (loopback mode)",
                     ("loopback",)),
+        CommandInfo("hex", "hex [on|off]",
+                    "show the bytes of each entry as a hex dump from here on (toggles without an argument)"),
         CommandInfo("help", "help [COMMAND]", "list the commands, or explain one"),
         CommandInfo("quit", "quit", "end the session"),
     )
@@ -329,14 +339,14 @@ def _cmd_save(session: Session, rest: str) -> CommandResult:
     return CommandResult(output=[session.save(path, force=bool(options.get("--force")))])
 
 
-def help_lines(name: str | None = None) -> list[str]:
-    if name:
-        info = COMMANDS.get(ALIASES.get(name, name))
-        if info is None:
-            raise CommandError(f"no command {name!r}; `help` lists them")
-        return [info.syntax, f"  {info.help}"]
-    width = max(len(i.syntax) for i in COMMANDS.values())
-    return [f"{i.syntax.ljust(width)}  {i.help}" for i in COMMANDS.values()]
+def help_for(name: str | None = None) -> list[CommandInfo]:
+    """``help``: every command, or the one called ``name`` (an alias counts)."""
+    if not name:
+        return list(COMMANDS.values())
+    info = COMMANDS.get(ALIASES.get(name, name))
+    if info is None:
+        raise CommandError(f"no command {name!r}; `help` lists them")
+    return [info]
 
 
 def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
@@ -362,9 +372,14 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
     if name == "run":
         return CommandResult(entries=session.run(timeout=_seconds(rest)))
     if name == "help":
-        return CommandResult(output=help_lines(rest.strip() or None))
+        return CommandResult(help=help_for(rest.strip() or None))
     if name == "save":
         return _cmd_save(session, rest)
+    if name == "hex":
+        setting = rest.strip().lower()
+        if setting not in ("", "on", "off"):
+            raise CommandError("usage: " + info.syntax)
+        return CommandResult(hexdump=setting or "toggle")
     if name == "as":
         role = rest.strip()
         if role not in ROLES:

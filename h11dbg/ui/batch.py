@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
+from h11dbg.output.describe import hexdump_said
 from h11dbg.output.jsonl import entry_line
 from h11dbg.output.text import render_entry, result_lines
 from h11dbg.session.commands import execute, moves_a_state
@@ -33,6 +34,7 @@ class _Printer:
         self.out = out
         self.as_json = as_json
         self.printed = 0
+        self.hexdump = False  # `hex on`: each entry's bytes as a hex dump too (JSON: a "hex" field)
 
     def flush(self) -> None:
         log = self.session.log
@@ -40,9 +42,9 @@ class _Printer:
             entry = log[self.printed]
             self.printed += 1
             if self.as_json:
-                print(entry_line(entry), file=self.out)
+                print(entry_line(entry, hexdump=self.hexdump), file=self.out)
             else:
-                for line in render_entry(entry):
+                for line in render_entry(entry, hexdump=self.hexdump):
                     print(line, file=self.out)
         self.out.flush()
 
@@ -88,6 +90,9 @@ def run_batch(
             result = execute(session, line)
             printer.flush()
             printer.text(result_lines(result))
+            if result.hexdump is not None:
+                printer.hexdump = result.hexdump_after(printer.hexdump)
+                printer.text([hexdump_said(printer.hexdump)])
             if diagram and moves_a_state(result):
                 printer.text(result_lines(execute(session, "diagram")))
             if result.error_kind == "network":

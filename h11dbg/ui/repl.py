@@ -19,9 +19,10 @@ from prompt_toolkit.history import History
 from rich.console import Console
 from rich.text import Text
 
+from h11dbg.output.describe import hexdump_said
 from h11dbg.output.ladder import arrow_width
 from h11dbg.output.rich import diagram, error_line, ladder, render_entries, render_entry
-from h11dbg.output.text import explanation_lines
+from h11dbg.output.text import explanation_lines, help_lines
 from h11dbg.session import commands
 from h11dbg.session.commands import moves_a_state
 from h11dbg.session.hints import legal_commands, suggestions
@@ -70,10 +71,6 @@ STATUS_CODES = tuple(status for status in HTTPStatus if status.value >= 100)
 # commands whose first argument is a status code, and those whose words after it are headers
 _STATUS_COMMANDS = {"response": 1, "info": 1}
 _HEADER_COMMANDS = {"request": 2, "response": 1, "info": 1, "eom": 0}
-# REPL-only commands: they change how things are shown, not what happens on the wire
-LOCAL_COMMANDS = {
-    "hex": ("hex [on|off]", "show the bytes of each entry as a hex dump (toggles without an argument)"),
-}
 
 
 def _command_infos(session: Session | None = None) -> list[tuple[str, str]]:
@@ -84,7 +81,7 @@ def _command_infos(session: Session | None = None) -> list[tuple[str, str]]:
     else:
         reasons = {s.command.split()[0]: s.reason for s in suggestions(session)}
         infos = [(name, reasons.get(name, commands.COMMANDS[name].help)) for name in legal_commands(session)]
-    return infos + [(name, text) for name, (_, text) in LOCAL_COMMANDS.items()]
+    return infos
 
 
 class CommandCompleter(Completer):
@@ -230,34 +227,19 @@ class Repl:
         if result.explanation is not None:
             for line in explanation_lines(result.explanation):
                 self.console.print(line, markup=False, highlight=False)
+        if result.help is not None:
+            for line in help_lines(result.help, width=self.console.width):
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         for line in result.output:
             self.console.print(line, markup=False, highlight=False)
+        if result.hexdump is not None:
+            self.hexdump = result.hexdump_after(self.hexdump)
+            self.console.print(hexdump_said(self.hexdump), highlight=False)
         if result.error:
             self.console.print(error_line(result.error))
 
-    def _local(self, line: str) -> bool:
-        """REPL-only commands; True when ``line`` was one of them."""
-        name, _, rest = line.strip().partition(" ")
-        if name == "hex":
-            arg = rest.strip().lower()
-            if arg not in ("", "on", "off"):
-                self.console.print(error_line("usage: " + LOCAL_COMMANDS["hex"][0]))
-                return True
-            self.hexdump = (not self.hexdump) if not arg else arg == "on"
-            self.console.print(f"hex dumps {'on' if self.hexdump else 'off'}", highlight=False)
-            return True
-        if name in ("help", "?") and not rest.strip():
-            result = commands.execute(self.session, line)
-            self.show(result)
-            for usage, text in LOCAL_COMMANDS.values():
-                self.console.print(f"{usage}  {text}", markup=False, highlight=False)
-            return True
-        return False
-
     def execute(self, line: str) -> bool:
         """Run one line; False when the session should end."""
-        if self._local(line):
-            return True
         try:
             result = commands.execute(self.session, line)
         except NetworkError as exc:  # execute() reports these itself; this is a last guard

@@ -223,3 +223,20 @@ def test_run_as_a_server_that_owes_the_response_says_so(tmp_path: Path) -> None:
     nothing = [n for n in notes if n.get("text", "").startswith("nothing to run")]
     assert nothing and nothing[-1]["text"] == "nothing to run: the peer is DONE"
     assert nothing[-1]["suggestions"] == [{"command": "response 200", "reason": "answers the request"}]
+
+
+def test_hex_works_in_scripts_and_pipes_text_and_json(tmp_path: Path) -> None:
+    script = "request GET /hex\nhex\nas server\nrecv\nhex off\nnext\nhex sideways\n"
+    text = _loopback(script)
+    assert text.exit_code == 2  # the last line is a usage error, located
+    assert "<stdin>:7: usage: hex [on|off]" in text.output
+    assert "hex dumps on\n" in text.output and "hex dumps off\n" in text.output
+    # only the bytes received while hex dumps were on are dumped
+    assert text.output.count("00000000  47 45 54 20 2f 68 65 78 20 48 54 54 50 2f 31 2e  GET /hex HTTP/1.") == 1
+    assert "00000020  73 74 0d 0a 0d 0a" in text.output
+    file = tmp_path / "hex.script"
+    file.write_text("hex on\nrequest GET /hex\n")
+    as_json = CliRunner().invoke(main, ["loopback", "--json", "--script", str(file)])
+    assert as_json.exit_code == 0, as_json.output
+    [request] = [json.loads(line) for line in as_json.output.splitlines() if '"Request"' in line]
+    assert bytes.fromhex(request["hex"]) == b"GET /hex HTTP/1.1\r\nHost: localhost\r\n\r\n"

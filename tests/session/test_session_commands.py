@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from h11dbg.session.commands import COMMANDS, CommandError, execute, help_lines, parse_headers, split_words
+from h11dbg.session.commands import COMMANDS, CommandError, execute, help_for, parse_headers, split_words
 from h11dbg.session.core import Session
 
 
@@ -118,7 +118,7 @@ def test_output_commands(session: Session) -> None:
     execute(session, "request GET /")
     recap = execute(session, "log").recap
     assert recap == session.log and recap[-1].kind == "event" and type(recap[-1].event).__name__ == "Request"
-    assert len(help_lines()) == len(COMMANDS)
-    assert execute(session, "help data").output[0] == COMMANDS["data"].syntax
+    assert help_for() == list(COMMANDS.values())
+    assert execute(session, "help data").help == [COMMANDS["data"]]
     assert execute(session, "# a comment").entries == []
     assert execute(session, "quit").quit

@@ -26,10 +26,11 @@ from h11dbg.transcript.files import create_new
 from h11dbg.ui.repl import CommandCompleter, history_path, prompt_text, run_repl, toolbar_text
 
 
-def drive(session: Session, keys: str, *, hint: str | None = None, history: bool = False) -> tuple[int, str]:
+def drive(session: Session, keys: str, *, hint: str | None = None, history: bool = False,
+          width: int = 100) -> tuple[int, str]:
     """Type ``keys`` into the REPL; returns the exit code and everything it printed."""
     out = io.StringIO()
-    console = Console(file=out, width=100, force_terminal=False, highlight=False)
+    console = Console(file=out, width=width, force_terminal=False, highlight=False)
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         with create_app_session(input=pipe, output=DummyOutput()):
@@ -111,10 +112,19 @@ def test_hex_toggle_and_coloured_log(loopback: Session) -> None:
     assert "error: usage: hex [on|off]" in out
 
 
-def test_help_lists_session_and_repl_commands(loopback: Session) -> None:
-    code, out = drive(loopback, "help\rquit\r")
-    assert "request [--http 1.0]" in out
-    assert "hex [on|off]  show the bytes of each entry as a hex dump" in out
+@pytest.mark.parametrize("width", [120, 80])
+def test_help_fits_the_terminal_syntax_above_what_it_does(width: int) -> None:
+    session = Session.loopback("h11dbg", timeout=0.05)
+    try:
+        code, out = drive(session, "help\rquit\r", width=width)
+    finally:
+        session.close()
+    lines = out.splitlines()
+    assert code == 0 and all(len(line) <= width for line in lines)
+    # each command's syntax on its own line, what it does under it, indented: never a narrow column
+    start = lines.index("request [--http 1.0] [--no-host] METHOD TARGET [Name: value ...]")
+    assert lines[start + 1].startswith("    send a Request (Host is filled in from the address")
+    assert "hex [on|off]" in lines and "    show the bytes of each entry as a hex dump from here on" in out
 
 
 def test_history_is_kept_in_the_user_data_dir(
