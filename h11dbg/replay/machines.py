@@ -14,6 +14,7 @@ closed.  UI-free: h11dbg.output renders the steps.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,6 +82,10 @@ def _how_closed(head: Any, http10_keep_alive: bool) -> str:
     return ""
 
 
+# a request line at the start of a buffer or of a line: how many pipelined requests wait (compiled
+# by re on first use: a replay without pipelining does not pay for it)
+_REQUEST_LINE = rb"(?:\A|\n)[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]+ HTTP/\d\.\d\r?\n"
+
 # (client state, server state) -> their names; state objects are module-level sentinels
 _STATE_NAMES: dict[tuple[Sentinel, Sentinel], dict[str, str]] = {}
 
@@ -107,6 +112,13 @@ class _ConnectionReplay:
         self.reset = False
         self.switched = False
         self.tunnelled: dict[Direction, int] = {"c2s": 0, "s2c": 0}
+        # per direction: (bytes fed up to the end of a chunk, the time it arrived), the last few
+        # chunks; events parsed from bytes that waited in a buffer are stamped with their arrival
+        self.arrivals: dict[Direction, list[tuple[int, float]]] = {"c2s": [], "s2c": []}
+        self.paused: dict[Direction, float] = {}  # a direction whose parser said PAUSED, since when
+        # pauses not said yet: where in the pump's steps they go, said only if they outlast the pump
+        # (bytes of the next response that wait only for the keep-alive cycle due at once are no news)
+        self._unsaid: dict[Direction, tuple[int, ReplayStep]] = {}
         # Each machine reports its own transitions; a step shows the parsing machine's (the mirror
         # repeats them).
         self._server_moves: list[Transition] = []
@@ -167,7 +179,11 @@ class _ConnectionReplay:
             self.unparsed[direction] += len(data)
             return []
         parser = self.server if direction == "c2s" else self.client
-        self.fed[direction] += len(data)
+        fed = self.fed[direction] = self.fed[direction] + len(data)
+        arrivals = self.arrivals[direction]
+        arrivals.append((fed, time))
+        if len(arrivals) > 64:  # more chunks than that waiting unparsed is rare: keep it bounded
+            del arrivals[:32]
         try:
             parser.receive_data(data)
         except RuntimeError as exc:  # bytes after that side's close
@@ -197,6 +213,14 @@ class _ConnectionReplay:
     # -- the two machines --------------------------------------------------------------------
 
     def _pump(self, time: float, fresh: Direction | None = None) -> list[ReplayStep]:
+        steps = self._run(time, fresh)
+        if self._unsaid:
+            for index, step in sorted(self._unsaid.values(), key=lambda said: said[0], reverse=True):
+                steps.insert(index, step)
+            self._unsaid.clear()
+        return steps
+
+    def _run(self, time: float, fresh: Direction | None) -> list[ReplayStep]:
         """Run both machines until neither can move; ``fresh``: the direction that just got bytes.
 
         Between two pumps both parsers wait (NEED_DATA or PAUSED) and no keep-alive cycle is due.
@@ -234,6 +258,20 @@ class _ConnectionReplay:
                     continue
                 if not (direction in closed or self._unread(direction)):
                     continue  # nothing to read: it would only say NEED_DATA
+                if (fresh is not None and direction != fresh) or direction in self.paused:
+                    # bytes that waited in the buffer (pipelined, or ahead of what they answer)
+                    outcome = self._parse_waiting(direction, parser, mirror_send, time, steps,
+                                                  late=fresh is not None and direction != fresh)
+                    if outcome == "stop":
+                        return steps
+                    moved = outcome == "moved"
+                    if moved:
+                        moved_any = True
+                        if direction == "c2s":
+                            ask_s2c = True
+                        else:
+                            ask_c2s = True
+                    continue
                 moved = False
                 next_event = parser.next_event
                 while True:
@@ -253,7 +291,12 @@ class _ConnectionReplay:
                             return steps
                         steps.append(ReplayStep("event", conn, time, direction, event, self.last_states))
                         continue
-                    if event is need_data or event is paused:
+                    if event is need_data:
+                        break
+                    if event is paused:
+                        pause = self._pause(direction, parser, time)
+                        if pause is not None:
+                            self._unsaid[direction] = (len(steps), pause)
                         break
                     outcome = self._take_event(direction, parser, mirror_send, event, time, steps)
                     if outcome == "stop":
@@ -282,6 +325,82 @@ class _ConnectionReplay:
                                transitions=self._take_transitions(cycled))
                 )
         return steps
+
+    def _parse_waiting(self, direction: Direction, parser: Machine, mirror_send: MirrorSend, time: float,
+                       steps: list[ReplayStep], *, late: bool) -> str:
+        """_pump's reading of one direction when its bytes waited (``late``: they arrived before this
+        pump, so each event is stamped with the time its bytes arrived) or its parser was PAUSED (it
+        says when it reads on).  "moved", "stop" or "" (nothing moved)."""
+        engine = self.engine
+        moved = False
+        while True:
+            try:
+                event = parser.next_event()
+            except Exception as exc:
+                steps.append(self._parse_failed(direction, time, exc, parser))
+                break
+            if event is engine.NEED_DATA:
+                break
+            if event is engine.PAUSED:
+                pause = None if direction in self.paused else self._pause(direction, parser, time)
+                if pause is not None:
+                    self._unsaid[direction] = (len(steps), pause)
+                break
+            since = self.paused.pop(direction, None)
+            if since is not None and self._unsaid.pop(direction, None) is None:
+                steps.append(self._resume(direction, since, time))
+            stamp = self._arrived(direction) if late else time
+            if type(event) is engine.Data:
+                try:
+                    mirror_send(event)
+                except Exception as exc:
+                    steps.append(self._mirror_failed(direction, stamp, exc, parser))
+                    return "stop"
+                steps.append(ReplayStep("event", self.conn, stamp, direction, event, self.last_states))
+                continue
+            outcome = self._take_event(direction, parser, mirror_send, event, stamp, steps)
+            if outcome == "stop":
+                return "stop"
+            moved = True
+            if outcome == "closed":
+                break
+        return "moved" if moved else ""
+
+    def _arrived(self, direction: Direction) -> float:
+        """When the bytes of the event just parsed from ``direction`` arrived: the time of the chunk
+        that held its last byte (the oldest chunk known, if it held more than the last 32)."""
+        consumed = self.fed[direction] - self._unread(direction)
+        arrivals = self.arrivals[direction]
+        while len(arrivals) > 1 and arrivals[0][0] < consumed:
+            del arrivals[0]  # chunks wholly parsed already
+        return arrivals[0][1]
+
+    def _pause(self, direction: Direction, parser: Machine, time: float) -> ReplayStep | None:
+        """A parser said PAUSED: what waits in its buffer, and for what (None when nothing waits:
+        h11 also pauses a machine that might switch protocols, bytes or not)."""
+        waiting = bytes(parser.trailing_data[0])
+        if not waiting:
+            return None
+        self.paused[direction] = time
+        machine = "server" if direction == "c2s" else "client"
+        if parser.their_state is not self.engine.DONE:
+            why = "until the protocol switch is settled"
+        elif direction == "c2s":
+            requests = len(re.findall(_REQUEST_LINE, waiting))
+            what = (f"{requests} more pipelined request{'s' if requests != 1 else ''}" if requests
+                    else "the next request")
+            why = f"({what}) until the response in progress is done"
+        else:
+            why = "until the client's next request is known"
+        return ReplayStep("paused", self.conn, time, direction, states=self.states(parser),
+                          text=f"{len(waiting)} byte{'s' if len(waiting) != 1 else ''} wait in the {machine} "
+                               f"machine's buffer {why}")
+
+    def _resume(self, direction: Direction, since: float, time: float) -> ReplayStep:
+        machine = "server" if direction == "c2s" else "client"
+        return ReplayStep("resumed", self.conn, time, direction, states=self.last_states,
+                          text=f"the {machine} machine reads its buffer again (PAUSED since {since:.6f}); the "
+                               "events below are stamped with the time their bytes arrived")
 
     def _take_event(self, direction: Direction, parser: Machine, mirror_send: MirrorSend, event: object,
                     time: float, steps: list[ReplayStep]) -> str:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from h11dbg.protocol import Transition
     from h11dbg.transcript.model import Direction
 
-StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end"]
+StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end", "paused", "resumed"]
 
 
 class ReplayStep:

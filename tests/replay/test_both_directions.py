@@ -34,7 +34,7 @@ def test_the_server_side_is_read_on_after_the_pipelined_requests_error(path: Pat
     code, lines, _ = _replay(path, engine, "--json")
     assert code == 1
     # the c2s error, then the rest of the server's HTTP/1.0 response and its close, all parsed
-    assert _kinds(lines) == ["c2s:Request", "c2s:EndOfMessage", "s2c:Response", "c2s:error",
+    assert _kinds(lines) == ["c2s:Request", "c2s:EndOfMessage", "c2s:paused", "s2c:Response", "c2s:error",
                              "s2c:Data", "s2c:EndOfMessage", "s2c:ConnectionClosed", ":end"]
     error = next(line for line in lines if line["event"] == "error")
     assert error["message"] == "Got data when expecting EOF"

@@ -48,9 +48,9 @@ def test_keep_alive_head_and_pipelining(tmp_path: Path, engine_name: str) -> Non
     code, lines = _events(path, engine_name)
     assert code == 0
     assert _kinds(lines) == [
-        ":open", "c2s:Request", "c2s:EndOfMessage",
+        ":open", "c2s:Request", "c2s:EndOfMessage", "c2s:paused",
         "s2c:Response", "s2c:Data", "s2c:Data", "s2c:EndOfMessage", ":cycle",
-        "c2s:Request", "c2s:EndOfMessage", "s2c:Response", "s2c:EndOfMessage", ":cycle",
+        "c2s:resumed", "c2s:Request", "c2s:EndOfMessage", "s2c:Response", "s2c:EndOfMessage", ":cycle",
         "c2s:close", "c2s:ConnectionClosed", "s2c:close", "s2c:ConnectionClosed", ":end",
     ]
     data = [line for line in lines if line["event"] == "Data"]
@@ -88,7 +88,9 @@ def test_upgrade_reports_tunnelled_bytes(tmp_path: Path, engine_name: str) -> No
     ])
     code, lines = _events(path, engine_name)
     assert code == 0
-    assert _kinds(lines)[:4] == ["c2s:Request", "c2s:EndOfMessage", "s2c:InformationalResponse", ":switch"]
+    assert _kinds(lines)[:5] == ["c2s:Request", "c2s:EndOfMessage", "c2s:paused", "s2c:InformationalResponse",
+                                 ":switch"]
+    assert lines[2]["text"] == "5 bytes wait in the server machine's buffer until the protocol switch is settled"
     assert lines[-1]["event"] == "end"
     assert lines[-1]["tunnelled"] == {"c2s": 7, "s2c": 4}
     assert lines[-1]["states"] == {"client": "SWITCHED_PROTOCOL", "server": "SWITCHED_PROTOCOL"}

@@ -163,7 +163,7 @@ def completions(text: str, rec: Recorder | None = None) -> list[str]:
 def test_every_event_and_step_kind_is_a_breakpoint_name() -> None:
     assert sorted(BREAKPOINT_NAMES) == sorted([
         "Request", "Response", "InformationalResponse", "Data", "EndOfMessage", "ConnectionClosed",
-        "error", "open", "close", "reset", "cycle", "switch", "end"])
+        "error", "open", "close", "reset", "cycle", "switch", "end", "paused", "resumed"])
 
 
 def test_completion_of_commands_and_breakpoint_names() -> None:
@@ -173,7 +173,7 @@ def test_completion_of_commands_and_breakpoint_names() -> None:
     assert completions("E") == ["explain "]
     assert completions("break ") == [name + " " for name in BREAKPOINT_NAMES]
     assert completions("break resp") == ["Response "]
-    assert completions("b Request Re") == ["Response ", "reset "]  # not again what the line names
+    assert completions("b Request Re") == ["Response ", "reset ", "resumed "]  # not again what the line names
     assert completions("break e") == ["EndOfMessage ", "error ", "end "]
     rec = Recorder()
     rec.run("break Data")
