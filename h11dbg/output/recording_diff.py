@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from h11dbg.output.describe import SIDES, change_summary, exchange_summary
 from h11dbg.output.jsonl import dumps
+from h11dbg.replay.compare import RUN_AFTER, RUN_BEFORE, start_line
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ _RUN_INDENT = "  "
 
 
 def _start_lines(exchange: Exchange) -> list[str]:
-    from h11dbg.replay.compare import start_line
-
     return [escape(start_line(message.head)) for message in exchange.messages]
 
 
@@ -44,12 +43,19 @@ def first_difference_lines(found: ExchangeDiff) -> list[str]:
              f"{_RUN_INDENT}{change_summary(change)}"]
     if change.a_run is None and change.b_run is None:
         return lines
-    prefix = "..." if change.run_start else ""
+    at = None if change.offset is None else change.offset - change.run_start  # in the runs
+    # a long run (a cookie, a body) is shown around its first differing byte
+    cut = 0 if at is None else max(0, at - RUN_BEFORE)
+    prefix = "..." if change.run_start + cut else ""
     for side, run in zip(SIDES, (change.a_run, change.b_run), strict=True):
-        lines.append(f"{_RUN_INDENT}{side}  " + ("(none)" if run is None else prefix + escape(run)))
-    at = None if change.offset is None else change.offset - change.run_start
+        if run is None:
+            shown = "(none)"
+        else:
+            shown = prefix + escape(run[cut : cut + RUN_BEFORE + RUN_AFTER])
+            shown += "..." if len(run) > cut + RUN_BEFORE + RUN_AFTER else ""
+        lines.append(f"{_RUN_INDENT}{side}  {shown}")
     if at is not None and change.a_run is not None and change.b_run is not None:
-        column = len(_RUN_INDENT) + 3 + len(prefix) + len(escape(change.a_run[:at]))
+        column = len(_RUN_INDENT) + 3 + len(prefix) + len(escape(change.a_run[cut:at]))
         lines.append(" " * column + "^")
     return lines
 

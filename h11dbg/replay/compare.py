@@ -97,9 +97,9 @@ def compare_recordings(a: Iterable[Record], b: Iterable[Record], engine: Engine,
 
 
 def compare_exchanges(a: Exchange | None, b: Exchange | None, ignored: frozenset[bytes]) -> list[Change]:
+    """How two exchanges differ (``ignored``: lower-cased field names), in the order the output
+    says it: the messages in wire order, errors, states, endings.  None: that recording has fewer."""
     if a is None or b is None:
-        present = a or b
-        assert present is not None
         return [Change("exchange", None, _summary(a), _summary(b), change="removed" if b is None else "added",
                        a_run=_first_bytes(a), b_run=_first_bytes(b))]
     changes: list[Change] = []
@@ -215,7 +215,7 @@ def _compare_fields(what: str, label: str, a: Fields, b: Fields, ignored: frozen
             at = next(i for i, (x, y) in enumerate(zip(a_names, b_names, strict=True)) if x != y)
             changes.append(Change(f"{what}-case", label, escape(a_names[at]), escape(b_names[at]),
                                   name=escape(left[0][0]), a_run=_field_line(left[at]), b_run=_field_line(right[at]),
-                                  offset=0))
+                                  offset=_common_prefix(a_names[at], b_names[at])))
     common = set(a_by) & set(b_by)
     a_order = [name for name, _ in a if name.lower() in common]
     b_order = [name for name, _ in b if name.lower() in common]
@@ -248,15 +248,16 @@ def _compare_bodies(label: str, a: Message, b: Message) -> Change | None:
         offset = None  # both kept parts agree and the bodies go on: past what was kept
     a_run = b_run = None
     if offset is not None:
-        start = max(0, offset - BODY_CONTEXT)
-        a_run = bytes(a.kept[start : offset + BODY_CONTEXT * 2])
-        b_run = bytes(b.kept[start : offset + BODY_CONTEXT * 2])
+        start = max(0, offset - RUN_BEFORE)
+        a_run = bytes(a.kept[start : offset + RUN_AFTER])
+        b_run = bytes(b.kept[start : offset + RUN_AFTER])
     return Change("body", label, a.size, b.size, offset=offset, a_run=a_run, b_run=b_run,
-                  run_start=0 if offset is None else max(0, offset - BODY_CONTEXT))
+                  run_start=0 if offset is None else max(0, offset - RUN_BEFORE))
 
 
-#: Bytes of a body shown before the first differing byte (and twice that after it).
-BODY_CONTEXT = 24
+#: How many bytes of a run are shown before its first differing byte, and from it on (a body's runs
+#: are cut to that here; output cuts a long start line or field the same way).
+RUN_BEFORE, RUN_AFTER = 24, 48
 
 
 def _common_prefix(a: bytes | bytearray, b: bytes | bytearray) -> int:

@@ -363,3 +363,24 @@ def test_large_bodies_are_compared_whole(tmp_path: Path, h11dbg: Run) -> None:
     result = h11dbg(["diff", str(a), str(early)])
     assert result.stdout.splitlines()[1].endswith("first difference at byte 1000")
     _caret_is_under_first_difference(result.stdout.splitlines(), 2)
+
+
+def test_a_long_field_is_shown_around_its_first_difference(tmp_path: Path, h11dbg: Run) -> None:
+    from h11dbg.transcript import Chunk, Close, Meta, write_transcript
+
+    def recording(name: str, cookie: bytes) -> Path:
+        path = tmp_path / name
+        write_transcript([Chunk(1, "c2s", b"GET / HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + b"\r\n\r\n"),
+                          Close(1, "c2s")], path, Meta(tool="test"))
+        return path
+
+    cookie = b"session=" + b"0123456789" * 20
+    a = recording("a.h11t", cookie)
+    b = recording("b.h11t", cookie[:150] + b"X" + cookie[151:])
+    lines = h11dbg(["diff", str(a), str(b)]).stdout.splitlines()
+    assert lines[1].startswith("  request: header Cookie changed: A session=0123")
+    # "Cookie: " and 150 bytes before the difference: 24 of them shown, then 48 from it
+    shown = (b"Cookie: " + cookie)[158 - 24 : 158 + 48].decode()
+    assert lines[2] == "  A  ..." + shown + "..."
+    assert lines[3] == "  B  ..." + shown[:24] + "X" + shown[25:] + "..."
+    _caret_is_under_first_difference(lines, 2)
