@@ -63,15 +63,22 @@ def build_prompt(
 
 
 def toolbar_fields(fields: Iterable[tuple[str, object, str]]) -> FormattedText:
-    """A bottom toolbar of ``label value`` fields two spaces apart; each value in its style (bold
-    when the style is "")."""
+    """A bottom toolbar of ``label value`` fields two spaces apart (a field without a label is its
+    value alone); each value in its style (bold when the style is "")."""
     parts: list[tuple[str, str]] = []
     for label, value, style in fields:
         if parts:
             parts.append(("", "  "))
-        parts.append(("", f"{label} "))
+        if label:
+            parts.append(("", f"{label} "))
         parts.append((style or "bold", str(value)))
     return FormattedText(parts)
+
+
+def fields_width(fields: Iterable[tuple[str, object, str]]) -> int:
+    """How many columns :func:`toolbar_fields` takes for ``fields``."""
+    widths = [len(label) + bool(label) + len(str(value)) for label, value, _ in fields]
+    return sum(widths) + 2 * max(len(widths) - 1, 0)
 
 
 def state_style(state: str) -> str:

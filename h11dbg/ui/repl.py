@@ -7,7 +7,8 @@ about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from h11dbg.ui.exits import ExitCode
 from h11dbg.ui.prompt import (
     HISTORY,
     build_prompt,
+    fields_width,
     file_history,
     history_path,
     prompt_lines,
@@ -164,10 +166,61 @@ def prompt_text(session: Session) -> FormattedText:
     )
 
 
-def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
-    """The bottom toolbar: who we are, the peer, both states, what is buffered, the engine, the clock."""
+Field = tuple[str, object, str]
+
+
+def _without(label: str) -> Callable[[list[Field]], list[Field]]:
+    return lambda fields: [f for f in fields if f[0] != label]
+
+
+def _relabel(old: str, new: str, value: Callable[[str], str] = str) -> Callable[[list[Field]], list[Field]]:
+    return lambda fields: [(new, value(str(v)), s) if label == old else (label, v, s) for label, v, s in fields]
+
+
+def _middle_cut(text: str, keep: int = 12) -> str:
+    return text if len(text) <= keep else text[: keep // 2 - 1] + "…" + text[-(keep - keep // 2):]
+
+
+_SHORT_STATES = {"SEND_RESPONSE": "SEND_RESP", "MIGHT_SWITCH_PROTOCOL": "MIGHT_SWITCH",
+                 "SWITCHED_PROTOCOL": "SWITCHED"}
+
+
+def _states_joined(fields: list[Field]) -> list[Field]:
+    """``us X  them Y`` -> ``X/Y`` (in the first one's place, ERROR's style kept)."""
+    values = {label: (v, s) for label, v, s in fields}
+    if "us" not in values or "them" not in values:
+        return fields
+    (ours, style), (theirs, their_style) = values["us"], values["them"]
+    joined: Field = ("", f"{ours}/{theirs}", style or their_style)
+    return [joined if label == "us" else (label, v, s) for label, v, s in fields if label != "them"]
+
+
+# What the toolbar gives up, in this order, until it fits the terminal (docs/cli.md lists it):
+# the engine, the clock, the recording's directories, "buffered N B" -> "buf N", the peer's
+# address cut in the middle, "as ROLE" -> "ROLE", ours/theirs -> us/them, the peer, what is
+# buffered, long state names shortened, both states as one "X/Y".
+TOOLBAR_ABBREVIATIONS: tuple[Callable[[list[Field]], list[Field]], ...] = (
+    _without("engine"),
+    _without("t"),
+    _relabel("rec", "rec", lambda path: os.path.basename(path) or path),
+    _relabel("buffered", "buf", lambda value: value.removesuffix(" B")),
+    _relabel("peer", "peer", _middle_cut),
+    _relabel("as", ""),
+    _relabel("theirs", "them"),
+    _relabel("ours", "us"),
+    _without("peer"),
+    _without("buf"),
+    lambda fields: [(label, _SHORT_STATES.get(str(v), v) if label in ("us", "them") else v, s)
+                    for label, v, s in fields],
+    _states_joined,
+)
+
+
+def toolbar_text(bar: Mapping[str, Any], width: int | None = None) -> FormattedText:
+    """The bottom toolbar: who we are, the peer, both states, what is buffered, the engine, the clock;
+    abbreviated (:data:`TOOLBAR_ABBREVIATIONS`, in order) until it fits ``width`` columns."""
     our, their = str(bar.get("our_state", "-")), str(bar.get("their_state", "-"))
-    fields: list[tuple[str, object, str]] = [
+    fields: list[Field] = [
         ("as", bar.get("role", "?"), ""),
         ("peer", bar.get("peer") or "-", ""),
         ("ours", our, state_style(our)),
@@ -178,7 +231,17 @@ def toolbar_text(bar: Mapping[str, Any]) -> FormattedText:
     ]
     if bar.get("recording"):
         fields.append(("rec", bar["recording"], "bold fg:ansired"))
+    for abbreviate in TOOLBAR_ABBREVIATIONS:
+        if width is None or fields_width(fields) <= width:
+            break
+        fields = abbreviate(fields)
     return toolbar_fields(fields)
+
+
+def _columns() -> int:
+    from prompt_toolkit.application import get_app
+
+    return get_app().output.get_size().columns
 
 
 class Repl:
@@ -201,7 +264,7 @@ class Repl:
         self.printed = len(session.log)
         self.prompt: PromptSession[str] = build_prompt(
             completer=CommandCompleter(targets, session),
-            toolbar=lambda: toolbar_text(self.session.toolbar()),
+            toolbar=lambda: toolbar_text(self.session.toolbar(), _columns() - 1),  # the last column wraps
             message=lambda: prompt_text(self.session),
             history=history if history is not None else file_history(HISTORY, self._note),
             refresh_interval=1.0,  # the toolbar clock keeps ticking while you think

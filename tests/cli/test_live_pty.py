@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,27 @@ def test_ctrl_c_while_listen_waits_for_a_client_exits_130(tmp_path: Path) -> Non
     assert child.exitstatus == 130
     assert "Traceback" not in (child.before or "")
 
+
+
+def _on_screen(text: str) -> str:
+    """A pattern for ``text`` as a terminal receives it: style changes may come between characters."""
+    return r"(?:\x1b\[[0-9;?]*[A-Za-z])*".join(re.escape(char) for char in text)
+
+
+@pytest.mark.parametrize(("columns", "toolbar"), [
+    (80, "as client  peer loopback  ours IDLE  theirs IDLE  buffered 0 B  t "),  # the engine gave way
+    (40, "client  us IDLE  them IDLE  buf 0"),
+])
+def test_the_toolbar_fits_the_terminal(tmp_path: Path, columns: int, toolbar: str) -> None:
+    # the toolbar is drawn once prompt_toolkit knows where the cursor is: answer its position query
+    env = {key: value for key, value in os.environ.items() if key != "PROMPT_TOOLKIT_NO_CPR"}
+    child = pexpect.spawn(sys.executable, ["-m", "h11dbg", "loopback"], encoding="utf-8", timeout=10,
+                          dimensions=(24, columns), env={**env, "XDG_DATA_HOME": str(tmp_path / "data")})
+    try:
+        child.expect(re.escape("\x1b[6n"))
+        child.send("\x1b[3;1R")
+        child.expect(_on_screen(toolbar))
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)

@@ -276,3 +276,16 @@ def test_completion_of_header_values_and_status_reasons() -> None:
     assert completions("response 200 X-Custom: ") == []  # not a known set: nothing to offer
     found = CommandCompleter().get_completions(Document("response 404"), CompleteEvent(completion_requested=True))
     assert [(c.text, c.display_meta_text) for c in found] == [("404 ", "Not Found")]
+
+
+def test_the_toolbar_gives_way_in_its_fixed_order_until_it_fits() -> None:
+    bar = {"role": "server", "peer": "[2001:db8::1234]:54321", "our_state": "SEND_RESPONSE",
+           "their_state": "MIGHT_SWITCH_PROTOCOL", "buffered": 12345, "engine": "h11dbg", "elapsed": 123.4,
+           "recording": "/tmp/a/long/directory/session.txt"}
+    said = {width: "".join(text for _, text, *_ in toolbar_text(bar, width)) for width in range(40, 200)}
+    assert said[199].startswith("as server  peer [2001:db8::1234]:54321  ours SEND_RESPONSE")
+    assert said[79] == "server  us SEND_RESPONSE  them MIGHT_SWITCH_PROTOCOL  rec session.txt"
+    # what is left when everything has given way: narrower than this, the terminal cuts the end
+    floor = "server  SEND_RESP/MIGHT_SWITCH  rec session.txt"
+    assert all(len(text) <= width for width, text in said.items() if width >= len(floor))
+    assert said[40] == floor
