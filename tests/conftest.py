@@ -57,21 +57,28 @@ class TLSServer(Server):
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
-    """uvicorn over TLS, with a certificate for localhost / 127.0.0.1 from a trustme CA."""
+def trustme_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A trustme CA and a certificate it issued for localhost / 127.0.0.1, as PEM files: ca, cert, key."""
     import trustme
 
     tmp = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
-    cafile, keyfile, certfile = tmp / "ca.pem", tmp / "key.pem", tmp / "cert.pem"
-    ca.cert_pem.write_to_path(str(cafile))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    files = {"ca": tmp / "ca.pem", "cert": tmp / "cert.pem", "key": tmp / "key.pem"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    cert.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    cert.private_key_pem.write_to_path(str(files["key"]))
+    return files
+
+
+@pytest.fixture(scope="module")
+def tls_server(trustme_files: dict[str, Path]) -> Iterator[TLSServer]:
+    """uvicorn over TLS, with trustme_files' certificate for localhost / 127.0.0.1."""
     port = free_port()
-    server = start_server(uvicorn_command(port, "--ssl-keyfile", str(keyfile), "--ssl-certfile", str(certfile)),
-                          "127.0.0.1", port, tmp)
-    yield TLSServer(server.host, server.port, server.proc, cafile=cafile)
+    server = start_server(uvicorn_command(port, "--ssl-keyfile", str(trustme_files["key"]), "--ssl-certfile",
+                                          str(trustme_files["cert"])),
+                          "127.0.0.1", port, trustme_files["ca"].parent)
+    yield TLSServer(server.host, server.port, server.proc, cafile=trustme_files["ca"])
     stop_process(server.proc)
 
 

@@ -164,10 +164,11 @@ def run_session(
     a batch run prints first in plain text; ``diagram`` draws the state machines after each command
     that moves a state."""
     if script is None:
+        from h11dbg.output.text import note_lines
         from h11dbg.ui.repl import run_repl
 
-        # what happened before the prompt (connected, TLS, the accepted client) opens the REPL
-        notes = "\n".join(e.text for e in session.log if e.kind == "note" and e.text)
+        # what happened before the prompt (connected, TLS and its certificate, the accepted client) opens the REPL
+        notes = "\n".join(line for e in session.log if e.kind == "note" and e.text for line in note_lines(e))
         try:
             code = run_repl(session, hint="\n".join(filter(None, (notes, hint))) or None, targets=list(targets),
                             diagram=diagram)

@@ -8,18 +8,27 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from h11dbg.cli.options import (
+    cafile_option,
+    cert_option,
+    command_line,
     diagram_option,
     engine_option,
     fail,
+    insecure_option,
     json_option,
+    key_option,
+    record_again,
     record_force_option,
     record_option,
     script_option,
+    sni_option,
+    tls_option,
 )
 from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
     from h11dbg.cli.launch import Script
+    from h11dbg.transport.tls import ServerTLS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,12 +56,10 @@ def _script(script: str | None, as_json: bool) -> Script | None:
 
 @click.command()
 @click.argument("address", metavar="HOST:PORT")
-@click.option("--tls", is_flag=True, help="Speak TLS (SNI from HOST, ALPN http/1.1); port defaults to 443.")
-@click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Trust the CA certificates in this PEM file (with --tls).")
-@click.option("--insecure", is_flag=True, help="Do not verify the server's certificate (with --tls).")
-@click.option("--sni", default=None, metavar="NAME",
-              help="Server name for SNI and certificate checks (with --tls; default: HOST).")
+@tls_option("Speak TLS (SNI from HOST, ALPN http/1.1); port defaults to 443.")
+@cafile_option
+@insecure_option
+@sni_option
 @live_options
 def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: str | None, engine_name: str,
             script: str | None, as_json: bool, timeout: float, record: str | None, force: bool) -> None:
@@ -64,7 +71,7 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: st
     """
     from h11dbg.cli.launch import Recording, build, run_session
     from h11dbg.session.core import Session
-    from h11dbg.transport import AddressError, parse_connect_address
+    from h11dbg.transport import AddressError, format_address, parse_connect_address
 
     if (cafile or insecure or sni) and not tls:
         fail("--cafile, --insecure and --sni only make sense with --tls")
@@ -74,18 +81,33 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: st
         fail(str(exc))
     lines = _script(script, as_json)
     recording = Recording(record, force)
+    ctx = click.get_current_context()
+
+    def rerun(tls_on: bool, insecure_on: bool) -> str:
+        # the port written out: its default follows --tls
+        changes: dict[str, object] = {"address": format_address(host, port), "tls": tls_on,
+                                      "record": record_again(record, "tls" if tls_on else "plain")}
+        if tls_on:
+            changes["insecure"] = insecure_on
+        else:
+            changes.update(cafile=None, insecure=False, sni=None)
+        return command_line(ctx, **changes)
+
     session = build(lambda: Session.connect(engine_name, host, port, tls=tls, cafile=cafile, insecure=insecure,
-                                            server_hostname=sni, timeout=timeout), recording)
+                                            server_hostname=sni, timeout=timeout, rerun=rerun), recording)
     run_session(session, lines, as_json=as_json)
 
 
 @click.command()
 @click.argument("address", metavar="[HOST:]PORT")
+@tls_option("Speak TLS: each client's handshake is done on accept (ALPN http/1.1).")
+@cert_option
+@key_option
 @live_options
 @click.option("--accept-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="In batch mode, give up (exit 3) when no client connects within this many seconds.")
-def listen(address: str, engine_name: str, script: str | None, as_json: bool, timeout: float,
-           record: str | None, force: bool, accept_timeout: float | None) -> None:
+def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_name: str, script: str | None,
+           as_json: bool, timeout: float, record: str | None, force: bool, accept_timeout: float | None) -> None:
     """Be the SERVER: listen on [HOST:]PORT (127.0.0.1 unless HOST is given; 0 picks a free port).
 
     One connection at a time; in the REPL `accept` waits for the next.  In batch
@@ -95,22 +117,53 @@ def listen(address: str, engine_name: str, script: str | None, as_json: bool, ti
     from h11dbg.session.core import Session
     from h11dbg.transport import AddressError, parse_listen_address
 
+    if (cert or key) and not tls:
+        fail("--cert and --key only make sense with --tls")
+    if key and not cert:
+        fail("--key needs --cert (without both, --tls makes a throwaway certificate)")
     try:
         host, port = parse_listen_address(address)
     except AddressError as exc:
         fail(str(exc))
     lines = _script(script, as_json)
-    recording = Recording(record, force)
-    session = build(lambda: Session.listen(engine_name, host, port, timeout=timeout), recording)
+    server_tls = _server_tls(host, cert, key) if tls else None
+    try:
+        recording = Recording(record, force)
+    except SystemExit:
+        if server_tls is not None:
+            server_tls.close()  # a throwaway certificate leaves nothing behind
+        raise
+    ctx = click.get_current_context()
+
+    def rerun(tls_on: bool, insecure_on: bool) -> str:
+        # the port the client used, not 0: it is the one the client will try again
+        return command_line(ctx, address=session.address, tls=tls_on, cert=cert if tls_on else None,
+                            key=key if tls_on else None, record=record_again(record, "tls" if tls_on else "plain"))
+
+    session = build(lambda: Session.listen(engine_name, host, port, timeout=timeout, tls=server_tls,
+                                           rerun=rerun), recording)
     if lines is None:
         # the REPL starts with a client to talk to
         try:  # (the line is said inside: a Ctrl-C right after it is this command's, not click's "Aborted!")
             click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
+            for entry in session.log:
+                if entry.tls is not None:  # the certificate, and how a client trusts it
+                    click.echo(entry.text, err=True)
             session.accept()
         except KeyboardInterrupt:
             session.close()
             fail("interrupted", ExitCode.INTERRUPTED)
     run_session(session, lines, as_json=as_json, accept_timeout=accept_timeout)
+
+
+def _server_tls(host: str, cert: str | None, key: str | None) -> ServerTLS:
+    """The listener's certificate, loaded (or made) before anything listens: a bad file is exit 2."""
+    from h11dbg.transport.tls import CertificateFileError, ServerTLS
+
+    try:
+        return ServerTLS(host, cert, key)
+    except CertificateFileError as exc:
+        fail(str(exc))
 
 
 @click.command()

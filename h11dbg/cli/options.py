@@ -74,6 +74,59 @@ def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
+# TLS, the same words on every command that speaks it: the client's side (connect) and the server's (listen)
+def tls_option(help: str) -> Callable[[F], F]:
+    return click.option("--tls", is_flag=True, help=help)
+
+
+cafile_option = click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
+                             help="Trust the CA certificates in this PEM file (with --tls).")
+insecure_option = click.option("--insecure", is_flag=True,
+                               help="Do not verify the server's certificate (with --tls).")
+sni_option = click.option("--sni", default=None, metavar="NAME",
+                          help="Server name for SNI and certificate checks (with --tls; default: HOST).")
+cert_option = click.option(
+    "--cert", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
+    help="With --tls: the server's certificate chain (PEM; it may hold the key too). Without --cert a "
+         "throwaway self-signed certificate is made and its PEM file printed for curl --cacert.")
+key_option = click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
+                          help="With --tls --cert: the private key (PEM), if not in the --cert file.")
+
+
+def command_line(ctx: click.Context, **changes: object) -> str:
+    """This command as the user would type it again, with ``changes`` (parameter name -> value; None or
+    False leaves an option out) applied: the line a hint tells them to run."""
+    import shlex
+
+    words = ["h11dbg", ctx.info_name or ""]
+    for param in ctx.command.params:
+        name = param.name or ""
+        value = changes[name] if name in changes else ctx.params.get(name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif isinstance(param, click.Option) and param.is_flag:
+            if value:
+                words.append(max(param.opts, key=len))
+        elif isinstance(param, click.Option) and value is not None and value != param.get_default(ctx):
+            words += [max(param.opts, key=len), str(value)]
+    return shlex.join(words)
+
+
+def record_again(path: str | None, tag: str) -> str | None:
+    """The ``--record`` file for a run suggested after this one: this run's FILE holds what it
+    recorded, so the next run writes beside it (FILE-tag.EXT, or -tag2 ...), never over it."""
+    import os
+
+    if path is None or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return path  # (a run that never connected leaves its file empty, and removes it)
+    stem, ext = os.path.splitext(path)
+    for number in range(1, 1000):
+        candidate = f"{stem}-{tag}{number if number > 1 else ''}{ext}"
+        if not os.path.exists(candidate):
+            return candidate
+    return path
+
+
 def server_port_option(verb: str) -> Callable[[F], F]:
     """``--port P`` on the transcript commands: a filter on the recorded server port (never a port to use)."""
     return click.option("--server-port", "--port", "server_port", type=int, metavar="P",

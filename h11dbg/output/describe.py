@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from h11dbg.engines import Headers
     from h11dbg.protocol import Transition
     from h11dbg.session.hints import Suggestion
+    from h11dbg.transport.tls import TLSInfo
 
 # An event is typed Any here: it is either engine's (their classes differ), and what is read of it
 # depends on its class name.
@@ -338,3 +339,34 @@ def noted(text: str, suggestions: Iterable[Suggestion]) -> str:
     """A note and the hints it ends in: ``PAUSED: ...; `response 200` answers the request``."""
     said = " or ".join(suggestion_text(s) for s in suggestions)
     return f"{text}; {said}" if said else text
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+def tls_details(info: TLSInfo) -> list[tuple[str, str]]:
+    """A certificate as ``curl -v`` shows it (subject, issuer, validity, names), its fingerprint, whether
+    it was verified, and the PEM file a client can trust; the negotiated terms are the note's text."""
+    details: list[tuple[str, str]] = []
+    cert = info.certificate
+    if cert is not None:
+        details += [("subject", cert.subject), ("issuer", cert.issuer),
+                    ("valid", f"{cert.not_before} to {cert.not_after}"),
+                    ("subject alt names", ", ".join(cert.san) or "(none)"),
+                    ("SHA-256 fingerprint", cert.sha256)]
+    if info.verified is not None:
+        details.append(("verified", "yes" if info.verified else "no (--insecure)"))
+    if info.pem:
+        details.append(("PEM file", info.pem))
+    return details
+
+
+def tls_fields(info: TLSInfo) -> dict[str, Any]:
+    """The same as JSON: the negotiated terms and the certificate, fields without a value left out."""
+    import dataclasses
+
+    fields = {name: value for name, value in dataclasses.asdict(info).items() if value is not None}
+    if not info.throwaway:
+        del fields["throwaway"]
+    if info.certificate is not None:
+        fields["certificate"]["san"] = list(info.certificate.san)
+    return fields

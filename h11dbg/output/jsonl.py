@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from h11dbg.output.describe import REMEMBERED, raw_headers, transition_fields, transition_key
+from h11dbg.output.describe import REMEMBERED, raw_headers, tls_fields, transition_fields, transition_key
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
@@ -127,6 +127,8 @@ def entry_record(entry: LogEntry, *, hexdump: bool = False) -> dict[str, Any]:
             record["text"] = entry.text
         if entry.suggestions:
             record["suggestions"] = [{"command": s.command, "reason": s.reason} for s in entry.suggestions]
+        if entry.tls is not None:
+            record["tls"] = tls_fields(entry.tls)
         if entry.states_after:
             record["states"] = entry.states_after
     if entry.states_before:

@@ -23,6 +23,7 @@ from h11dbg.output.describe import (
     noted,
     raw_headers,
     sent_or_received,
+    tls_details,
     transition_summary,
 )
 from h11dbg.output.ladder import ARROW, Row, entry_rows, joined, layout
@@ -274,7 +275,15 @@ def render_entry(
         text.append("· ", style=DIM)
         text.append(noted(entry.text or "", entry.suggestions), style="italic")
         text.append(f"  +{entry.time:.3f}s", style=DIM)
-        return text
+        if entry.tls is None:
+            return text
+        # a certificate, laid out as curl -v does
+        lines: list[RenderableType] = [text]
+        for name, value in tls_details(entry.tls):
+            line = Text(f"    {name}: ", style=DIM)
+            line.append(value)
+            lines.append(line)
+        return Group(*lines)
     if entry.text and entry.kind != "error":
         parts.append(_indented(Text(entry.text, style="italic"), 2))
     parts.extend(transition_lines(entry.transitions))

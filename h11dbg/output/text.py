@@ -29,6 +29,7 @@ from h11dbg.output.describe import (
     sent_or_received,
     states_summary,
     suggestion_text,
+    tls_details,
     transition_summary,
 )
 from h11dbg.transcript.escaping import escape
@@ -77,12 +78,22 @@ def render_entry(entry: LogEntry, *, hexdump: bool = False) -> list[str]:
     elif entry.kind == "eof":
         lines.append(f"{head} EOF: {entry.text or 'the peer closed its sending side'}")
     else:
-        lines.append(f"{head} {noted(entry.text or entry.kind, entry.suggestions)}")
+        first, *details = note_lines(entry)
+        lines.append(f"{head} {first}")
+        lines += details
     if entry.kind in ("event", "error", "state", "eof") and entry.states_after:
         lines.append(f"    states: {states_summary(entry.states_after, entry.states_before)}")
     lines += [f"    {transition_summary(t)}" for t in entry.transitions]
     if hexdump and entry.data:
         lines += [f"    {offset}  {hex_part}  {printable}" for offset, hex_part, printable in hex_rows(entry.data)]
+    return lines
+
+
+def note_lines(entry: LogEntry) -> list[str]:
+    """A note's text, and under it what a TLS handshake showed (as ``curl -v`` does)."""
+    lines = [noted(entry.text or entry.kind, entry.suggestions)]
+    if entry.tls is not None:
+        lines += [f"    {name}: {value}" for name, value in tls_details(entry.tls)]
     return lines
 
 

@@ -44,11 +44,14 @@ from h11dbg.session.explain import Explanation, describe_state, engine_role, exp
 from h11dbg.session.hints import suggestions
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
+from h11dbg.session.tls import Rerun, client_hello_note, plain_port_message, tls_port_note
 from h11dbg.transcript.files import OutputFileError, recording_meta
 from h11dbg.transcript.model import ROLES, Direction, Meta, Role, other_role, sent_by
 from h11dbg.transport import (
+    HandshakeFailed,
     Listener,
     NetworkError,
+    NotTLS,
     ReceiveTimeout,
     SocketTransport,
     connect_tcp,
@@ -61,6 +64,7 @@ from h11dbg.transport import (
 if TYPE_CHECKING:
     from h11dbg.engines import Engine, Machine
     from h11dbg.protocol import Transition
+    from h11dbg.transport.tls import ServerTLS
 
 # A loopback peer is in this process: whatever it wrote is already readable, so waiting long
 # for more only makes the user wait.
@@ -81,6 +85,7 @@ class Side:
     machine: Machine
     transport: SocketTransport
     pending: list[Transition] = field(default_factory=list)  # not yet attached to an entry
+    received: bytes = b""  # the first bytes read on this connection (enough to tell TLS from HTTP)
 
     @property
     def out_direction(self) -> Direction:
@@ -120,6 +125,9 @@ class Session:
         self.closed = False
         self.command = mode  # the CLI command, for a recording's metadata ("demo" sets its own)
         self.tls: str | None = None  # the TLS summary of a connect --tls session
+        self.rerun: Rerun | None = None  # this command line with TLS on/off, for the notes that suggest it
+        self.target: tuple[str, int, str | None] | None = None  # connect: host, port, SNI name
+        self.tls_hinted = False  # the plain-vs-TLS note is said once per session
         self.recorder = Recorder(on_failure=lambda text: self._note(text))
 
     # ----------------------------------------------------------------- construction
@@ -135,35 +143,56 @@ class Session:
         insecure: bool = False,
         server_hostname: str | None = None,
         timeout: float | None = 10.0,
+        rerun: Rerun | None = None,
     ) -> Session:
-        """A CLIENT over TCP (or TLS with SNI and ALPN http/1.1) to ``host:port``."""
+        """A CLIENT over TCP (or TLS with SNI and ALPN http/1.1) to ``host:port``.
+
+        ``rerun`` gives the command line with TLS switched, for the notes that find TLS and plain
+        text mistaken for each other (:mod:`h11dbg.session.tls`)."""
         session = cls(engine, "connect", timeout=timeout, address=format_address(host, port),
                       host=host_header(host, port, tls))
+        session.rerun = rerun
+        session.target = (host, port, server_hostname)
         if tls:
-            transport = connect_tls(host, port, timeout=timeout, cafile=cafile, insecure=insecure,
-                                    server_hostname=server_hostname)
+            try:
+                transport = connect_tls(host, port, timeout=timeout, cafile=cafile, insecure=insecure,
+                                        server_hostname=server_hostname)
+            except NotTLS as exc:
+                raise NotTLS(plain_port_message(str(exc), rerun)) from None
         else:
             transport = connect_tcp(host, port, timeout=timeout)
         session.started = time.monotonic()
         session._open_side("client", transport)
         session._note(f"connected to {transport.peer} from {transport.local} (engine {session.engine_name})")
-        summary = transport.tls_summary()
-        if summary:
-            session.tls = summary
-            session._note(summary)
+        if transport.tls_info is not None:
+            session.tls = transport.tls_info.summary()
+            session._note(session.tls, tls=transport.tls_info)
         return session
 
     @classmethod
     def listen(
-        cls, engine: str | Engine, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0
+        cls, engine: str | Engine, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0,
+        tls: ServerTLS | None = None, rerun: Rerun | None = None,
     ) -> Session:
-        """A SERVER listening on ``host:port`` (port 0: any free port); call :meth:`accept` next."""
+        """A SERVER listening on ``host:port`` (port 0: any free port); call :meth:`accept` next.
+
+        With ``tls`` every client is a TLS client (the listener does the handshake on accept)."""
         session = cls(engine, "listen", timeout=timeout)
-        session.listener = Listener(host, port, timeout=timeout)
+        session.rerun = rerun
+        try:
+            session.listener = Listener(host, port, timeout=timeout, tls=tls)
+        except BaseException:
+            if tls is not None:
+                tls.close()
+            raise
         session.address = session.listener.address
         session.host = session.listener.address
         session.actor = "server"  # its side exists once a client is accepted
         session._note(f"listening on {session.listener.address} (engine {session.engine_name})")
+        if tls is not None:
+            certificate = tls.info.certificate
+            session.tls = f"TLS server, certificate SHA-256 {certificate.sha256 if certificate else '?'}"
+            session._note(_serving_note(tls, session.listener.address), tls=tls.info)
         return session
 
     @classmethod
@@ -212,10 +241,18 @@ class Session:
             self.wait_closed()
             self._close_transport(side)
             self._note(f"connection {self.conn_id} closed; waiting for the next client", side)
-        transport = self.listener.accept(timeout)
+        while True:
+            try:
+                transport = self.listener.accept(timeout)
+                break
+            except HandshakeFailed as exc:
+                # a client that cannot speak TLS with us is not a connection to serve: wait for the next
+                self._note(f"{exc}; waiting for the next client")
         self.started = time.monotonic()
         self._open_side("server", transport)
         self._note(f"connection {self.conn_id} from {transport.peer}")
+        if transport.tls_info is not None:
+            self._note(transport.tls_info.summary(), tls=transport.tls_info)
         return self.log[mark:]
 
     # ----------------------------------------------------------------- helpers
@@ -311,6 +348,7 @@ class Session:
             # sending fails once the peer has reset (or fully closed) the connection
             self.recorder.close(self.conn_id, side.in_direction, reset=True)
             self._note(f"network error: {exc}", side, direction=side.out_direction)
+            self._tls_mistaken(side, "reset the connection")
             raise
         self.recorder.chunk(self.conn_id, side.out_direction, data)
 
@@ -323,6 +361,8 @@ class Session:
         except NetworkError:
             self.recorder.close(self.conn_id, side.in_direction, reset=True)
             raise
+        if len(side.received) < 16:
+            side.received += data[:16]
         if self.mode != "loopback":
             # in loopback the other side's write already recorded these bytes (and its half-close)
             if data:
@@ -361,18 +401,37 @@ class Session:
             return [self._note(f"timeout: {exc}", side)]
         except NetworkError as exc:
             self._note(f"network error: {exc}", side, direction=side.in_direction)
+            self._tls_mistaken(side, "reset the connection")
             raise
         before = self._states(side)
         side.machine.receive_data(data)
         if data:
-            entry = self._append("received", side, direction=side.in_direction, data=data,
-                                 states_before=before)
+            entries = [self._append("received", side, direction=side.in_direction, data=data,
+                                    states_before=before)]
         else:
-            entry = self._append("eof", side, direction=side.in_direction, states_before=before,
-                                 text="the peer closed its sending side (EOF)")
+            entries = [self._append("eof", side, direction=side.in_direction, states_before=before,
+                                    text="the peer closed its sending side (EOF)")]
             if side.transport.write_closed:
                 self._close_transport(side)
-        return [entry]
+        mark = len(self.log)
+        self._tls_mistaken(side, "closed the connection" if not data else "")
+        return entries + self.log[mark:]
+
+    def _tls_mistaken(self, side: Side, ended: str) -> None:
+        """After a read: the first bytes of a plain connection are TLS, or it ended (``ended``: how)
+        before a byte arrived.  Said once, as a note (:mod:`h11dbg.session.tls`)."""
+        if self.tls_hinted or side.transport.tls:
+            return
+        text = None
+        if self.mode == "listen" and side.received:
+            text = client_hello_note(side.received, self.rerun)
+        elif self.mode == "connect" and self.target is not None and (ended or side.received):
+            host, port, sni = self.target
+            text = tls_port_note(host, port, sni, first_bytes=side.received, what=ended, timeout=self.timeout,
+                                 rerun=self.rerun)
+        if text is not None:
+            self.tls_hinted = True
+            self._note(text, side)
 
     def buffered(self, actor: Role | None = None) -> int:
         """Bytes received but not yet parsed into events."""
@@ -445,7 +504,7 @@ class Session:
                     self._note(f"timeout: the peer's message was not complete within {limit:g} s", side)
                     break
                 got = self.recv(side.role, timeout=remaining)
-                if got[-1].kind == "note":  # timeout or already closed
+                if got[0].kind == "note":  # timeout or already closed
                     break
                 continue
             if type(entry.event).__name__ in _MESSAGE_ENDS:
@@ -589,3 +648,18 @@ class Session:
         if self.recorder.streaming:
             bar["recording"] = str(self.recorder.path)
         return bar
+
+
+def _serving_note(tls: ServerTLS, address: str) -> str:
+    """What a TLS listener serves, and the command with which curl trusts it."""
+    info = tls.info
+    host, _, port = address.rpartition(":")
+    url = f"https://{'localhost' if host in ('0.0.0.0', '[::]') else host}:{port}/"
+    certificate = info.certificate
+    if info.throwaway:
+        return (f"TLS with a throwaway self-signed certificate (removed at the end); a client trusts it with "
+                f"the PEM file: curl --cacert {info.pem} {url}")
+    if certificate is not None and certificate.subject == certificate.issuer:
+        return f"TLS with the self-signed certificate {info.pem}: curl --cacert {info.pem} {url}"
+    issuer = certificate.issuer if certificate else "?"
+    return f"TLS with the certificate {info.pem}: a client trusts it with the CA that issued it ({issuer})"

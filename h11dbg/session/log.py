@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from h11dbg.protocol import Transition
     from h11dbg.session.hints import Suggestion
     from h11dbg.transcript.model import Direction, Role
+    from h11dbg.transport.tls import TLSInfo
 
 EntryKind = Literal[
     "event",      # an h11 event sent by us or parsed from the peer (``event`` is set)
@@ -43,3 +44,4 @@ class LogEntry:
     transitions: tuple[Transition, ...] = ()  # when the engine explains (only h11dbg.protocol does)
     text: str | None = None  # a note's text, or a one-sentence explanation
     suggestions: tuple[Suggestion, ...] = ()  # what to type next, where a note ends in a hint
+    tls: TLSInfo | None = None  # a note on a TLS handshake (or a listener's certificate): its terms

@@ -7,7 +7,7 @@ from h11dbg.transport.address import (
     parse_connect_address,
     parse_listen_address,
 )
-from h11dbg.transport.errors import NetworkError, ReceiveTimeout
+from h11dbg.transport.errors import HandshakeFailed, NetworkError, NotTLS, ReceiveTimeout
 from h11dbg.transport.sockets import (
     Listener,
     LoopbackPair,
@@ -19,9 +19,11 @@ from h11dbg.transport.sockets import (
 
 __all__ = [
     "AddressError",
+    "HandshakeFailed",
     "Listener",
     "LoopbackPair",
     "NetworkError",
+    "NotTLS",
     "ReceiveTimeout",
     "SocketTransport",
     "connect_tcp",

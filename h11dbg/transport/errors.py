@@ -10,6 +10,14 @@ class NetworkError(Exception):
     """A connection could not be made or broke (refused, reset, DNS, TLS, timeout)."""
 
 
+class NotTLS(NetworkError):
+    """A TLS handshake failed the way it does against a port that speaks plain text."""
+
+
+class HandshakeFailed(NetworkError):
+    """A client connected to a TLS listener but the handshake failed (the listener goes on)."""
+
+
 class ReceiveTimeout(NetworkError):
     """Nothing arrived within the timeout; the connection itself may still be fine."""
 

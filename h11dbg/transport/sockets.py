@@ -10,9 +10,13 @@ import contextlib
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from h11dbg.transport.address import format_address
-from h11dbg.transport.errors import NetworkError, ReceiveTimeout, describe_os_error
+from h11dbg.transport.errors import NetworkError, NotTLS, ReceiveTimeout, describe_os_error
+
+if TYPE_CHECKING:
+    from h11dbg.transport.tls import ServerTLS, TLSInfo
 
 RECV_SIZE = 65536
 LOOPBACK_BUFFER = 4 * 1024 * 1024
@@ -31,7 +35,8 @@ def _sockname(sock: socket.socket, peer: bool) -> str:
 class SocketTransport:
     """One connected socket.  ``recv`` returns b"" at EOF and raises ReceiveTimeout when idle."""
 
-    def __init__(self, sock: socket.socket, *, peer: str | None = None, timeout: float | None = 10.0) -> None:
+    def __init__(self, sock: socket.socket, *, peer: str | None = None, timeout: float | None = 10.0,
+                 tls: TLSInfo | None = None) -> None:
         self.sock = sock
         self.timeout = timeout
         self.peer = peer if peer is not None else _sockname(sock, peer=True)
@@ -40,6 +45,7 @@ class SocketTransport:
         self.write_closed = False
         self.eof = False
         self.tls = isinstance(sock, ssl.SSLSocket)
+        self.tls_info = tls  # what the handshake negotiated
 
     def send(self, data: bytes) -> None:
         try:
@@ -83,15 +89,6 @@ class SocketTransport:
             with contextlib.suppress(OSError):
                 self.sock.close()
 
-    def tls_summary(self) -> str | None:
-        if not isinstance(self.sock, ssl.SSLSocket):
-            return None
-        cipher = self.sock.cipher()
-        alpn = self.sock.selected_alpn_protocol()
-        return (
-            f"TLS {self.sock.version()}, cipher {cipher[0] if cipher else '?'}, "
-            f"ALPN {alpn or '(none)'}"
-        )
 
 
 def connect_tcp(host: str, port: int, *, timeout: float | None = 10.0) -> SocketTransport:
@@ -112,7 +109,11 @@ def connect_tls(
     insecure: bool = False,
     server_hostname: str | None = None,
 ) -> SocketTransport:
-    """TLS with SNI (the host name, or ``server_hostname``) and ALPN offering only http/1.1."""
+    """TLS with SNI (the host name, or ``server_hostname``) and ALPN offering only http/1.1.
+
+    A handshake that fails the way it does against a plain-text port raises :class:`NotTLS`."""
+    from h11dbg.transport.tls import ALPN, negotiated, plain_text_hint
+
     where = f"connecting to {format_address(host, port)}"
     try:
         context = ssl.create_default_context(cafile=cafile)
@@ -121,24 +122,34 @@ def connect_tls(
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(ALPN)
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
         raise NetworkError(describe_os_error(exc, where)) from None
+    sni = server_hostname or host
     try:
-        sock = context.wrap_socket(raw, server_hostname=server_hostname or host)
+        sock = context.wrap_socket(raw, server_hostname=sni)
     except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
         raw.close()
-        where = f"TLS handshake with {format_address(host, port)}"
-        raise NetworkError(describe_os_error(exc, where)) from None
-    return SocketTransport(sock, timeout=timeout)
+        text = describe_os_error(exc, f"TLS handshake with {format_address(host, port)}")
+        hint = plain_text_hint(exc)
+        if hint:
+            raise NotTLS(f"{text}: {hint}") from None
+        raise NetworkError(text) from None
+    try:
+        info = negotiated(sock, sni=sni, verified=not insecure)
+    except ValueError as exc:  # a certificate cryptography cannot read
+        sock.close()
+        raise NetworkError(f"reading the certificate of {format_address(host, port)}: {exc}") from None
+    return SocketTransport(sock, timeout=timeout, tls=info)
 
 
 class Listener:
     """A listening socket that hands out one accepted connection at a time."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, timeout: float | None = 10.0,
+                 tls: ServerTLS | None = None) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             self.sock = socket.create_server((host, port), family=family, backlog=1)
@@ -147,6 +158,7 @@ class Listener:
         self.timeout = timeout
         self.address = _sockname(self.sock, peer=False)
         self.closed = False
+        self.tls = tls
 
     @property
     def port(self) -> int:
@@ -161,12 +173,18 @@ class Listener:
             raise ReceiveTimeout(f"no client connected to {self.address} within {timeout:g} s") from None
         except OSError as exc:
             raise NetworkError(describe_os_error(exc, f"accepting on {self.address}")) from None
-        return SocketTransport(conn, timeout=self.timeout)
+        if self.tls is None:
+            return SocketTransport(conn, timeout=self.timeout)
+        peer = _sockname(conn, peer=True)
+        wrapped, info = self.tls.handshake(conn, peer, self.timeout)
+        return SocketTransport(wrapped, peer=peer, timeout=self.timeout, tls=info)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.sock.close()
+            if self.tls is not None:
+                self.tls.close()
 
 
 @dataclass

@@ -134,8 +134,9 @@ def test_tls_sends_sni_and_offers_only_http11(tls_peer: TLSPeer) -> None:
     try:
         transport.send(b"hello")
         assert transport.recv() == b"HELLO"
-        summary = transport.tls_summary() or ""
-        assert "ALPN http/1.1" in summary
+        assert transport.tls_info is not None
+        assert "ALPN http/1.1, SNI example.test" in transport.tls_info.summary()
+        assert transport.tls_info.verified is True
         assert transport.shutdown_write() is False  # TLS: no half-close
     finally:
         transport.close()
