@@ -36,9 +36,11 @@ HEADS = frozenset({"Request", "InformationalResponse", "Response"})
 class Message:
     """A request or a response as the engine read it: its head event, body and trailers."""
 
-    __slots__ = ("head", "direction", "framing", "size", "kept", "_hash", "trailers", "complete", "chunks")
+    __slots__ = ("head", "direction", "framing", "size", "kept", "_hash", "trailers", "complete", "chunks",
+                 "keep", "started", "ended")
 
-    def __init__(self, head: Any, direction: Direction, framing: tuple[str, int | None]) -> None:
+    def __init__(self, head: Any, direction: Direction, framing: tuple[str, int | None], started: float = 0.0,
+                 keep: int = BODY_KEPT) -> None:
         self.head = head  # the engine's Request, InformationalResponse or Response
         self.direction = direction
         self.framing = framing  # (kind, length) as h11dbg.protocol.message_framing says
@@ -48,6 +50,9 @@ class Message:
         self.trailers: list[tuple[bytes, bytes]] = []
         self.complete = False  # its EndOfMessage was parsed
         self.chunks = 0  # chunked framing: how many chunks the body came in
+        self.keep = keep  # how much of the body ``kept`` holds
+        self.started = started  # the time of the record its head was parsed from
+        self.ended: float | None = None  # and its EndOfMessage's, once parsed
 
     @property
     def kind(self) -> str:
@@ -55,7 +60,7 @@ class Message:
 
     def add(self, data: bytes, chunk_start: bool) -> None:
         self.size += len(data)
-        room = BODY_KEPT - len(self.kept)
+        room = self.keep - len(self.kept)
         if room > 0:
             self.kept += data[:room]
         self._hash.update(data)
@@ -139,7 +144,8 @@ class ExchangeGrouper:
     """Turns replay steps into exchanges, handed out in the order they opened.  It is shown each
     record before its steps (:meth:`saw`), to hold the bytes an error is at."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = BODY_KEPT) -> None:
+        self.keep = keep  # how many bytes of each body its Message keeps
         self._tails: dict[tuple[int, Direction], _Tail] = {}
         self._open: dict[int, Exchange] = {}  # conn -> its exchange in progress
         self._cycles: dict[int, int] = {}  # conn -> cycles seen
@@ -181,7 +187,8 @@ class ExchangeGrouper:
                 return False
             exchange.states = step.states
             if name in HEADS:
-                message = Message(step.event, direction, _framing(step.event, exchange.request))
+                message = Message(step.event, direction, _framing(step.event, exchange.request), step.time,
+                                  self.keep)
                 if name == "Request":
                     exchange.request = message
                 else:
@@ -190,6 +197,7 @@ class ExchangeGrouper:
                 message = exchange.message(direction)
                 if message is not None:
                     message.complete = True
+                    message.ended = step.time
                     message.trailers = raw_fields(step.event.headers)
             return False
         if kind == "error":
@@ -250,11 +258,11 @@ def raw_fields(headers: Any) -> list[tuple[bytes, bytes]]:
     return [(bytes(name), bytes(value)) for name, value in headers.raw_items()]
 
 
-def exchanges(records: Iterable[Record], engine: Engine) -> Iterator[Exchange]:
+def exchanges(records: Iterable[Record], engine: Engine, keep: int = BODY_KEPT) -> Iterator[Exchange]:
     """The exchanges of a recording, replayed on ``engine`` (h11dbg.protocol: framing is read with
-    its rules), in the order they opened."""
+    its rules), in the order they opened; ``keep``: how many bytes of each body are held."""
     replayer = Replayer(engine)
-    grouper = ExchangeGrouper()
+    grouper = ExchangeGrouper(keep)
     for record in records:
         if type(record) is Chunk:
             grouper.saw(record.conn, record.direction, record.data)

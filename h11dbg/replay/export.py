@@ -2,18 +2,23 @@
 
 pcap, pcapng and our text format hold bytes: :func:`h11dbg.transcript.write_stream` writes them.
 HAR holds parsed requests and responses, so the transcript is replayed first (our engine, both
-machines of every connection, as ``h11dbg replay`` does) and the events become
-:class:`~h11dbg.transcript.exporters.har.Exchange` objects.
+machines of every connection, as ``h11dbg replay`` does), its steps grouped into exchanges as
+``diff A B`` groups them (:mod:`h11dbg.replay.exchanges`), and each becomes the
+:class:`~h11dbg.transcript.exporters.har.Exchange` a HAR entry is made of.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO, Any
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING
 
-from h11dbg.replay.machines import Replayer
+from h11dbg.replay.exchanges import Message, exchanges, raw_fields
 from h11dbg.transcript import write_stream
-from h11dbg.transcript.model import Transcript
+from h11dbg.transcript.model import Open, Record, Transcript
+
+if TYPE_CHECKING:
+    from h11dbg.transcript.exporters import har
 
 
 def export(transcript: Transcript, stream: IO[bytes], format: str) -> list[str]:
@@ -23,68 +28,51 @@ def export(transcript: Transcript, stream: IO[bytes], format: str) -> list[str]:
     from h11dbg.transcript.exporters.har import write_har
 
     notes: set[str] = set()
-    write_har(exchanges(transcript, notes), transcript.meta, stream, notes)
+    write_har(har_exchanges(transcript, notes), transcript.meta, stream, notes)
     return sorted(notes)
 
 
-def exchanges(transcript: Transcript, notes: set[str]) -> Iterator[Any]:
-    """The request/response pairs of ``transcript``, in the order their requests started; ``notes``
-    says what could not be read as one (bytes after an error or a protocol switch)."""
+def har_exchanges(transcript: Transcript, notes: set[str]) -> Iterator[har.Exchange]:
+    """The request/response pairs of ``transcript`` as HAR entries need them (whole bodies, times), in
+    the order they started; ``notes`` says what could not be read as one (an error, a protocol switch,
+    bytes that never made a message)."""
     from h11dbg.engines import load_engine
-    from h11dbg.transcript.exporters.har import Exchange, Request, Response
+    from h11dbg.transcript.exporters import har
 
-    replayer = Replayer(load_engine("h11dbg"))
     servers: dict[int, str | None] = {}
-    waiting: dict[int, list[Exchange]] = {}  # per connection: requests whose response is not complete
-    sending: dict[int, Exchange] = {}  # per connection: the request whose body is being read
-    done: list[Exchange] = []  # all exchanges, in request order (yielded at the end: responses come later)
 
-    for record in transcript.records:
-        for step in replayer.feed(record):
-            conn, kind, time = step.conn, step.kind, step.time
-            if kind == "open":
-                servers[conn] = step.peers[1]
-            elif kind == "error":
-                notes.add(f"connection {conn}: the bytes after its protocol error ({type(step.error).__name__})")
-            elif kind == "switch":
-                notes.add(f"connection {conn}: the bytes after its protocol switch (tunnelled, not HTTP/1.1)")
-            if kind != "event":
-                continue
-            event = step.event
-            name = type(event).__name__
-            if step.direction == "c2s":
-                if name == "Request":
-                    exchange = Exchange(conn, servers.get(conn), Request(
-                        list(event.headers.raw_items()), time, method=event.method, target=event.target,
-                        version=event.http_version))
-                    sending[conn] = exchange
-                    waiting.setdefault(conn, []).append(exchange)
-                    done.append(exchange)
-                elif name == "Data" and conn in sending:
-                    sending[conn].request.body += event.data
-                elif name == "EndOfMessage" and conn in sending:
-                    sending.pop(conn).request.ended = time
-                continue
-            queue = waiting.get(conn)
-            if not queue:
-                continue
-            current = queue[0]
-            if name == "InformationalResponse":
-                if current.response is None:
-                    current.response = Response([], time)
-                current.response.interim += 1
-            elif name == "Response":
-                started = current.response.started if current.response is not None else time
-                interim = current.response.interim if current.response is not None else 0
-                current.response = Response(list(event.headers.raw_items()), started, status=event.status_code,
-                                            reason=event.reason, version=event.http_version, interim=interim)
-            elif name == "Data" and current.response is not None:
-                current.response.body += event.data
-            elif name == "EndOfMessage" and current.response is not None:
-                current.response.ended = time
-                queue.pop(0)
-    replayer.finish()
-    for exchange in done:
-        if exchange.response is not None and not exchange.response.status:  # only interim responses came
-            exchange.response = None
-    yield from done
+    def noting_servers(records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            if type(record) is Open:
+                servers[record.conn] = record.server
+            yield record
+
+    for exchange in exchanges(noting_servers(transcript.records), load_engine("h11dbg"), keep=sys.maxsize):
+        conn = exchange.conn
+        for ending in exchange.endings:  # where an error stopped a direction, a switch, bytes left over
+            notes.add(f"connection {conn}: {ending}")
+        if exchange.request is None:
+            continue
+        yield har.Exchange(conn, servers.get(conn), _request(exchange.request), _response(exchange.responses))
+
+
+def _request(message: Message) -> har.Request:
+    from h11dbg.transcript.exporters import har
+
+    head = message.head
+    return har.Request(raw_fields(head.headers), message.started, message.kept, message.ended,
+                       method=bytes(head.method), target=bytes(head.target), version=bytes(head.http_version))
+
+
+def _response(messages: list[Message]) -> har.Response | None:
+    """The final response (a 101 Switching Protocols is final to the exchange, if interim to HTTP)."""
+    from h11dbg.transcript.exporters import har
+
+    final = next((m for m in messages if m.kind == "Response" or m.head.status_code == 101), None)
+    if final is None:
+        return None
+    head = final.head
+    return har.Response(raw_fields(head.headers), messages[0].started, final.kept,
+                        final.ended if final.kind == "Response" else final.started,
+                        status=head.status_code, reason=bytes(head.reason), version=bytes(head.http_version),
+                        interim=messages.index(final))

@@ -172,10 +172,13 @@ def test_har_of_every_transcript_reads_back_and_replays(tmp_path: Path) -> None:
             assert set(entry) >= {"startedDateTime", "time", "request", "response", "cache", "timings"}
             assert all(entry["timings"][name] >= 0 for name in ("send", "wait", "receive"))
             assert entry["request"]["url"].startswith("http://")
+            assert entry["pageref"] == log["pages"][0]["id"]
         replayed = CliRunner().invoke(main, ["replay", str(target)])
         assert replayed.exit_code in (0, 1), replayed.output
         if CliRunner().invoke(main, ["replay", str(source)]).exit_code == 0:
             assert replayed.exit_code == 0, (source.name, replayed.output[-2000:])
+            # every request of a clean recording has its response (a 101 too)
+            assert all(entry["response"]["status"] for entry in log["entries"]), source.name
 
 
 def _heads(replay_output: bytes) -> list[str]:

@@ -174,8 +174,8 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
         "receive": _milliseconds(response.started if response else None, response.ended if response else None),
     }
     entry: dict[str, Any] = {
-        "startedDateTime": (origin + datetime.timedelta(seconds=request.started)).isoformat(timespec="milliseconds"
-                                                                                            ).replace("+00:00", "Z"),
+        "startedDateTime": _iso(origin + datetime.timedelta(seconds=request.started)),
+        "pageref": _PAGE,
         "time": round(timings["send"] + timings["wait"] + timings["receive"], 3),
         "request": har_request,
         "response": har_response,
@@ -186,6 +186,13 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
     if exchange.server:
         entry["serverIPAddress"] = exchange.server.rpartition(":")[0].strip("[]")
     return entry
+
+
+_PAGE = "page_1"
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _origin(meta: Meta, notes: set[str]) -> datetime.datetime:
@@ -207,8 +214,11 @@ def har_document(exchanges: Iterable[Exchange], meta: Meta, notes: set[str]) -> 
                                                       ("source_format", meta.source_format),
                                                       ("lossy", meta.lossy)) if value]
     comment += [f"not kept: {note}" for note in sorted(notes)]
+    # one page holding every entry: importers that group entries by page (Firefox's) show them all
+    page = {"startedDateTime": entries[0]["startedDateTime"] if entries else _iso(origin), "id": _PAGE,
+            "title": meta.description or meta.tool or "h11dbg", "pageTimings": {"onContentLoad": -1, "onLoad": -1}}
     log: dict[str, Any] = {"version": "1.2", "creator": {"name": "h11dbg", "version": __version__},
-                           "entries": entries}
+                           "pages": [page], "entries": entries}
     if comment:
         log["comment"] = "\n".join(comment)
     return {"log": log}
