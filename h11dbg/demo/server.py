@@ -300,7 +300,9 @@ class _Connection:
             self._respond(405, b"/upload takes POST or PUT\n", extra=[(b"Allow", b"POST, PUT")])
             return
         declared = _header(request.headers, b"content-length")
-        if declared is not None and int(declared) > UPLOAD_LIMIT:
+        # the engine took a value of at most 20 significant digits, but any number of leading
+        # zeros, which int() would refuse past 4300 digits
+        if declared is not None and int(declared.lstrip(b"0") or b"0") > UPLOAD_LIMIT:
             # refusing before 100 Continue spares the client sending a body we would drop; the body
             # it may send anyway is unread, so the engine leaves the connection unusable: close it
             self._respond(

@@ -23,9 +23,13 @@ __all__ = [
     "set_comma_header",
 ]
 
-# Content-Length values past this many digits are refused: no real body is 10**19 bytes long and
-# an unbounded integer is an easy way to make two parsers disagree.
-MAX_CONTENT_LENGTH_DIGITS = 19
+# A Content-Length must fit in 64 bits, the bound a chunk size has too (16 hex digits): past it,
+# parsers with 64-bit lengths overflow or refuse, and two parsers that disagree on where a body ends
+# are how requests are smuggled (RFC 9110 §8.6 asks recipients to prevent overflows).  Leading zeros
+# are part of 1*DIGIT and change nothing, so only the significant digits count.
+MAX_CONTENT_LENGTH = 2**64 - 1
+# Up to this many characters a value cannot exceed MAX_CONTENT_LENGTH: the parser's fast path.
+_SHORT_LENGTH_CHARS = 19
 
 class Facts(NamedTuple):
     chunked: bool  # Transfer-Encoding: chunked (the only coding accepted)
@@ -69,8 +73,10 @@ class Headers(Sequence[tuple[bytes, bytes]]):
             names = self._lower_names()
             length = None
             if b"content-length" in names:
-                # normalisation left exactly one field with one digits-only value
-                length = int(self._items[names.index(b"content-length")][2])
+                # normalisation left exactly one field with one digits-only value of at most 20
+                # significant digits; the zeros go first, so int() never sees more digits than that
+                # (it refuses strings past 4300 digits)
+                length = int(self._items[names.index(b"content-length")][2].lstrip(b"0") or b"0")
             facts = self._facts = Facts(
                 b"transfer-encoding" in names,
                 length,
@@ -145,7 +151,7 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
             if length_fields == 1:
                 # one plain length (bytes.isdigit() is ASCII digits only): nothing to normalise
                 value = parsed[names.index(b"content-length")][2]
-                if value.isdigit() and len(value) <= MAX_CONTENT_LENGTH_DIGITS:
+                if value.isdigit() and len(value) <= _SHORT_LENGTH_CHARS:
                     return Headers(parsed, names)
     items: list[tuple[bytes, bytes, bytes]] = []
     seen_content_length: bytes | None = None
@@ -181,9 +187,11 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
                     f"bad Content-Length {value!r}: only digits are allowed", "content-length-digits",
                     "RFC 9110 §8.6", value,
                 )
-            if len(value.lstrip(b"0")) > MAX_CONTENT_LENGTH_DIGITS:
+            digits = value.lstrip(b"0")
+            if len(digits) > len(str(MAX_CONTENT_LENGTH)) or int(digits or b"0") > MAX_CONTENT_LENGTH:
                 raise _refuse(
-                    "Content-Length too large", "content-length-overflow", "RFC 9110 §8.6", value
+                    "Content-Length too large: more than 2**64 - 1", "content-length-overflow",
+                    "RFC 9110 §8.6", value,
                 )
             if seen_content_length is None:
                 seen_content_length = value

@@ -36,6 +36,7 @@ _crlf_crlf = b"\r\n\r\n"
 _bare_lf_re = re.compile(rb"(?<!\r)\n")
 _trailer_block_re = re.compile(rb"(?:" + field_line_re.pattern + rb"\r\n)*")
 _trailer_line_iter_re = re.compile(field_line_re.pattern + rb"\r\n")
+_framing_field_re = re.compile(rb"\n(?:content-length|transfer-encoding):[ \t]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # more significant hex digits than this cannot be a real chunk: refuse before int() sees them
@@ -213,6 +214,7 @@ def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes
     if len(found) == block.count(b"\n"):
         return found
     # The slow path: walk the lines to apply obs-fold rules and to point at the bad byte.
+    # Each field: [name, value, the whitespace after the value so far] (kept for a fold).
     fields: list[list[bytes]] = []
     start = 0
     while start < len(block):
@@ -233,21 +235,27 @@ def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes
                     "a header value continued on a line starting with whitespace is refused in "
                     "requests",
                 )
-            folded = line.strip(b" \t")
+            rest = line.lstrip(b" \t")
+            folded = rest.rstrip(b" \t")
             if field_line_re.fullmatch(b"x:" + folded) is None:
                 index, message, rule, section = _diagnose_field_line(b"x: " + folded)
                 raise _fail(message, rule, section, base + start, line)
-            # RFC 9112 §5.2: a user agent replaces each obs-fold with SP
+            # RFC 9112 §5.2: a user agent replaces each obs-fold with one or more SP.  As h11
+            # does: the fold's line end and leading whitespace become one SP, the whitespace
+            # before the line end stays (so each fold is at least one SP, and values match h11's).
+            field = fields[-1]
+            field[2] += b" "
             if folded:
-                fields[-1][1] = (fields[-1][1] + b" " + folded) if fields[-1][1] else folded
+                field[1] = field[1] + field[2] + folded if field[1] else folded
+                field[2] = rest[len(folded) :]
         else:
             match = field_line_re.fullmatch(line)
             if match is None:
                 index, message, rule, section = _diagnose_field_line(line)
                 raise _fail(message, rule, section, base + start + index, line)
-            fields.append([match.group(1), match.group(2)])
+            fields.append([match.group(1), match.group(2), line[match.end(2) :]])
         start = nl + 1
-    return [(name, value) for name, value in fields]
+    return [(name, value) for name, value, _ in fields]
 
 
 class _HeadReader:
@@ -293,7 +301,7 @@ class _HeadReader:
                 newline = data.find(b"\n", resume if resume > start else start, start + self.limit + 1)
                 if newline >= 0:
                     self.first_line_checked = True
-                    self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
+                    self._check_start_line(bytes(data[start:newline]), base + start)
                 else:
                     self.line_scan = base + len(data)
                     self._check_start_line_prefix(data, start, base)
@@ -306,7 +314,7 @@ class _HeadReader:
                 window = start + self.limit + 1
                 newline = data.find(b"\n", start, window)
                 if newline >= 0:
-                    self._check_start_line(_strip_cr(bytes(data[start:newline])), base + start)
+                    self._check_start_line(bytes(data[start:newline]), base + start)
                 else:
                     self._check_start_line_prefix(data[:window], start, base)
             raise _too_big(self.limit, base + start)
@@ -332,10 +340,13 @@ class _HeadReader:
             if not b"HTTP/".startswith(prefix):
                 self._start_line_error(prefix, base + start)
 
-    def _check_start_line(self, line: bytes, offset: int) -> None:
+    def _check_start_line(self, raw_line: bytes, offset: int) -> None:
+        """``raw_line``: the line without its LF (its CR, if any, is still there)."""
+        line = _strip_cr(raw_line)
         regex = request_line_re if self.is_request else status_line_re
         if regex.fullmatch(line) is None:
-            self._start_line_error(line, offset)
+            # a line that is only a CR is refused for that CR, as when it arrived alone
+            self._start_line_error(line or raw_line, offset)
 
     def _start_line_error(self, line: bytes, offset: int) -> NoReturn:
         if self.is_request:
@@ -349,26 +360,27 @@ class _HeadReader:
 
     def _parse(self, head: bytes, base: int) -> Event:
         first_end = head.index(b"\n")
-        line = _strip_cr(head[:first_end])
+        raw_line = head[:first_end]
+        line = _strip_cr(raw_line)
         # the head ends with an empty line (CRLF, or LF): drop it from the field block
         block = head[first_end + 1 : -2 if head.endswith(b"\r\n") and len(head) - first_end > 2 else -1]
         if self.is_request:
             match = request_line_re.fullmatch(line)
             if match is None:
-                self._start_line_error(line, base)
+                self._start_line_error(line or raw_line, base)
             method, target, version = match.groups()
             fields = _split_fields(block, base + first_end + 1, True)
-            headers = normalize_and_validate(fields, _parsed=True)
+            headers = _validated(fields, head, base, first_end)
             _check_received_framing(headers, version, base)
             _check_host(headers, version, base)
             return Request(method=method, target=target, headers=headers, http_version=version,
                            _parsed=True)
         match = status_line_re.fullmatch(line)
         if match is None:
-            self._start_line_error(line, base)
+            self._start_line_error(line or raw_line, base)
         version, status, reason = match.groups()
         fields = _split_fields(block, base + first_end + 1, False)
-        headers = normalize_and_validate(fields, _parsed=True)
+        headers = _validated(fields, head, base, first_end)
         status_code = int(status)
         method = self.request_method
         # RFC 9112 §6.3 rules 1-2: these responses have no body whatever their framing fields say
@@ -386,6 +398,22 @@ class _HeadReader:
         cls = InformationalResponse if status_code < 200 else Response
         return cls(headers=headers, status_code=status_code, http_version=version,
                    reason=reason or b"", _parsed=True)
+
+
+def _validated(fields: list[tuple[bytes, bytes]], head: bytes, base: int, first_end: int) -> Headers:
+    """The framing-field rules (Content-Length, Transfer-Encoding) over parsed fields; an error
+    they raise is located at the value it names, which they cannot know."""
+    try:
+        return normalize_and_validate(fields, _parsed=True)
+    except LocalProtocolError as exc:
+        if exc.offset is None and exc.offending:
+            lowered, needle = head.lower(), exc.offending.lower()
+            for field in _framing_field_re.finditer(lowered, first_end):
+                found = lowered.find(needle, field.end(), lowered.find(b"\n", field.end()))
+                if found >= 0:
+                    exc.offset = base + found
+                    break
+        raise
 
 
 def _check_received_framing(headers: Headers, version: bytes, offset: int) -> None:
@@ -504,8 +532,10 @@ class _ChunkedReader:
                 self.phase = _SIZE
                 continue
             if phase == _SIZE:
-                # a fresh line (no earlier partial scan): try the whole well-formed line at once
-                match = chunk_line_fast_re.match(data, pos) if self.scan <= buf.base + pos else None
+                # A fresh line (no earlier partial scan): try the whole well-formed line at once,
+                # within the size limit (a longer one takes the path below, which refuses it).
+                match = (chunk_line_fast_re.match(data, pos, pos + self.limit)
+                         if self.scan <= buf.base + pos else None)
                 if match is not None:
                     # the common case, a well-formed chunk-size line, in one C-level step
                     buf.pos = match.end()
@@ -524,6 +554,9 @@ class _ChunkedReader:
                         raise _too_big(self.limit, buf.offset)
                     return None
                 self.scan = 0
+                if newline + 1 - pos > self.limit:
+                    # as if it had come a byte at a time: a line is an incomplete event until its LF
+                    raise _too_big(self.limit, buf.offset)
                 self._read_size(buf, bytes(data[pos:newline]))
                 buf.pos = newline + 1
                 continue
@@ -599,16 +632,17 @@ class _ChunkedReader:
             return EndOfMessage()
         resume = max(pos, self.scan - buf.base)
         end = data.find(_crlf_crlf, resume)
-        if end < 0:
-            bare = _bare_lf_re.search(data, max(pos + 1, resume - 1))
-            if bare is not None:
-                raise self._bad_trailer_line(buf, bytes(data[pos : bare.end()]), 0)
-            self.scan = buf.base + max(pos, len(data) - 3)
-            if len(data) - pos > self.limit:
-                raise _too_big(self.limit, buf.offset)
-            return None
-        if end + 4 - pos > self.limit:
+        # Judged as if the bytes came one at a time, however they were split: a bare LF is
+        # refused when it arrives, unless the section has already grown past the limit by then.
+        section_end = len(data) if end < 0 else end + 4
+        bare = _bare_lf_re.search(data, max(pos, resume - 1), min(section_end, pos + self.limit + 1))
+        if bare is not None:
+            raise self._bad_trailer_line(buf, bytes(data[pos : bare.end()]), 0)
+        if section_end - pos > self.limit:
             raise _too_big(self.limit, buf.offset)
+        if end < 0:
+            self.scan = buf.base + max(pos, len(data) - 3)
+            return None
         block = bytes(data[pos : end + 2])
         if _trailer_block_re.fullmatch(block) is None:
             start = 0

@@ -230,6 +230,20 @@ def test_malformed_request_gets_400_and_a_close(server: DemoServer) -> None:
     assert b"Connection: close" in received
 
 
+def test_upload_with_a_content_length_of_4300_zeros_and_a_3(server: DemoServer) -> None:
+    """The engine may take the zeros (ours does; h11 refuses past 20 characters): the server must
+    not fail converting them."""
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: demo\r\nConnection: close\r\nContent-Length: "
+                     + b"0" * 4300 + b"3\r\n\r\nabc")
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith((b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 400 Bad Request\r\n")), received
+    if server.engine.__name__ == "h11dbg.protocol":
+        assert b"received 3 bytes; sha256 " + hashlib.sha256(b"abc").hexdigest().encode() in received
+
+
 def test_stop_ends_open_connections_promptly() -> None:
     server = DemoServer(load_engine("h11")).start()
     sock = socket.create_connection((server.host, server.port), timeout=5)

@@ -304,7 +304,10 @@ HEADER_LINES = [b"Content-Length: 3", b"Content-Length: 0", b"Content-Length: -1
                 b"Transfer-Encoding: ,chunked", b"Transfer-Encoding: CHUNKED", b"transfer-encoding: chunked",
                 b"Content-Length: 3, 3", b"Content-Length: 03", b"content-LENGTH: 2", b"Content-Length:",
                 b"Connection: keep-alive, close", b"Expect: 100-Continue", b"Transfer-Encoding:",
-                b"Transfer-Encoding: chunked;q=1", b"Host:", b"Host: a:80", b"Host: [::1]:8080"]
+                b"Transfer-Encoding: chunked;q=1", b"Host:", b"Host: a:80", b"Host: [::1]:8080",
+                b"Content-Length: " + b"0" * 30 + b"3", b"Content-Length: 18446744073709551615",
+                b"Content-Length: 18446744073709551616", b"Content-Length: " + b"0" * 4300 + b"1",
+                b"X-Fold: a \t\r\n b \r\n \r\n\tc"]
 CHUNK_SIZES = [b"0x5", b"+5", b"5_0", b" 5", b"5 ", b"5;", b"5 ;a", b"5; a = b", b"5;a=", b"5;=b",
                b"0000000000000000005", b"10000000000000000", b"fffffffffffffffff", b"-1", b"5\t", b"",
                b"5;a=\"\x01\"", b"5;\x00"]
@@ -541,12 +544,21 @@ def is_informational(start_line: bytes, role: str) -> bool:
         re.match(rb"HTTP/\d\.\d 101", start_line) is None
 
 
+def content_lengths(lines: list[bytes]) -> list[bytes]:
+    """Every digits-only Content-Length value of a head (each element of a list counts)."""
+    parts = [part.strip(b" \t") for value in field_map(lines).get(b"content-length", [])
+             for part in value.split(b",")]
+    return [part for part in parts if part.isdigit()]
+
+
 def head_rule(role: str, method: bytes, lines: list[bytes]) -> str | None:
     """Why a strict reader refuses this head where h11 takes it, if it is one of the known reasons."""
     fields = field_map(lines)
     status = re.match(rb"HTTP/\d\.\d (\d{3})", lines[0]) if role == "client" else None
     if b"content-length" in fields and b"transfer-encoding" in fields:
         return "content-length-with-transfer-encoding"
+    if any(len(value) <= 20 and int(value) > 2**64 - 1 for value in content_lengths(lines)):
+        return "content-length-over-64-bits"
     if any(CTL_NOT_HTAB.search(line) for line in lines[1:]):
         return "control-bytes-in-field-values"
     if status and CTL_NOT_HTAB.search(lines[0]):
@@ -630,6 +642,10 @@ def explain_difference(
     if ref.error == "RemoteProtocolError" and events_prefix(ref.events, ours.events):
         # Ours went on where h11 refused.
         accepted = sum(1 for ev in ref.events if ev[0] in HEAD_EVENTS)
+        if accepted < len(heads) and any(
+                len(value) > 20 and len(value.lstrip(b"0")) <= 20 and int(value.lstrip(b"0") or b"0") <= 2**64 - 1
+                for value in content_lengths(heads[accepted][0])):
+            return "content-length-leading-zeros"
         if heads and accepted == len(heads):
             body = data[heads[-1][2]:]
             bws = re.search(rb"(?:^|\r\n)[0-9A-Fa-f]+(?:[ \t]*;[^\r\n]*)?[ \t]+(?:;|=)[^\r\n]*\r\n", body)
@@ -692,12 +708,22 @@ DOCUMENTED: list[tuple[str, str, bytes, bytes, bool]] = [
     ("early-start-line-rejection", "client", b"GET", b"X", False),
     ("control-bytes-in-reason-phrase", "client", b"GET", b"HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
      False),
+    ("strict-chunked-framing", "server", b"GET",
+     b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\r\n\n", False),
+    ("content-length-over-64-bits", "server", b"GET",
+     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551616\r\n\r\nhello", False),
+    ("content-length-over-64-bits", "client", b"GET",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nhello", False),
+    ("content-length-leading-zeros", "server", b"GET",
+     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + b"0" * 20 + b"5\r\n\r\nhello", False),
+    ("content-length-leading-zeros", "client", b"GET",
+     b"HTTP/1.1 200 OK\r\nContent-Length: " + b"0" * 4300 + b"5\r\n\r\nhello", False),
 ]
 DELIBERATE = {
     "leading-empty-lines", "strict-chunked-framing", "rfc-chunk-extensions",
     "content-length-with-transfer-encoding", "control-bytes-in-field-values", "obs-fold-in-requests",
     "transfer-encoding-in-http10", "host-header-syntax", "early-start-line-rejection",
-    "control-bytes-in-reason-phrase",
+    "control-bytes-in-reason-phrase", "content-length-over-64-bits", "content-length-leading-zeros",
 }
 
 

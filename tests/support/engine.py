@@ -7,13 +7,15 @@ from typing import Any
 import h11dbg.protocol as h
 
 
-def drain(conn: h.Connection, data: bytes, *, eof: bool = False, split: int | None = None) -> list[Any]:
-    """Feed ``data`` (in pieces of ``split`` bytes, or whole) and collect events until NEED_DATA/PAUSED."""
+def drain(conn: h.Connection, data: bytes, *, eof: bool = False, split: int | None = None,
+          into: list[Any] | None = None) -> list[Any]:
+    """Feed ``data`` (in pieces of ``split`` bytes, or whole) and collect events until NEED_DATA/PAUSED
+    (appended to ``into`` if given, so they are kept when an error ends the feeding)."""
     pieces = [data] if split is None else [data[i : i + split] for i in range(0, len(data), split)]
     pieces = [piece for piece in pieces if piece]  # b"" would mean EOF: only ``eof`` sends that
     if eof:
         pieces.append(b"")
-    events: list[Any] = []
+    events: list[Any] = [] if into is None else into
     for piece in pieces:
         conn.receive_data(piece)
         while True:
