@@ -17,8 +17,9 @@ _QUEUE_LIMIT = 10_000  # steps one engine may run ahead on a connection before i
 
 
 def _step_key(step: ReplayStep) -> tuple[object, ...]:
-    """What must match between engines: the step, its event's fields, the states; not the wording
-    of error messages, offsets or transitions (h11 has none of those)."""
+    """What must match between engines: the step, its event's fields, the states, and for an error
+    its class, status hint, rule and message (an engine that crashes and one that refuses the bytes
+    do not agree); not offsets or transitions (h11 has none of those)."""
     if step.kind == "event":
         event = step.event
         if type(event).__name__ == "Data":
@@ -28,7 +29,9 @@ def _step_key(step: ReplayStep) -> tuple[object, ...]:
             detail = _head_key(event)
         return ("event", step.direction, type(event).__name__, detail, tuple(step.states.items()))
     if step.kind == "error":
-        return ("error", step.direction, tuple(step.states.items()))
+        error = step.error
+        return ("error", step.direction, type(error).__name__, getattr(error, "error_status_hint", None),
+                getattr(error, "rule", None), str(error), step.text, tuple(step.states.items()))
     return (step.kind, step.direction, tuple(step.states.items()), tuple((step.tunnelled or {}).items()))
 
 
