@@ -43,6 +43,7 @@ class CommandResult:
     diagram: list[LogEntry] | None = None  # `diagram`: the entries whose states to draw on the state machines
     hexdump: str | None = None  # `hex`: "on", "off" or "toggle" (the front end keeps the setting)
     help: list[CommandInfo] | None = None  # `help`: the commands to describe (the front end lays them out)
+    export: tuple[str, bool] | None = None  # `export`: (file, force), written by the front end (h11dbg.ui.exporting)
     quit: bool = False
     error: str | None = None  # one line, for a user mistake or a network failure
     error_kind: str | None = None  # "usage" | "network" | "interrupted" (Ctrl-C)
@@ -95,6 +96,9 @@ COMMANDS: dict[str, CommandInfo] = {
         CommandInfo("diagram", "diagram",
                     "both state machines, from the engine's own table: where each side is now and its last move"),
         CommandInfo("cycle", "cycle", "start_next_cycle(): reuse the connection once both sides are DONE"),
+        CommandInfo("export", "export [--force] FILE",
+                    "the session so far as the stepper page (.html), a picture (.svg), a Mermaid diagram (.md) "
+                    "or text (.txt), as `h11dbg export` writes a transcript"),
         CommandInfo("save", "save [--force] FILE",
                     "write every byte sent and received so far to FILE as a transcript (for h11dbg replay)"),
         CommandInfo("accept", "accept", "finish this connection, then wait for the next client (listen mode)",
@@ -339,6 +343,13 @@ def _cmd_save(session: Session, rest: str) -> CommandResult:
     return CommandResult(output=[session.save(path, force=bool(options.get("--force")))])
 
 
+def _cmd_export(rest: str) -> CommandResult:
+    options, positional, extra = _take_options(split_words(rest), {"--force": False}, 1)
+    if not positional or extra:
+        raise CommandError("usage: " + COMMANDS["export"].syntax + " (quote a name with spaces)")
+    return CommandResult(export=(os.path.expanduser(positional[0]), bool(options.get("--force"))))
+
+
 def help_for(name: str | None = None) -> list[CommandInfo]:
     """``help``: every command, or the one called ``name`` (an alias counts)."""
     if not name:
@@ -375,6 +386,8 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
         return CommandResult(help=help_for(rest.strip() or None))
     if name == "save":
         return _cmd_save(session, rest)
+    if name == "export":
+        return _cmd_export(rest)
     if name == "hex":
         setting = rest.strip().lower()
         if setting not in ("", "on", "off"):

@@ -57,6 +57,18 @@ def replacing(path: str | Path) -> Iterator[Path]:
             partial.unlink()
 
 
+def write_text(path: str | Path, text: str, force: bool, hint: str = "--force") -> None:
+    """Write ``text`` to ``path`` whole or not at all; without ``force`` an existing file is refused
+    (``hint``: how to say force)."""
+    if not force:
+        refuse_existing(path, hint)
+    with replacing(path) as partial:
+        try:
+            partial.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
 def recording_meta(command: str, *, peers: str | None, engine: str | None = None,
                    description: str | None = None) -> Meta:
     """The header of a recording: which h11dbg command made it, between whom, when, on which engine."""

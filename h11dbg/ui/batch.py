@@ -19,6 +19,7 @@ from h11dbg.session.commands import execute, moves_a_state
 from h11dbg.session.core import Session
 from h11dbg.transport import NetworkError
 from h11dbg.ui.exits import ExitCode
+from h11dbg.ui.exporting import exported
 
 
 def not_utf8(source: str, number: int, exc: UnicodeDecodeError) -> str:
@@ -87,7 +88,7 @@ def run_batch(
                 print(not_utf8(source, number + 1, exc), file=err)
                 status = ExitCode.USAGE
                 break
-            result = execute(session, line)
+            result = exported(session, execute(session, line))
             printer.flush()
             printer.text(result_lines(result))
             if result.hexdump is not None:

@@ -30,6 +30,7 @@ from h11dbg.session.hints import legal_commands, suggestions
 from h11dbg.transport import NetworkError
 from h11dbg.ui.completion import complete_from, words_at_cursor
 from h11dbg.ui.exits import ExitCode
+from h11dbg.ui.exporting import exported
 from h11dbg.ui.prompt import (
     HISTORY,
     build_prompt,
@@ -304,7 +305,7 @@ class Repl:
     def execute(self, line: str) -> bool:
         """Run one line; False when the session should end."""
         try:
-            result = commands.execute(self.session, line)
+            result = exported(self.session, commands.execute(self.session, line))
         except NetworkError as exc:  # execute() reports these itself; this is a last guard
             self.console.print(error_line(f"network error: {exc}"))
             return True

@@ -165,7 +165,7 @@ def test_completion_of_commands_methods_headers_and_status_codes() -> None:
     assert completions("response 30") == ["300 ", "301 ", "302 ", "303 ", "304 ", "305 ", "307 ", "308 "]
     assert completions("info 1") == ["100 ", "101 ", "102 ", "103 "]
     assert completions("as s") == ["server"]
-    assert completions("help ex") == ["explain"]
+    assert completions("help ex") == ["explain", "export"]
     assert completions("eom X") == []  # no common header starts with X
 
 
