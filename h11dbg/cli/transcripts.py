@@ -36,6 +36,9 @@ def _open(path: str, format_name: str | None, server_port: int | None, *, prefet
     this one replays (h11dbg.replay.prefetch)."""
     from h11dbg.transcript import TranscriptError, open_transcript
 
+    if path == "-" and sys.stdin is not None and sys.stdin.isatty():  # it would wait for input never coming
+        fail("-: standard input is a terminal; pipe a transcript or a capture in "
+             "(tshark -w - | h11dbg replay -, h11dbg replay - < FILE)")
     try:
         transcript = open_transcript(path, format_name, segments=segments)
     except TranscriptError as exc:

@@ -175,8 +175,11 @@ def test_har_of_every_transcript_reads_back_and_replays(tmp_path: Path) -> None:
             assert entry["pageref"] == log["pages"][0]["id"]
         replayed = CliRunner().invoke(main, ["replay", str(target)])
         assert replayed.exit_code in (0, 1), replayed.output
-        if CliRunner().invoke(main, ["replay", str(source)]).exit_code == 0:
+        original = CliRunner().invoke(main, ["replay", str(source)])
+        if original.exit_code == 0:
             assert replayed.exit_code == 0, (source.name, replayed.output[-2000:])
+            # read back by our importer: the same requests and responses, in the same order
+            assert _heads(replayed.output.encode()) == _heads(original.output.encode()), source.name
             # every request of a clean recording has its response (a 101 too)
             assert all(entry["response"]["status"] for entry in log["entries"]), source.name
 
@@ -198,8 +201,9 @@ def test_har_keeps_messages_bodies_and_timings(tmp_path: Path) -> None:
         Chunk(1, "s2c", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
                         b"5\r\nhello\r\n", 0.050),
         Chunk(1, "s2c", b"6\r\n world\r\n0\r\n\r\n", 0.080),
-        Chunk(1, "c2s", b"GET /bin HTTP/1.1\r\nHost: example.test\r\n\r\n", 0.100),
-        Chunk(1, "s2c", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n\xff\x00\xfe\x01", 0.130),
+        Chunk(1, "c2s", b"GET /bin HTTP/1.1\r\nHost: example.test\r\nCookie: a=1; b=two\r\n\r\n", 0.100),
+        Chunk(1, "s2c", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nSet-Cookie: sid=x9; Path=/; HttpOnly\r\n\r\n"
+                        b"\xff\x00\xfe\x01", 0.130),
     ], source, Meta(tool="test", recorded_at="2026-12-01T10:00:00+00:00"))
     target = tmp_path / "t.har"
     _convert(str(source), str(target))
@@ -212,6 +216,8 @@ def test_har_keeps_messages_bodies_and_timings(tmp_path: Path) -> None:
     assert first["timings"]["send"] == 10.0 and first["timings"]["wait"] == 0.0  # the 100 came before the body
     assert first["timings"]["receive"] == 65.0  # first response byte (the 100, at 15 ms) to the last
     assert first["serverIPAddress"] == "127.0.0.1" and first["connection"] == "1"
+    assert second["request"]["cookies"] == [{"name": "a", "value": "1"}, {"name": "b", "value": "two"}]
+    assert second["response"]["cookies"] == [{"name": "sid", "value": "x9", "path": "/", "httpOnly": True}]
     assert second["response"]["content"] == {"size": 4, "mimeType": "", "text": "/wD+AQ==", "encoding": "base64"}
     back = list(open_transcript(target))
     c2s = b"".join(r.data for r in back if isinstance(r, Chunk) and r.direction == "c2s")
@@ -330,20 +336,23 @@ def test_a_capture_on_standard_input_is_replayed_as_it_arrives() -> None:
     assert seen + rest == _h11dbg("replay", str(ROOT / "tests" / "data" / "captures" / "http-lo.pcap")).stdout
 
 
-def test_a_capture_to_a_terminal_is_refused() -> None:
+def test_a_terminal_is_neither_read_as_a_capture_nor_written_one() -> None:
+    import os
     import pty
 
     main_fd, child_fd = pty.openpty()
     try:
-        done = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(TRANSCRIPTS[0]), "-", "--to", "pcap"],
-                              stdout=child_fd, stderr=subprocess.PIPE, timeout=30)
+        written = subprocess.run([sys.executable, "-m", "h11dbg", "convert", str(TRANSCRIPTS[0]), "-", "--to",
+                                  "pcap"], stdout=child_fd, stderr=subprocess.PIPE, timeout=30)
+        read = subprocess.run([sys.executable, "-m", "h11dbg", "replay", "-"], stdin=child_fd,
+                              capture_output=True, timeout=30)
     finally:
-        import os
-
         os.close(child_fd)
         os.close(main_fd)
-    assert done.returncode == 2
-    assert done.stderr.decode().startswith("h11dbg: refusing to write pcap to a terminal")
+    assert written.returncode == 2
+    assert written.stderr.decode().startswith("h11dbg: refusing to write pcap to a terminal")
+    assert read.returncode == 2
+    assert read.stderr.decode().startswith("h11dbg: -: standard input is a terminal; pipe")
 
 
 def test_docs_say_what_each_output_format_loses() -> None:

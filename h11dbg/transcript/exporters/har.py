@@ -93,6 +93,37 @@ def _decoded(body: bytes, headers: Headers, notes: set[str]) -> tuple[bytes, boo
     return body, False
 
 
+def _cookies(headers: Headers, name: bytes, notes: set[str]) -> list[dict[str, Any]]:
+    """HAR's cookies: the pairs of every Cookie header (requests) or each Set-Cookie and its attributes."""
+    cookies: list[dict[str, Any]] = []
+    for key, value in headers:
+        if key.lower() != name:
+            continue
+        pairs = [part.strip() for part in _text(value, notes).split(";")]
+        if name == b"cookie":
+            cookies += [_cookie(pair) for pair in pairs if "=" in pair]
+        elif pairs and "=" in pairs[0]:
+            cookie = _cookie(pairs[0])
+            for attribute in pairs[1:]:
+                key_text, _, attribute_value = attribute.partition("=")
+                field = _COOKIE_ATTRIBUTES.get(key_text.strip().lower())
+                if field in ("httpOnly", "secure"):
+                    cookie[field] = True
+                elif field is not None:
+                    cookie[field] = attribute_value.strip()
+            cookies.append(cookie)
+    return cookies
+
+
+_COOKIE_ATTRIBUTES = {"path": "path", "domain": "domain", "expires": "expires", "httponly": "httpOnly",
+                      "secure": "secure", "samesite": "sameSite"}
+
+
+def _cookie(pair: str) -> dict[str, Any]:
+    name, _, value = pair.partition("=")
+    return {"name": name.strip(), "value": value.strip()}
+
+
 def _body(data: bytes) -> dict[str, Any]:
     try:
         return {"text": data.decode("utf-8")}
@@ -128,7 +159,7 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
         "method": request.method.decode("latin-1"),
         "url": url,
         "httpVersion": f"HTTP/{request.version.decode('ascii', 'replace')}",
-        "cookies": [],
+        "cookies": _cookies(request.headers, b"cookie", notes),
         "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in request.headers],
         "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
         "headersSize": -1,
@@ -159,7 +190,7 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
             "status": response.status,
             "statusText": _text(response.reason, notes),
             "httpVersion": f"HTTP/{response.version.decode('ascii', 'replace')}",
-            "cookies": [],
+            "cookies": _cookies(response.headers, b"set-cookie", notes),
             "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in response.headers],
             "content": content,
             "redirectURL": _text(_header(response.headers, b"location") or b"", notes),
