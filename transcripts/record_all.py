@@ -32,6 +32,7 @@ from support.asgi_echo import uvicorn_command  # noqa: E402
 from support.servers import free_port, wait_for_port  # noqa: E402
 
 PYTHON = sys.executable
+OUT = HERE  # where the transcripts (and the curl traces of curl_traces_expect_100) go: --out
 H11DBG = str(Path(PYTHON).with_name("h11dbg"))
 CURL = "curl"
 
@@ -205,6 +206,19 @@ def raw(*sends: bytes, idle: float = 0.5, half_close: bool = False) -> Callable[
     return client
 
 
+def curl_traces_expect_100(port: int) -> None:
+    """curl uploads 64 KiB with Expect: 100-continue twice, once under --trace and once under
+    --trace-ascii --trace-time: the traces (written beside the transcript) are curl's own record of
+    the two connections the transcript holds; tests/data/captures keeps a copy of them."""
+    body = OUT / "64k.bin"
+    body.write_bytes(b"".join(b"line %05d of a 64 KiB request body ......\n" % i for i in range(1600))[:65536])
+    for option, name in (("--trace", "expect-100-curl-trace.txt"),
+                         ("--trace-ascii", "expect-100-curl-trace-ascii.txt")):
+        run(CURL, "-s", "-S", option, str(OUT / name), "--trace-time", "-H", "Expect: 100-continue",
+            "--data-binary", f"@{body}", f"http://127.0.0.1:{port}/upload", "-o", "/dev/null")
+    body.unlink()
+
+
 def httpx_get(path: str) -> Callable[[int], None]:
     def client(port: int) -> None:
         import httpx
@@ -278,6 +292,9 @@ SCENARIOS = [
              "curl sends Expect: 100-continue, node answers 100 Continue, then the body follows",
              curl("-H", "Expect: 100-continue", "--data-binary", "the body sent after 100 Continue",
                   "http://127.0.0.1:PORT/upload", "-o", "/dev/null")),
+    Scenario("expect-100-continue-64k-curl-uvicorn", "uvicorn",
+             "curl uploads 64 KiB with Expect: 100-continue, twice (under --trace, then --trace-ascii)",
+             curl_traces_expect_100),
     Scenario("http10-close-curl-http-server", "http_server",
              "an HTTP/1.0 request and response: the server closes after one exchange",
              curl("--http1.0", "http://127.0.0.1:PORT/hello.txt", "-o", "/dev/null")),
@@ -333,9 +350,11 @@ SCENARIOS = [
 
 
 def main(args: list[str]) -> None:
+    global OUT
     out = HERE
     if args[:1] == ["--out"]:
         out, args = Path(args[1]), args[2:]
+    OUT = out
     names = args
     chosen = [s for s in SCENARIOS if not names or s.name in names]
     unknown = set(names) - {s.name for s in SCENARIOS}

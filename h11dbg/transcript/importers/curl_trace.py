@@ -12,7 +12,11 @@ does not say which side closed first; by the time it logs the close it has read 
 so we record the server's close and then the client's.  ``--trace-time`` stamps give the times
 (else every record is at 0.0).
 
-``--trace`` dumps are exact (hex).  ``--trace-ascii`` shows every byte outside printable ASCII
+``--trace`` dumps are exact (hex), but for one known gap: curl 7.88 logs an interim ``1xx`` header
+block without the empty line that ends it when it sends the body before the final response (with
+``Expect: 100-continue``).  The importer restores that CRLF — where a 1xx head is followed by the
+client's next bytes or by the next status line, never by more of its fields or its empty line — and
+says so in the transcript's lossy note.  ``--trace-ascii`` shows every byte outside printable ASCII
 as ``.``, so the transcript is marked lossy; its line breaks are recovered exactly all the same,
 because each dump line starts with its byte offset: a line that ends two bytes before the next
 line's offset was ended by a CRLF that curl did not print.
@@ -35,6 +39,14 @@ ASCII_LOSSY = (
     "curl --trace-ascii shows bytes outside printable ASCII as '.': they come back as '.' "
     "(line breaks are recovered from the dump offsets)"
 )
+
+
+def restored_note(restored: list[tuple[int, float]]) -> str:
+    """What the importer added: the empty line curl left out after interim (1xx) header blocks."""
+    where = ", ".join(f"connection {conn} at {time:.6f}" for conn, time in restored[:5])
+    more = f" and {len(restored) - 5} more" if len(restored) > 5 else ""
+    return (f"curl did not record the empty line (CRLF) that ends an interim 1xx header block when it sent "
+            f"the body before the final response; restored {len(restored)} time(s) ({where}{more})")
 
 _PREFIX = r"(?:(?P<time>\d\d:\d\d:\d\d\.\d+) )?(?:\[[0-9a-fA-F-]+\] )?"
 _BLOCK = re.compile(
@@ -94,6 +106,7 @@ class _Block:
     size: int
     skip: bool
     time: float
+    header: bool = False  # a "header" block (curl logs a response head one field line per block)
     data: bytearray = field(default_factory=bytearray)
     text: str | None = None  # ascii mode: the last line, until the next offset says how it ended
     text_offset: int = 0
@@ -112,6 +125,9 @@ class _Parser:
         self.first_time: float | None = None
         self.last_time = 0.0
         self.day = 0.0
+        # connections whose interim (1xx) head has no empty line yet, and when its last line came
+        self.interim: dict[int, float] = {}
+        self.restored: list[tuple[int, float]] = []  # (connection, time) of each CRLF put back
 
     def error(self, line: int, message: str, text: str | None = None) -> TranscriptError:
         if text is not None:
@@ -152,7 +168,7 @@ class _Parser:
                 if (header["arrow"] == "=>") != (direction == "c2s"):
                     raise self.error(lineno, "arrow and verb disagree", line)
                 skip = header["kind"] == "SSL data"
-                block = _Block(lineno, direction, int(header["size"]), skip, t)
+                block = _Block(lineno, direction, int(header["size"]), skip, t, header=header["kind"] == "header")
                 continue
             info = _INFO.match(line)
             if info is not None:
@@ -212,8 +228,29 @@ class _Parser:
             return
         if self.current is None or self.current in self.closed:
             yield from self.open(None, None, block.time)
-        assert self.current is not None
-        yield Chunk(self.current, block.direction, bytes(block.data), block.time)
+        conn = self.current
+        assert conn is not None
+        data = bytes(block.data)
+        if self.interim:
+            yield from self.restore_empty_line(conn, block, data)
+        if block.header and block.direction == "s2c" and data[:5] == b"HTTP/" and data[9:10] == b"1" \
+                and not data.endswith(b"\r\n\r\n"):
+            self.interim[conn] = block.time
+        yield Chunk(conn, block.direction, data, block.time)
+
+    def restore_empty_line(self, conn: int, block: _Block, data: bytes) -> Iterator[Record]:
+        """The CRLF that ends an interim head curl logged without it, once what follows shows the head
+        is over: the client's next bytes, or the next status line."""
+        since = self.interim.get(conn)
+        if since is None:
+            return
+        if block.direction == "s2c" and block.header and data[:5] != b"HTTP/":
+            if data == b"\r\n":  # the empty line is there after all
+                del self.interim[conn]
+            return  # another field line of the same head
+        del self.interim[conn]
+        self.restored.append((conn, since))
+        yield Chunk(conn, "s2c", b"\r\n", since)
 
     def open(self, curl_id: str | None, server: str | None, t: float, host: str | None = None
              ) -> Iterator[Record]:
@@ -256,13 +293,16 @@ class _TraceRecords:
         self.path = path
         self.mode = mode
         self.content = content  # standard input's, read whole (it is read twice)
+        self.restored: list[tuple[int, float]] = []  # what the last full reading put back
 
     def __iter__(self) -> Iterator[Record]:
+        parser = _Parser(self.path, self.mode)
         if self.content is not None:
-            yield from _Parser(self.path, self.mode).records(io.StringIO(self.content.decode("latin-1"), newline=""))
-            return
-        with open(self.path, encoding="latin-1", newline="") as f:
-            yield from _Parser(self.path, self.mode).records(f)
+            yield from parser.records(io.StringIO(self.content.decode("latin-1"), newline=""))
+        else:
+            with open(self.path, encoding="latin-1", newline="") as f:
+                yield from parser.records(f)
+        self.restored = parser.restored
 
 
 def read_curl_trace(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
@@ -295,4 +335,6 @@ def read_curl_trace(path: str | Path, stream: IO[bytes] | None = None) -> Transc
     records = _TraceRecords(path, mode, content)
     for _ in records:  # a damaged trace is reported now, before anything is replayed or written
         pass
+    if records.restored:
+        meta.lossy = "; ".join(filter(None, [meta.lossy, restored_note(records.restored)]))
     return Transcript(meta, records)

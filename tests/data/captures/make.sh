@@ -18,6 +18,10 @@
 # http-ipv6.pcap (the same traffic on ::1).  http.har is not made here: it was written by hand
 # after the HAR 1.2 spec, with the exchange of these captures.
 #
+# expect-100-curl-trace.txt and expect-100-curl-trace-ascii.txt are not made here: they are curl's
+# --trace / --trace-ascii of transcripts/expect-100-continue-64k-curl-uvicorn.h11t's two connections,
+# written by `transcripts/record_all.py expect-100-continue-64k-curl-uvicorn` beside that transcript.
+#
 # `bash make.sh pipelining` makes only pipelining-http-server.pcap (tcpdump -i lo): a raw client
 # pipelines three GETs in one write to `python -m http.server`, which answers the first in HTTP/1.0
 # and closes (the capture of transcripts/pipelining-raw-http-server.h11t's exchange).
