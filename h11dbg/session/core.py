@@ -414,12 +414,13 @@ class Session:
             if side.transport.write_closed:
                 self._close_transport(side)
         mark = len(self.log)
-        self._tls_mistaken(side, "closed the connection" if not data else "")
+        if not data:
+            self._tls_mistaken(side, "closed the connection")
         return entries + self.log[mark:]
 
     def _tls_mistaken(self, side: Side, ended: str) -> None:
-        """After a read: the first bytes of a plain connection are TLS, or it ended (``ended``: how)
-        before a byte arrived.  Said once, as a note (:mod:`h11dbg.session.tls`)."""
+        """The first bytes of a plain connection are TLS (said after the engine's error), or it ended
+        (``ended``: how) before a byte arrived.  Said once, as a note (:mod:`h11dbg.session.tls`)."""
         if self.tls_hinted or side.transport.tls:
             return
         text = None
@@ -443,7 +444,9 @@ class Session:
 
     def next(self, actor: Role | None = None) -> list[LogEntry]:
         """One ``next_event()``: the event (or NEED_DATA / PAUSED) with the states before and after."""
-        return [self._next(self.side(actor), quiet_need_data=False)]
+        mark = len(self.log)
+        entry = self._next(self.side(actor), quiet_need_data=False)
+        return self.log[mark:] or [entry]  # (a TLS note may follow an error)
 
     def _next(self, side: Side, quiet_need_data: bool) -> LogEntry:
         machine = side.machine
@@ -452,7 +455,9 @@ class Session:
         try:
             event = machine.next_event()
         except self.engine.RemoteProtocolError as exc:
-            return self._error(side, exc, side.in_direction, before)
+            error = self._error(side, exc, side.in_direction, before)
+            self._tls_mistaken(side, "")  # the last word: why these bytes are no HTTP, and what to run
+            return error
         if event is self.engine.NEED_DATA or event is self.engine.PAUSED:
             name = "NEED_DATA" if event is self.engine.NEED_DATA else "PAUSED"
             if name == "NEED_DATA":

@@ -129,7 +129,10 @@ def test_plain_listen_says_a_tls_client_needs_tls_and_the_command_it_prints_work
     # the engine refused the bytes (1); the scripted answer then reaches curl as plain text, and curl
     # resets the connection (3)
     assert code in (1, 3)
-    note = next(line["text"] for line in lines if "looks like TLS" in line.get("text", ""))
+    at = next(i for i, line in enumerate(lines) if "looks like TLS" in line.get("text", ""))
+    # the last word on the engine's error: why the bytes are no HTTP, and what to run instead
+    assert lines[at - 1]["kind"] == "error"
+    note = lines[at]["text"]
     assert note.startswith("this looks like TLS: the client sent a TLS ClientHello")
     command = suggested(note)
     assert command == f"h11dbg listen 127.0.0.1:{plain.port} --tls --script {script} --json --timeout 2.0"
@@ -196,11 +199,14 @@ def test_connect_tls_shows_the_certificate_as_curl_v_does(tls_server: Any, insec
     assert details["verified"] == ("no (--insecure)" if insecure else "yes")
 
 
-def test_connect_tls_certificate_in_the_repl(tls_server: Any, tmp_path: Path) -> None:
+def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(sys.executable, ["-m", "h11dbg", "connect", f"localhost:{tls_server.port}", "--tls",
-                                           "--cafile", str(tls_server.cafile)],
-                          encoding="utf-8", timeout=15, dimensions=(50, 160), env=env)
+    return pexpect.spawn(sys.executable, ["-m", "h11dbg", *args], encoding="utf-8", timeout=15,
+                         dimensions=(50, 160), env=env)
+
+
+def test_connect_tls_certificate_in_the_repl(tls_server: Any, tmp_path: Path) -> None:
+    child = spawn(tmp_path, "connect", f"localhost:{tls_server.port}", "--tls", "--cafile", str(tls_server.cafile))
     try:
         child.expect("TLS TLSv1")
         child.expect("subject alt names: DNS:localhost, IP:127.0.0.1")
@@ -233,3 +239,25 @@ def test_bad_tls_options_are_usage_errors(tmp_path: Path, trustme_files: dict[st
         (line,) = result.stderr.splitlines()
         assert line.startswith("h11dbg: ") and message in line, line
 
+
+
+@needs_curl
+def test_plain_listen_in_the_repl_says_the_client_speaks_tls(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "listen", "127.0.0.1:0")
+    client = None
+    try:
+        child.expect(r"listening on 127\.0\.0\.1:(\d+)")
+        port = int(child.match.group(1))
+        client = subprocess.Popen([CURL, "-s", "--max-time", "10", f"https://127.0.0.1:{port}/"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child.expect("connection 1 from 127.0.0.1")
+        child.sendline("run")
+        child.expect("this looks like TLS: the client sent a TLS ClientHello")
+        child.expect(f"use --tls: h11dbg listen 127.0.0.1:{port}")  # (and --tls, past the terminal's width)
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+        if client is not None:
+            client.kill()
+            client.wait()
