@@ -10,16 +10,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from support.terminal import spawn
 
 CURL = "/usr/bin/curl"
-
-
-def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
-    # the REPL keeps history in the user's data directory: keep the tests' out of $HOME
-    # NO_CPR: no cursor-position queries, which would make every prompt wait about a second for a reply
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PROMPT_TOOLKIT_NO_CPR": "1"}
-    return pexpect.spawn(sys.executable, ["-m", "h11dbg", *args], encoding="utf-8", timeout=10,
-                         dimensions=(50, 160), env=env)
 
 
 def test_loopback_repl_on_a_pty_with_tab_completion(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pexpect
 import pytest
+from support.terminal import spawn
 
 CURL = "/usr/bin/curl"
 needs_curl = pytest.mark.skipif(not Path(CURL).exists(), reason="curl is not installed")
@@ -197,12 +198,6 @@ def test_connect_tls_shows_the_certificate_as_curl_v_does(tls_server: Any, insec
     assert details["subject alt names"] == "DNS:localhost, IP:127.0.0.1"
     assert " UTC to " in details["valid"]
     assert details["verified"] == ("no (--insecure)" if insecure else "yes")
-
-
-def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PROMPT_TOOLKIT_NO_CPR": "1"}
-    return pexpect.spawn(sys.executable, ["-m", "h11dbg", *args], encoding="utf-8", timeout=15,
-                         dimensions=(50, 160), env=env)
 
 
 def test_connect_tls_certificate_in_the_repl(tls_server: Any, tmp_path: Path) -> None:
