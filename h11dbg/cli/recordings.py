@@ -23,6 +23,7 @@ def diff_recordings(a: str, b: str, format_name: str | None, server_port: int | 
     from h11dbg.output.text import lossy_line
     from h11dbg.replay.compare import compare_recordings, ignored_names
     from h11dbg.transcript import TranscriptError
+    from h11dbg.transcript.formats import STDIN, STDIN_NAME
 
     ignored = ignored_names(ignore_headers, compare_headers)
     first = _open(a, format_name, server_port, segments=segments)
@@ -60,6 +61,7 @@ def diff_recordings(a: str, b: str, format_name: str | None, server_port: int | 
         out.flush()
         fail(str(exc))
     files = (a, b)
+    named = tuple(STDIN_NAME if path == STDIN else path for path in files)  # as errors name it
     if server_port is not None:
         for path, count in zip(files, counts, strict=True):
             if not count:
@@ -67,11 +69,11 @@ def diff_recordings(a: str, b: str, format_name: str | None, server_port: int | 
     notes = tuple(transcript.notes or ([transcript.meta.lossy] if transcript.meta.lossy else [])
                   for transcript in (first, second))
     if as_json:
-        out.write(show.summary_json(files, (first.meta.source_format, second.meta.source_format),
+        out.write(show.summary_json((named[0], named[1]), (first.meta.source_format, second.meta.source_format),
                                     (counts[0], counts[1]), (notes[0], notes[1]), differing, same, ignored) + "\n")
     else:
         for side, transcript, found_notes in zip(("A", "B"), (first, second), notes, strict=True):
             for why in found_notes:
                 click.echo(f"{side}: " + lossy_line(transcript.meta.source_format, why), err=True)
-        click.echo(show.summary_line(files, (counts[0], counts[1]), differing, same, ignored), err=True)
+        click.echo(show.summary_line((named[0], named[1]), (counts[0], counts[1]), differing, same, ignored), err=True)
     sys.exit(ExitCode.PROTOCOL_ERROR if differing else ExitCode.OK)

@@ -285,6 +285,13 @@ def test_a_port_filter_applies_to_both_and_must_match(h11dbg: Run) -> None:
     assert nothing.stderr == f"h11dbg: no connection matched server port 1 in {a}; server ports present: 8765, 8766\n"
 
 
+def test_standard_input_as_one_recording(h11dbg: Run) -> None:
+    pcap, trace = CAPTURES / "http-lo.pcap", CAPTURES / "http-trace.txt"
+    result = h11dbg(["diff", "-", str(pcap)], stdin=trace.read_text())
+    assert (result.returncode, result.stdout) == (0, "exchanges 1-5: same\n"), result.stderr
+    assert result.stderr.startswith("A <stdin>: 5 exchange(s), B ")
+
+
 def test_a_lossy_input_is_said_and_its_losses_show(h11dbg: Run) -> None:
     result = h11dbg(["diff", str(CAPTURES / "http-lo.pcap"), str(CAPTURES / "http-trace-ascii.txt")])
     assert result.returncode == 1
