@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from h11dbg.cli.options import (
+    Seconds,
     cafile_option,
     cert_option,
     command_line,
@@ -36,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def live_options(func: F) -> F:
     for decorator in reversed([
         engine_option(), script_option, json_option,
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+        click.option("--timeout", type=Seconds(), default=10.0, metavar="S",
                      show_default=True, help="Seconds to wait for connecting and for each read."),
         record_option,
         record_force_option,
@@ -104,7 +105,7 @@ def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: st
 @cert_option
 @key_option
 @live_options
-@click.option("--accept-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--accept-timeout", type=Seconds(), default=None, metavar="S",
               help="In batch mode, give up (exit 3) when no client connects within this many seconds.")
 def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_name: str, script: str | None,
            as_json: bool, timeout: float, record: str | None, force: bool, accept_timeout: float | None) -> None:

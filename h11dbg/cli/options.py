@@ -64,14 +64,23 @@ segments_option = click.option(
          "from the PSH flags by default).")
 
 
-def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """A ``type=float`` option's callback for a duration: finite and 0 or more (``nan``, ``inf`` and
-    negative numbers are usage errors, not a timeout that never or always fires)."""
-    import math
+class Seconds(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generic in click >= 8.2 only
+    """A duration option (``--timeout 2.5``): h11dbg.transport.parse_seconds, the one parser the
+    session commands use too; a bad value is one line and exit 2 (nan, inf, 1e20, -1 included)."""
 
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise click.BadParameter(f"{value} is not a number of seconds (finite, 0 or more)")
-    return value
+    name = "seconds"
+
+    def __init__(self, *, zero: bool = False) -> None:
+        self.zero = zero  # 0 is allowed (and means "never")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from h11dbg.transport.timeouts import SecondsError, parse_seconds
+
+        name = param.opts[0] if param is not None and param.opts else "SECONDS"
+        try:
+            return parse_seconds(str(value), name, zero=self.zero)
+        except SecondsError as exc:
+            fail(str(exc))
 
 
 # TLS, the same words on every command that speaks it: the client's side (connect) and the server's (listen)

@@ -10,6 +10,7 @@ import click
 
 from h11dbg.cli.options import (
     Quietly,
+    Seconds,
     diagram_option,
     engine_option,
     fail,
@@ -17,7 +18,6 @@ from h11dbg.cli.options import (
     format_option,
     json_option,
     load_engine,
-    seconds,
     segments_option,
     server_port_option,
 )
@@ -335,7 +335,7 @@ MAX_CONNECTIONS = 1000
 @click.option("-o", "--output", required=True, metavar="FILE", help="The transcript to write.")
 @force_option
 @click.option("--description", metavar="TEXT", help="What the recording shows (kept in the metadata).")
-@click.option("--idle-timeout", type=float, callback=seconds, default=IDLE_TIMEOUT, show_default=True, metavar="S",
+@click.option("--idle-timeout", type=Seconds(zero=True), default=IDLE_TIMEOUT, show_default=True, metavar="S",
               help="Reset a connection on which neither side sent anything for S seconds (0: never).")
 @click.option("--max-connections", type=click.IntRange(min=1), default=MAX_CONNECTIONS, show_default=True,
               metavar="N", help="Refuse (reset) a connection while N are open.")

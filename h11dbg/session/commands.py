@@ -30,7 +30,7 @@ from h11dbg.session.explain import Explanation
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import UnescapeError, unescape
 from h11dbg.transcript.model import ROLES
-from h11dbg.transport import NetworkError
+from h11dbg.transport import NetworkError, SecondsError, parse_seconds
 
 
 @dataclass
@@ -309,12 +309,9 @@ def _seconds(rest: str) -> float | None:
     if not rest.strip():
         return None
     try:
-        value = float(rest)
-    except ValueError:
-        raise CommandError(f"SECONDS must be a number, not {rest.strip()!r}") from None
-    if value <= 0:
-        raise CommandError("SECONDS must be positive")
-    return value
+        return parse_seconds(rest)
+    except SecondsError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _no_args(name: str, rest: str) -> None:

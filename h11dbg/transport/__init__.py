@@ -16,15 +16,18 @@ from h11dbg.transport.sockets import (
     connect_tls,
     loopback_pair,
 )
+from h11dbg.transport.timeouts import MAX_SECONDS, SecondsError, parse_seconds
 
 __all__ = [
     "AddressError",
     "HandshakeFailed",
     "Listener",
     "LoopbackPair",
+    "MAX_SECONDS",
     "NetworkError",
     "NotTLS",
     "ReceiveTimeout",
+    "SecondsError",
     "SocketTransport",
     "connect_tcp",
     "connect_tls",
@@ -33,4 +36,5 @@ __all__ = [
     "loopback_pair",
     "parse_connect_address",
     "parse_listen_address",
+    "parse_seconds",
 ]
