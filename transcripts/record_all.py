@@ -338,6 +338,10 @@ SCENARIOS = [
              "request smuggling shape: Content-Length and Transfer-Encoding: chunked together",
              raw(b"POST /cl-te HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\n"
                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG")),
+    Scenario("smuggle-cl-te-get-admin-raw-node", "node",
+             "request smuggling: CL.TE hiding a whole GET /admin in the body a Content-Length front end forwards",
+             raw(b"POST /search HTTP/1.1\r\nHost: localhost\r\nContent-Length: 45\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n")),
     Scenario("smuggle-bare-lf-chunked-raw-uvicorn", "uvicorn",
              "request smuggling shape: chunked framing with bare LF line ends",
              raw(b"POST /bare-lf HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
