@@ -276,7 +276,7 @@ def convert(source: str, target: str, format_name: str | None, to_format: str | 
     HAR 1.2.  IN may be - (standard input), OUT - (standard output).  What OUT's format cannot hold is
     said on stderr."""
     from h11dbg import __version__
-    from h11dbg.replay.export import export
+    from h11dbg.replay.convert import write_as
     from h11dbg.transcript import TranscriptError
     from h11dbg.transcript.files import OutputFileError, refuse_existing, replacing
     from h11dbg.transcript.formats import OUTPUTS, STDIN, output_format
@@ -295,14 +295,14 @@ def convert(source: str, target: str, format_name: str | None, to_format: str | 
         with Quietly():
             if to_stdout:
                 try:
-                    made_up = export(transcript, sys.stdout.buffer, out_format)
+                    made_up = write_as(transcript, sys.stdout.buffer, out_format)
                     sys.stdout.buffer.flush()
                 except TranscriptError as exc:
                     fail(str(exc))
             else:
                 with replacing(target) as partial, open(partial, "wb") as stream:  # never half a file
                     try:
-                        made_up = export(transcript, stream, out_format)
+                        made_up = write_as(transcript, stream, out_format)
                     except TranscriptError as exc:
                         fail(str(exc).replace(str(partial), target))
     except OutputFileError as exc:

@@ -104,7 +104,7 @@ def register(name: str, sniff: Sniff, read: Reader, description: str = "", optio
 
 def register_writer(name: str, write: Writer) -> None:
     """Make :func:`h11dbg.transcript.write_transcript` able to write ``name`` (HAR is written by
-    :mod:`h11dbg.replay.export`, which parses the HTTP it holds)."""
+    :mod:`h11dbg.replay.convert`, which parses the HTTP it holds)."""
     _WRITERS[name] = write
 
 

@@ -1,4 +1,4 @@
-"""Exporters: transcripts as other tools' files (pcap, pcapng; HAR is written by h11dbg.replay.export,
+"""Exporters: transcripts as other tools' files (pcap, pcapng; HAR is written by h11dbg.replay.convert,
 which parses the HTTP the bytes hold).  Importing this package registers the writers with
 :mod:`h11dbg.transcript.formats`."""
 

@@ -1,6 +1,6 @@
 """HTTP exchanges as a HAR 1.2 document (what a browser's devtools "Import HAR" reads).
 
-A HAR holds parsed messages, not bytes: :mod:`h11dbg.replay.export` parses a transcript's bytes into
+A HAR holds parsed messages, not bytes: :mod:`h11dbg.replay.convert` parses a transcript's bytes into
 :class:`Exchange` objects (with the replay's state machines) and this module words them as HAR.
 Bodies are stored as HAR wants them: without their transfer coding (chunks joined) and without
 their content coding (gzip and deflate are decoded; other codings are kept as they came, in base64,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from h11dbg.transcript.exporters import har
 
 
-def export(transcript: Transcript, stream: IO[bytes], format: str) -> list[str]:
+def write_as(transcript: Transcript, stream: IO[bytes], format: str) -> list[str]:
     """Write ``transcript`` to ``stream`` in ``format``; returns what could not be kept or was made up."""
     if format != "har":
         return write_stream(transcript, stream, format=format)
