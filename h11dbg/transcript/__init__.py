@@ -139,6 +139,8 @@ def _stdin() -> tuple[bytes, io.BufferedReader]:
     A capture shows itself in four bytes, and a live one (``tshark -w - | h11dbg replay -``) must
     not wait for more; the other formats are files piped whole, shown as much as a sniffer sees.
     """
+    if sys.stdin is None:  # started without one (a service, pythonw)
+        raise TranscriptError(STDIN_NAME, "there is no standard input to read")
     stdin = sys.stdin.buffer
     head = stdin.read(4)
     if not (formats.guess_shape(head) or "").startswith("pcap"):

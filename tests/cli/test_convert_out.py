@@ -300,6 +300,9 @@ def test_standard_output_and_input_through_real_pipes(tmp_path: Path) -> None:
     assert cut.stderr.decode().splitlines()[-1].startswith("h11dbg: <stdin>: byte ")
     stepping = _h11dbg("replay", "-", "--step", stdin=capture)
     assert stepping.returncode == 2 and b"--step" in stepping.stderr
+    closed = subprocess.run(["sh", "-c", f'"{sys.executable}" -m h11dbg replay - 0<&-'], capture_output=True,
+                            timeout=30)
+    assert closed.returncode == 2 and closed.stderr == b"h11dbg: <stdin>: there is no standard input to read\n"
 
 
 @needs_tshark
