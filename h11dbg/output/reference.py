@@ -352,7 +352,7 @@ def topic_lines(kind: str, name: str) -> list[str]:
         return [f"{topic.name} (header) [{topic.section}]", *_wrap(topic.meaning),
                 *_wrap("framing and connection: " + topic.effect)]
     if kind == "status":
-        status = STATUSES.get(int(name)) if name.isdecimal() else None
+        status = STATUSES.get(int(name)) if name.isascii() and name.isdigit() and len(name) == 3 else None
         if status is None:
             raise _unknown(kind, name, [str(code) for code in STATUSES])
         return [f"{status.name} (status) [{status.section}]", *_wrap(status.meaning),

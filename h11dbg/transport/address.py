@@ -8,9 +8,12 @@ class AddressError(ValueError):
 
 
 def _port(text: str, original: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    # ASCII digits only (int() refuses other scripts' digits), converted without the leading zeros
+    # (int() refuses more than 4300 digits)
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > 5 or int(digits) > 65535:
         raise AddressError(f"bad port {text!r} in {original!r} (expected 0-65535)")
-    return int(text)
+    return int(digits)
 
 
 def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
@@ -40,7 +43,7 @@ def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
 
 def parse_listen_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``8080``, ``0.0.0.0:8080``, ``[::1]:0`` -> (host, port)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return default_host, _port(text, text)
     host, port = parse_connect_address(text, -1)
     if port < 0:

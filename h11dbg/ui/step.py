@@ -137,7 +137,9 @@ class StepCommands:
     def _run(self, name: str, args: list[str]) -> bool:
         """Run the command ``name``; False when its arguments do not fit its usage."""
         if name == "next":
-            if len(args) > 1 or (args and not (args[0].isdecimal() and int(args[0]) > 0)):
+            # ASCII digits only, and few: int() refuses other scripts' digits and past 4300 digits
+            if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit() and len(args[0]) <= 18
+                                               and int(args[0]) > 0)):
                 return False
             self._walk(self._next(int(args[0]) if args else 1))
         elif name == "break":

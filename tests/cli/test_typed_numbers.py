@@ -1,6 +1,8 @@
-"""Durations typed by a person: every option and session command that takes seconds refuses NaN,
-infinity, huge, negative and non-numbers with one line and exit 2 (they used to give tracebacks from
-the socket layer, ValueError or OverflowError, or were taken silently) — issue 14 item 4."""
+"""Numbers typed by a person.  Durations: every option and session command that takes seconds refuses
+NaN, infinity, huge, negative and non-numbers with one line and exit 2 (they used to give tracebacks
+from the socket layer, ValueError or OverflowError, or were taken silently) — issue 14 item 4.  Ports,
+`replay --step`'s `next N` and `explain status CODE`: thousands of digits, or digits of another
+script, are refused as any bad value is (int() used to raise ValueError past 4300 digits)."""
 
 from __future__ import annotations
 
@@ -70,3 +72,33 @@ def test_usable_durations_still_work(tmp_path: Path) -> None:
     result = run_h11dbg("loopback", "--timeout", "1e3", "--script", str(script))
     assert result.returncode == 0, result.stderr
     assert "Response HTTP/1.1 204 No Content" in result.stdout
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    (["connect", f"127.0.0.1:{HUGE}"], "h11dbg: bad port '99999"),
+    (["connect", "127.0.0.1:\u00b2"], "h11dbg: bad port '\u00b2'"),
+    (["listen", HUGE], "h11dbg: bad port '99999"),
+    (["explain", "status", HUGE], "h11dbg: no status '99999"),
+])
+def test_huge_or_foreign_numbers_are_bad_values(command: list[str], said: str) -> None:
+    result = run_h11dbg(*command, "--script", "/dev/null") if command[0] != "explain" else run_h11dbg(*command)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(said), result.stderr[:200]
+
+
+def test_a_port_with_thousands_of_leading_zeros_is_that_port() -> None:
+    """Leading zeros are fine, as in the protocol's numbers: port 9 (nothing listens; exit 3)."""
+    result = run_h11dbg("connect", "127.0.0.1:" + "0" * 5000 + "9", "--script", "/dev/null")
+    assert result.returncode == 3 and "connecting to 127.0.0.1:9:" in result.stderr, result.stderr[:200]
+
+
+def test_replay_step_next_with_a_huge_count() -> None:
+    transcript = Path(__file__).resolve().parents[2] / "transcripts" / "head-curl-uvicorn.h11t"
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", "--step", str(transcript)],
+                            input=f"next {HUGE}\nnext \u00b2\nnext 1\nquit\n", capture_output=True, text=True,
+                            timeout=20)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.count("usage: next [N]") == 2 and "open 127.0.0.1:" in result.stdout
