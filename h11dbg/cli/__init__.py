@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from h11dbg import __version__
-from h11dbg.cli import demo, desync, export, live, reference, transcripts
+from h11dbg.cli import demo, desync, export, learn, live, reference, transcripts
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +25,6 @@ def main() -> None:
     """
 
 
-for _module in (live, demo, transcripts, reference, export, desync):
+for _module in (live, demo, transcripts, reference, export, desync, learn):
     for _command in _module.COMMANDS:
         main.add_command(_command)

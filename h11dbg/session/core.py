@@ -554,7 +554,12 @@ class Session:
     def cycle(self) -> list[LogEntry]:
         """``start_next_cycle()``: both roles DONE -> IDLE (on both connections in loopback)."""
         mark = len(self.log)
-        roles = ROLES if self.mode == "loopback" else (self.actor,)
+        roles: tuple[Role, ...] = ROLES if self.mode == "loopback" else (self.actor,)
+        if self.mode == "loopback":
+            # a connection that never began a cycle (its side only wrote raw bytes) has none to end:
+            # leave it be when the other one has
+            started = [role for role in roles if self._states(self.side(role)) != {"client": "IDLE", "server": "IDLE"}]
+            roles = tuple(started) or roles
         for role in roles:
             side = self.side(role)
             before = self._states(side)

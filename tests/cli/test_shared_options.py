@@ -33,7 +33,7 @@ def test_every_engine_option_offers_the_same_engines() -> None:
             if "--engine" in getattr(param, "opts", ()):
                 assert isinstance(param.type, click.Choice)
                 offered[name] = tuple(param.type.choices)
-    assert set(offered) == {"connect", "listen", "loopback", "demo", "replay", "export", "desync"}
+    assert set(offered) == {"connect", "listen", "loopback", "demo", "replay", "export", "desync", "learn"}
     assert set(offered.values()) == {ENGINE_NAMES}
 
 
