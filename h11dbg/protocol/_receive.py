@@ -370,7 +370,10 @@ class _HeadReader:
                 self._start_line_error(line or raw_line, base)
             method, target, version = match.groups()
             fields = _split_fields(block, base + first_end + 1, True)
-            headers = _validated(fields, head, base, first_end)
+            try:
+                headers = normalize_and_validate(fields, _parsed=True)
+            except LocalProtocolError as exc:
+                raise _located(exc, head, base, first_end) from None
             _check_received_framing(headers, version, base)
             _check_host(headers, version, base)
             return Request(method=method, target=target, headers=headers, http_version=version,
@@ -380,7 +383,10 @@ class _HeadReader:
             self._start_line_error(line or raw_line, base)
         version, status, reason = match.groups()
         fields = _split_fields(block, base + first_end + 1, False)
-        headers = _validated(fields, head, base, first_end)
+        try:
+            headers = normalize_and_validate(fields, _parsed=True)
+        except LocalProtocolError as exc:
+            raise _located(exc, head, base, first_end) from None
         status_code = int(status)
         method = self.request_method
         # RFC 9112 §6.3 rules 1-2: these responses have no body whatever their framing fields say
@@ -400,20 +406,17 @@ class _HeadReader:
                    reason=reason or b"", _parsed=True)
 
 
-def _validated(fields: list[tuple[bytes, bytes]], head: bytes, base: int, first_end: int) -> Headers:
-    """The framing-field rules (Content-Length, Transfer-Encoding) over parsed fields; an error
-    they raise is located at the value it names, which they cannot know."""
-    try:
-        return normalize_and_validate(fields, _parsed=True)
-    except LocalProtocolError as exc:
-        if exc.offset is None and exc.offending:
-            lowered, needle = head.lower(), exc.offending.lower()
-            for field in _framing_field_re.finditer(lowered, first_end):
-                found = lowered.find(needle, field.end(), lowered.find(b"\n", field.end()))
-                if found >= 0:
-                    exc.offset = base + found
-                    break
-        raise
+def _located(exc: LocalProtocolError, head: bytes, base: int, first_end: int) -> LocalProtocolError:
+    """A framing-field error (Content-Length, Transfer-Encoding) located at the value it names,
+    which the header rules cannot know.  Only on the error path: the parse itself makes no call."""
+    if exc.offset is None and exc.offending:
+        lowered, needle = head.lower(), exc.offending.lower()
+        for field in _framing_field_re.finditer(lowered, first_end):
+            found = lowered.find(needle, field.end(), lowered.find(b"\n", field.end()))
+            if found >= 0:
+                exc.offset = base + found
+                break
+    return exc
 
 
 def _check_received_framing(headers: Headers, version: bytes, offset: int) -> None:
