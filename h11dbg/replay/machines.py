@@ -205,10 +205,42 @@ class _ConnectionReplay:
         return steps
 
     def abort(self, direction: Direction, time: float) -> list[ReplayStep]:
+        text = f"the {sender(direction)} reset the connection"
+        steps = [ReplayStep("reset", self.conn, time, direction, text=text, states=self.last_states)]
+        if not self.switched:
+            for open_direction in DIRECTIONS:
+                if open_direction not in self.closed and open_direction not in self.finished:
+                    steps += self._cut_short(open_direction, time)
         self.reset = True
         self.closed.update(DIRECTIONS)
-        text = f"the {sender(direction)} reset the connection"
-        return [ReplayStep("reset", self.conn, time, direction, text=text, states=self.last_states)]
+        return steps
+
+    def _cut_short(self, direction: Direction, time: float) -> list[ReplayStep]:
+        """An error if the reset came in the middle of ``direction``'s message (a head begun, a body
+        short of its length or its last chunk): the engine is told that the bytes end here, as at a
+        close, and what it refuses is reported as cut short by the reset.  Between messages, and in
+        a body read until the close, a reset cuts nothing that can be told."""
+        parser, _ = self._sides(direction)
+        engine = self.engine
+        state = parser.their_state
+        begun = state in (engine.IDLE, engine.SEND_RESPONSE) and self._unread(direction)  # a head
+        if not (state is engine.SEND_BODY or begun):
+            return []
+        parser.receive_data(b"")
+        try:
+            parser.next_event()
+        except engine.RemoteProtocolError as exc:
+            import re
+
+            step = self._fail(direction, time, exc, parser)
+            what = "request" if direction == "c2s" else "response"
+            count = re.search(r"received (\d+) bytes, expected (\d+)", str(exc))
+            step.text = (f"the {what} was cut short by the reset: "
+                         + (f"{count[1]} of its {count[2]} body bytes arrived" if count else
+                            "its body's last chunk never came" if state is engine.SEND_BODY else
+                            f"its head is incomplete ({self._unread(direction)} bytes)"))
+            return [step]
+        return []
 
     # -- the two machines --------------------------------------------------------------------
 
@@ -545,6 +577,7 @@ class Replayer:
         self._last_time = 0.0
         self.errors = 0
         self.connections = 0
+        self._reset: set[int] = set()  # connections that ended with a reset
 
     def _replay(self, conn: int) -> _ConnectionReplay:
         replay = self._replays.get(conn)
@@ -572,6 +605,10 @@ class Replayer:
                 return []
             return [ReplayStep("open", record.conn, record.time, None, states=replay.states(replay.client),
                                peers=(record.client, record.server))]
+        if record.conn in self._reset and record.conn not in self._replays:
+            # nothing follows a reset; older recordings (h11dbg's own before it recorded one end per
+            # direction) wrote their close of the socket after it: no second connection
+            return []
         replay = self._replay(record.conn)
         failed_before = replay.failed
         if isinstance(record, Chunk):
@@ -585,6 +622,10 @@ class Replayer:
         if len(replay.closed) == 2:  # both directions
             steps.append(replay.end(record.time))
             del self._replays[record.conn]
+            if replay.reset:
+                self._reset.add(record.conn)
+            else:
+                self._reset.discard(record.conn)
         return steps
 
     def finish(self, last_time: float | None = None) -> list[ReplayStep]:

@@ -58,10 +58,12 @@ class Recorder:
             self._add(Chunk(conn, direction, bytes(data), self._now()))
 
     def close(self, conn: int, direction: Direction, *, reset: bool = False) -> None:
-        """A half-close (FIN) or a reset; each direction of a connection ends once."""
-        if (conn, direction) in self._closed:
+        """A half-close (FIN) or a reset.  Each direction of a connection ends once, and a reset ends
+        both: our own close of the socket after the peer reset it is no second end."""
+        ends: set[tuple[int, Direction]] = {(conn, "c2s"), (conn, "s2c")} if reset else {(conn, direction)}
+        if ends <= self._closed:
             return
-        self._closed.add((conn, direction))
+        self._closed |= ends
         self._add(Close(conn, direction, self._now(), reset=reset))
 
     # -------------------------------------------------------------- files

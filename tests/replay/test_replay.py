@@ -253,17 +253,23 @@ def test_any_record_sequence_replays_without_crashing(engine: str, records: list
 
 def _lives(records: list) -> int:
     """How many connections ``records`` hold: an id's life ends once both of its directions closed
-    (a reset closes both)."""
+    (a reset closes both); a close or reset right after a reset belongs to the life it ended."""
     closed: dict[int, set[str]] = {}
+    reset: set[int] = set()
     lives = 0
     for record in records:
         if record.conn not in closed:
+            if isinstance(record, Close) and record.conn in reset:
+                continue
+            reset.discard(record.conn)
             closed[record.conn] = set()
             lives += 1
         if isinstance(record, Close):
             closed[record.conn].update(("c2s", "s2c") if record.reset else (record.direction,))
             if len(closed[record.conn]) == 2:
                 del closed[record.conn]
+                if record.reset:
+                    reset.add(record.conn)
     return lives
 
 
