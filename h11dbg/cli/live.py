@@ -9,27 +9,25 @@ import click
 
 from h11dbg.cli.options import (
     Seconds,
-    cafile_option,
     cert_option,
     command_line,
     diagram_option,
     engine_option,
     fail,
-    insecure_option,
     json_option,
     key_option,
+    load_server_tls,
     record_again,
     record_force_option,
     record_option,
     script_option,
-    sni_option,
+    server_check_options,
     tls_option,
 )
 from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
     from h11dbg.cli.launch import Script
-    from h11dbg.transport.tls import ServerTLS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,9 +56,7 @@ def _script(script: str | None, as_json: bool) -> Script | None:
 @click.command()
 @click.argument("address", metavar="HOST:PORT")
 @tls_option("Speak TLS (SNI from HOST, ALPN http/1.1); port defaults to 443.")
-@cafile_option
-@insecure_option
-@sni_option
+@server_check_options("--tls")
 @live_options
 def connect(address: str, tls: bool, cafile: str | None, insecure: bool, sni: str | None, engine_name: str,
             script: str | None, as_json: bool, timeout: float, record: str | None, force: bool) -> None:
@@ -120,14 +116,12 @@ def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_na
 
     if (cert or key) and not tls:
         fail("--cert and --key only make sense with --tls")
-    if key and not cert:
-        fail("--key needs --cert (without both, --tls makes a throwaway certificate)")
     try:
         host, port = parse_listen_address(address)
     except AddressError as exc:
         fail(str(exc))
     lines = _script(script, as_json)
-    server_tls = _server_tls(host, cert, key) if tls else None
+    server_tls = load_server_tls(host, cert, key) if tls else None
     try:
         recording = Recording(record, force)
     except SystemExit:
@@ -155,16 +149,6 @@ def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_na
             session.close()
             fail("interrupted", ExitCode.INTERRUPTED)
     run_session(session, lines, as_json=as_json, accept_timeout=accept_timeout)
-
-
-def _server_tls(host: str, cert: str | None, key: str | None) -> ServerTLS:
-    """The listener's certificate, loaded (or made) before anything listens: a bad file is exit 2."""
-    from h11dbg.transport.tls import CertificateFileError, ServerTLS
-
-    try:
-        return ServerTLS(host, cert, key)
-    except CertificateFileError as exc:
-        fail(str(exc))
 
 
 @click.command()

@@ -18,6 +18,7 @@ from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
     from h11dbg.engines import Engine
+    from h11dbg.transport.tls import ServerTLS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,18 +89,43 @@ def tls_option(help: str) -> Callable[[F], F]:
     return click.option("--tls", is_flag=True, help=help)
 
 
-cafile_option = click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
-                             help="Trust the CA certificates in this PEM file (with --tls).")
-insecure_option = click.option("--insecure", is_flag=True,
-                               help="Do not verify the server's certificate (with --tls).")
-sni_option = click.option("--sni", default=None, metavar="NAME",
-                          help="Server name for SNI and certificate checks (with --tls; default: HOST).")
+def server_check_options(flag: str) -> Callable[[F], F]:
+    """``--cafile``, ``--insecure``, ``--sni``: how a client checks the server it speaks TLS to (``flag``)."""
+    options = [
+        click.option("--cafile", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help=f"Trust the CA certificates in this PEM file (with {flag})."),
+        click.option("--insecure", is_flag=True, help=f"Do not verify the server's certificate (with {flag})."),
+        click.option("--sni", default=None, metavar="NAME",
+                     help=f"Server name for SNI and certificate checks (with {flag}; default: HOST)."),
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 cert_option = click.option(
     "--cert", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
     help="With --tls: the server's certificate chain (PEM; it may hold the key too). Without --cert a "
          "throwaway self-signed certificate is made and its PEM file printed for curl --cacert.")
 key_option = click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
                           help="With --tls --cert: the private key (PEM), if not in the --cert file.")
+
+
+def load_server_tls(host: str, cert: str | None, key: str | None) -> ServerTLS:
+    """The certificate ``--tls`` serves (``--cert``/``--key``, or a throwaway one), loaded before
+    anything listens: a bad file is one line and exit 2."""
+    from h11dbg.transport.tls import CertificateFileError, ServerTLS
+
+    if key and not cert:
+        fail("--key needs --cert (without both, --tls makes a throwaway certificate)")
+    try:
+        return ServerTLS(host, cert, key)
+    except CertificateFileError as exc:
+        fail(str(exc))
 
 
 def command_line(ctx: click.Context, **changes: object) -> str:

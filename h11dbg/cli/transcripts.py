@@ -11,15 +11,20 @@ import click
 from h11dbg.cli.options import (
     Quietly,
     Seconds,
+    cert_option,
     diagram_option,
     engine_option,
     fail,
     force_option,
     format_option,
     json_option,
+    key_option,
     load_engine,
+    load_server_tls,
     segments_option,
+    server_check_options,
     server_port_option,
+    tls_option,
 )
 from h11dbg.ui.exits import ExitCode
 
@@ -339,23 +344,43 @@ MAX_CONNECTIONS = 1000
               help="Reset a connection on which neither side sent anything for S seconds (0: never).")
 @click.option("--max-connections", type=click.IntRange(min=1), default=MAX_CONNECTIONS, show_default=True,
               metavar="N", help="Refuse (reset) a connection while N are open.")
+@tls_option("Clients speak TLS to the proxy (as to listen --tls); the plaintext is recorded.")
+@cert_option
+@key_option
+@click.option("--upstream-tls", is_flag=True, help="Speak TLS to the upstream (as connect --tls does).")
+@server_check_options("--upstream-tls")
 def record(listen: str, upstream: str, output: str, force: bool, description: str | None, idle_timeout: float,
-           max_connections: int) -> None:
+           max_connections: int, tls: bool, cert: str | None, key: str | None, upstream_tls: bool,
+           cafile: str | None, insecure: bool, sni: str | None) -> None:
     """Record real traffic: a proxy between real clients and a real server that forwards every byte
     unchanged and writes each read to FILE as it happens (Ctrl-C or SIGTERM stop it; the file is
-    valid up to the last chunk)."""
+    valid up to the last chunk).  With --tls and/or --upstream-tls the proxy ends TLS on that side
+    and records the plaintext between."""
     import signal
+    import ssl
 
     from h11dbg.transcript.files import OutputFileError, create_new, recording_meta, refuse_existing
     from h11dbg.transcript.textformat import TextWriter
     from h11dbg.transport import address
     from h11dbg.transport.proxy import RecordingProxy
 
+    if (cert or key) and not tls:
+        fail("--cert and --key only make sense with --tls")
+    if (cafile or insecure or sni) and not upstream_tls:
+        fail("--cafile, --insecure and --sni only make sense with --upstream-tls")
     try:
         listen_address = address.parse_listen_address(listen)
-        upstream_address = address.parse_connect_address(upstream, 80)
+        upstream_address = address.parse_connect_address(upstream, 443 if upstream_tls else 80)
     except address.AddressError as exc:
         fail(str(exc))
+    upstream_context = None
+    if upstream_tls:
+        from h11dbg.transport.tls import client_context
+
+        try:
+            upstream_context = client_context(cafile, insecure)
+        except (OSError, ssl.SSLError) as exc:
+            fail(f"cannot load the CA file {cafile}: {exc}")
     if not force:
         try:
             refuse_existing(output)  # before listening, so nothing starts in vain
@@ -371,21 +396,32 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
         if writer is not None:
             writer.write(item)
 
+    client_tls = load_server_tls(listen_address[0], cert, key) if tls else None
     try:
         proxy = RecordingProxy(listen_address, upstream_address, save, log=log, idle_timeout=idle_timeout,
-                               max_connections=max_connections)
+                               max_connections=max_connections, client_tls=client_tls,
+                               upstream_tls=upstream_context, upstream_sni=sni)
     except OSError as exc:
+        if client_tls is not None:
+            client_tls.close()
         fail(f"cannot listen on {listen}: {exc.strerror or exc}", ExitCode.NETWORK)
     try:
         # opened only once listening works, so a failed start leaves an earlier file alone
         stream = create_new(output, force)
     except OutputFileError as exc:
         proxy.stop()
+        if client_tls is not None:
+            client_tls.close()
         fail(str(exc))
     try:
         listening = address.format_address(*proxy.address)
         upstream_name = address.format_address(*upstream_address)
         meta = recording_meta("record", peers=f"{listening} -> {upstream_name}", description=description)
+        ends = [f"clients -> proxy (certificate SHA-256 {client_tls.info.certificate.sha256})"
+                if client_tls is not None and client_tls.info.certificate else "",
+                "proxy -> upstream" if upstream_tls else ""]
+        if any(ends):
+            meta.extra["tls"] = f"{', '.join(e for e in ends if e)}; the chunks are the plaintext inside TLS"
         writer = TextWriter(stream, meta, flush=True)
 
         def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -393,6 +429,10 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
 
         signal.signal(signal.SIGTERM, interrupt)
         log(f"recording {listening} -> {upstream_name} into {output} (Ctrl-C to stop)")
+        if client_tls is not None:
+            from h11dbg.session.tls import serving_note
+
+            log(serving_note(client_tls.info, listening))
         try:
             proxy.serve_forever()
         except KeyboardInterrupt:
@@ -401,6 +441,8 @@ def record(listen: str, upstream: str, output: str, force: bool, description: st
             proxy.stop()
     finally:
         stream.close()
+        if client_tls is not None:
+            client_tls.close()
     limits = [f"{proxy.refused} refused at --max-connections {max_connections}" if proxy.refused else "",
               f"{proxy.idle} reset after --idle-timeout {idle_timeout:g}" if proxy.idle else ""]
     log(f"stopped; {output} is complete" + "".join(f"; {text}" for text in limits if text))

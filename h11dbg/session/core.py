@@ -44,7 +44,7 @@ from h11dbg.session.explain import Explanation, describe_state, engine_role, exp
 from h11dbg.session.hints import suggestions
 from h11dbg.session.log import EntryKind, LogEntry
 from h11dbg.session.recording import Recorder
-from h11dbg.session.tls import Rerun, client_hello_note, plain_port_message, tls_port_note
+from h11dbg.session.tls import Rerun, client_hello_note, plain_port_message, serving_note, tls_port_note
 from h11dbg.transcript.files import OutputFileError, recording_meta
 from h11dbg.transcript.model import ROLES, Direction, Meta, Role, other_role, sent_by
 from h11dbg.transport import (
@@ -192,7 +192,7 @@ class Session:
         if tls is not None:
             certificate = tls.info.certificate
             session.tls = f"TLS server, certificate SHA-256 {certificate.sha256 if certificate else '?'}"
-            session._note(_serving_note(tls, session.listener.address), tls=tls.info)
+            session._note(serving_note(tls.info, session.listener.address), tls=tls.info)
         return session
 
     @classmethod
@@ -659,17 +659,3 @@ class Session:
             bar["recording"] = str(self.recorder.path)
         return bar
 
-
-def _serving_note(tls: ServerTLS, address: str) -> str:
-    """What a TLS listener serves, and the command with which curl trusts it."""
-    info = tls.info
-    host, _, port = address.rpartition(":")
-    url = f"https://{'localhost' if host in ('0.0.0.0', '[::]') else host}:{port}/"
-    certificate = info.certificate
-    if info.throwaway:
-        return (f"TLS with a throwaway self-signed certificate (removed at the end); a client trusts it with "
-                f"the PEM file: curl --cacert {info.pem} {url}")
-    if certificate is not None and certificate.subject == certificate.issuer:
-        return f"TLS with the self-signed certificate {info.pem}: curl --cacert {info.pem} {url}"
-    issuer = certificate.issuer if certificate else "?"
-    return f"TLS with the certificate {info.pem}: a client trusts it with the CA that issued it ({issuer})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from h11dbg.transport.tls import probe_tls, tls_record
+from h11dbg.transport.tls import TLSInfo, probe_tls, tls_record
 
 #: The command line again with TLS on or off (and ``--insecure`` or not), as the user would type it.
 Rerun = Callable[[bool, bool], str]
@@ -51,3 +51,18 @@ def tls_port_note(host: str, port: int, server_hostname: str | None, *, first_by
 def plain_port_message(error: str, rerun: Rerun | None) -> str:
     """``connect --tls`` to a plain port: the handshake's failure and the command without ``--tls``."""
     return f"{error}; without --tls: {rerun(False, False)}" if rerun else f"{error}; try without --tls"
+
+
+def serving_note(info: TLSInfo, address: str) -> str:
+    """What a TLS listener (``listen --tls``, ``record --tls``) serves at ``address``, and the command
+    with which curl trusts it."""
+    host, _, port = address.rpartition(":")
+    url = f"https://{'localhost' if host in ('0.0.0.0', '[::]') else host}:{port}/"
+    certificate = info.certificate
+    if info.throwaway:
+        return (f"TLS with a throwaway self-signed certificate (removed at the end); a client trusts it with "
+                f"the PEM file: curl --cacert {info.pem} {url}")
+    if certificate is not None and certificate.subject == certificate.issuer:
+        return f"TLS with the self-signed certificate {info.pem}: curl --cacert {info.pem} {url}"
+    issuer = certificate.issuer if certificate else "?"
+    return f"TLS with the certificate {info.pem}: a client trusts it with the CA that issued it ({issuer})"

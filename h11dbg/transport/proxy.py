@@ -28,18 +28,27 @@ import dataclasses
 import os
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, other_direction
 from h11dbg.transport.address import format_address
+from h11dbg.transport.errors import HandshakeFailed
 from h11dbg.transport.serving import Listener
+
+if TYPE_CHECKING:
+    from h11dbg.transport.tls import ServerTLS
 
 _READ_SIZE = 65536  # what one read takes (transcript importers join a capture's segments up to this)
 _READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
 _WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP
+# a non-blocking read or write that cannot go on yet (TLS: its record is not complete, or it needs the
+# other way first, e.g. a session ticket); poll says when to try again
+_NOT_YET = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class RecordingProxy:
@@ -62,6 +71,9 @@ class RecordingProxy:
         connect_timeout: float = 10.0,
         idle_timeout: float,
         max_connections: int,
+        client_tls: ServerTLS | None = None,
+        upstream_tls: ssl.SSLContext | None = None,
+        upstream_sni: str | None = None,
     ) -> None:
         self.upstream = upstream
         self._record = record
@@ -69,6 +81,10 @@ class RecordingProxy:
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
+        # TLS terminated on either side: what is recorded is the plaintext in between
+        self._client_tls = client_tls
+        self._upstream_tls = upstream_tls
+        self._upstream_sni = upstream_sni or upstream[0]
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._start = time.monotonic()
@@ -112,8 +128,17 @@ class RecordingProxy:
     def _handle(self, conn: int, client: socket.socket, peer: tuple[str, int]) -> None:
         client_name = format_address(*peer[:2])
         upstream_name = format_address(*self.upstream)
+        if self._client_tls is not None:
+            try:
+                client, _ = self._client_tls.handshake(client, client_name, self._connect_timeout)
+            except HandshakeFailed as exc:
+                self._log(f"conn {conn}: {exc}")  # nothing was said in HTTP: nothing to record
+                return
+            self._listener.track(client)
         try:
             server = socket.create_connection(self.upstream, timeout=self._connect_timeout)
+            if self._upstream_tls is not None:
+                server = self._upstream_tls.wrap_socket(server, server_hostname=self._upstream_sni)
         except OSError as exc:
             self._write(Open(conn, 0.0, client_name, upstream_name))
             self._write(Close(conn, "s2c", 0.0, reset=True))
@@ -133,6 +158,7 @@ class RecordingProxy:
                 with contextlib.suppress(OSError):
                     sock.close()  # after a reset already closed with SO_LINGER 0: a no-op
             self._listener.untrack(server)
+            self._listener.untrack(client)
         self._log(f"conn {conn}: {outcome}")
 
 
@@ -218,7 +244,7 @@ class _Relay:
     def _read(self, direction: Direction) -> str | None:
         try:
             data = self.source[direction].recv(_READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except _NOT_YET:
             return None
         except OSError as exc:
             return self._pass_reset(direction, exc)
@@ -237,7 +263,7 @@ class _Relay:
         if self.pending[direction]:
             try:
                 sent = target.send(self.pending[direction])
-            except (BlockingIOError, InterruptedError):
+            except _NOT_YET:
                 return None
             except OSError as exc:  # the receiver is gone: it reset
                 return self._pass_reset(other_direction(direction), exc)
@@ -245,8 +271,9 @@ class _Relay:
             self.last_activity = time.monotonic()
         if not self.pending[direction] and direction in self.ended and direction not in self.shut:
             self.shut.add(direction)
-            with contextlib.suppress(OSError):
-                target.shutdown(socket.SHUT_WR)  # pass the half-close on
+            if not isinstance(target, ssl.SSLSocket):  # TLS has no half-close (and shutdown() drops TLS)
+                with contextlib.suppress(OSError):
+                    target.shutdown(socket.SHUT_WR)  # pass the half-close on
         return None
 
     def _pass_reset(self, direction: Direction, exc: OSError) -> str:

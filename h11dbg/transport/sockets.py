@@ -112,17 +112,13 @@ def connect_tls(
     """TLS with SNI (the host name, or ``server_hostname``) and ALPN offering only http/1.1.
 
     A handshake that fails the way it does against a plain-text port raises :class:`NotTLS`."""
-    from h11dbg.transport.tls import ALPN, negotiated, plain_text_hint
+    from h11dbg.transport.tls import client_context, negotiated, plain_text_hint
 
     where = f"connecting to {format_address(host, port)}"
     try:
-        context = ssl.create_default_context(cafile=cafile)
+        context = client_context(cafile, insecure)
     except (OSError, ssl.SSLError) as exc:
         raise NetworkError(describe_os_error(exc, f"loading CA file {cafile}")) from None
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(ALPN)
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:

@@ -208,7 +208,20 @@ def _server_handshake_failure(exc: BaseException, peer: str) -> str:
     return text
 
 
-# -- the client side: telling a TLS port from a plain one ---------------------------------------------
+# -- the client side -------------------------------------------------------------------------------
+
+def client_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """A client's context: the system's CAs (or ``cafile``'s), or no verification; ALPN http/1.1 only.
+    Raises OSError/ssl.SSLError when ``cafile`` cannot be loaded."""
+    context = ssl.create_default_context(cafile=cafile)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(ALPN)
+    return context
+
+
+# -- telling a TLS port from a plain one -------------------------------------------------------------
 
 def tls_record(data: bytes) -> str | None:
     """What TLS record ``data`` begins with (``a TLS ClientHello``, ``a TLS alert`` ...), or None when
@@ -236,11 +249,7 @@ def probe_tls(host: str, port: int, *, server_hostname: str | None, timeout: flo
     """Try a TLS handshake on a new connection (nothing is sent after it); None if it is not TLS."""
     failure = ""
     for verify in (True, False):
-        context = ssl.create_default_context()
-        if not verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(ALPN)
+        context = client_context(insecure=not verify)
         try:
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     context.wrap_socket(raw, server_hostname=server_hostname or host) as sock:

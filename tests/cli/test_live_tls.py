@@ -256,3 +256,36 @@ def test_plain_listen_in_the_repl_says_the_client_speaks_tls(tmp_path: Path) -> 
         if client is not None:
             client.kill()
             client.wait()
+
+
+@needs_curl
+def test_record_ends_tls_on_both_sides_and_records_the_plaintext(recorder: Any, tls_server: Any) -> None:
+    rec = recorder(tls_server.port, "tls.h11t", "--tls", "--upstream-tls", "--cafile", str(tls_server.cafile))
+    serving = rec._readline(15)
+    assert serving.startswith("TLS with a throwaway self-signed certificate"), serving
+    hint = serving.rstrip("\n").split(": ", 1)[1]
+    assert hint.endswith(f" https://127.0.0.1:{rec.port}/")
+    got = subprocess.run(shlex.split(hint.replace("curl", f"{CURL} -sS --max-time 10", 1)) + ["-d", "hello"],
+                         capture_output=True, timeout=20)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == b"POST / 5 bytes\n"
+    rec.wait_for_closes(1)
+    assert rec.stop() == 0
+    text = rec.output.read_text()
+    assert "tls: clients -> proxy (certificate SHA-256 " in text and "proxy -> upstream;" in text
+    assert "| POST / HTTP/1.1\\r\\n" in text and "| POST / 5 bytes\\n" in text
+    replay = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(rec.output)], capture_output=True,
+                            text=True, timeout=30)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "Request POST / HTTP/1.1" in replay.stdout and "Response HTTP/1.1 200 OK" in replay.stdout
+
+
+def test_record_tls_options_are_checked_like_connect_and_listen(tmp_path: Path, trustme_files: dict[str, Path]) -> None:
+    for args, message in [
+        (["--cert", str(trustme_files["cert"])], "--cert and --key only make sense with --tls"),
+        (["--insecure"], "--cafile, --insecure and --sni only make sense with --upstream-tls"),
+    ]:
+        result = subprocess.run([sys.executable, "-m", "h11dbg", "record", "--listen", "127.0.0.1:0", "--upstream",
+                                 "127.0.0.1:9", "-o", str(tmp_path / "x.h11t"), *args],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2 and result.stderr == f"h11dbg: {message}\n", result.stderr
