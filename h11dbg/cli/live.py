@@ -141,9 +141,11 @@ def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_na
         # the REPL starts with a client to talk to
         try:  # (the line is said inside: a Ctrl-C right after it is this command's, not click's "Aborted!")
             click.echo(f"listening on {session.address}; waiting for a client ...", err=True)
+            from h11dbg.output.text import note_lines
+
             for entry in session.log:
-                if entry.tls is not None:  # the certificate, and how a client trusts it
-                    click.echo(entry.text, err=True)
+                if entry.tls is not None:  # the certificate (its fingerprint), and how a client trusts it
+                    click.echo("\n".join(note_lines(entry)), err=True)
             session.accept()
         except KeyboardInterrupt:
             session.close()

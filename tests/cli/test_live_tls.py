@@ -4,11 +4,13 @@ command the note suggests is run as printed and works."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -237,25 +239,36 @@ def test_bad_tls_options_are_usage_errors(tmp_path: Path, trustme_files: dict[st
 
 
 @needs_curl
-def test_plain_listen_in_the_repl_says_the_client_speaks_tls(tmp_path: Path) -> None:
-    child = spawn(tmp_path, "listen", "127.0.0.1:0")
-    client = None
+@contextlib.contextmanager
+def listening_repl(tmp_path: Path, *args: str) -> Iterator[tuple[pexpect.spawn, int, Callable[..., None]]]:
+    """`h11dbg listen 127.0.0.1:0 ARGS` at a terminal, its port, and a way to start curl against it;
+    everything started is stopped at the end."""
+    child = spawn(tmp_path, "listen", "127.0.0.1:0", *args)
+    clients: list[subprocess.Popen[bytes]] = []
+
+    def start_curl(*curl_args: str) -> None:
+        clients.append(subprocess.Popen([CURL, "-s", "--max-time", "10", *curl_args], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+
     try:
         child.expect(r"listening on 127\.0\.0\.1:(\d+)")
-        port = int(child.match.group(1))
-        client = subprocess.Popen([CURL, "-s", "--max-time", "10", f"https://127.0.0.1:{port}/"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        child.expect("connection 1 from 127.0.0.1")
-        child.sendline("run")
-        child.expect("this looks like TLS: the client sent a TLS ClientHello")
-        child.expect(f"use --tls: h11dbg listen 127.0.0.1:{port}")  # (and --tls, past the terminal's width)
+        yield child, int(child.match.group(1)), start_curl
         child.sendline("quit")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
-        if client is not None:
+        for client in clients:
             client.kill()
             client.wait()
+
+
+def test_plain_listen_in_the_repl_says_the_client_speaks_tls(tmp_path: Path) -> None:
+    with listening_repl(tmp_path) as (child, port, start_curl):
+        start_curl(f"https://127.0.0.1:{port}/")
+        child.expect("connection 1 from 127.0.0.1")
+        child.sendline("run")
+        child.expect("this looks like TLS: the client sent a TLS ClientHello")
+        child.expect(f"use --tls: h11dbg listen 127.0.0.1:{port}")  # (and --tls, past the terminal's width)
 
 
 @needs_curl
@@ -289,3 +302,16 @@ def test_record_tls_options_are_checked_like_connect_and_listen(tmp_path: Path, 
                                  "127.0.0.1:9", "-o", str(tmp_path / "x.h11t"), *args],
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 2 and result.stderr == f"h11dbg: {message}\n", result.stderr
+
+
+@needs_curl
+def test_listen_tls_in_the_repl_prints_the_certificate_before_waiting(tmp_path: Path) -> None:
+    with listening_repl(tmp_path, "--tls") as (child, port, start_curl):
+        child.expect(r"curl --cacert (\S+) ")
+        pem = child.match.group(1)
+        child.expect("SHA-256 fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}")  # before any client
+        start_curl("--cacert", pem, f"https://localhost:{port}/repl")
+        child.expect("connection 1 from 127.0.0.1")
+        child.expect(r"TLS TLSv1\.\d, cipher .*, ALPN http/1\.1, SNI localhost")
+        child.sendline("run")
+        child.expect("/repl")
