@@ -6,6 +6,7 @@ Every live command (connect, listen, loopback, demo) starts a session this one w
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, BinaryIO, NoReturn
@@ -50,9 +51,28 @@ def read_script(path: str) -> Script:
     return Script(lines, path)
 
 
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """``stream``'s lines as they come, read with os.read: the batch runner waits for them in a
+    thread, and a thread blocked in a buffered read would hold a lock the interpreter needs to exit
+    when the run ends before the pipe does."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream
+        yield from stream
+        return
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def stdin_script(stream: BinaryIO | None = None) -> Script:
     """Lines from standard input, read as they come (a pipe can feed a live session step by step)."""
-    return Script(_decoded(stream if stream is not None else sys.stdin.buffer), "<stdin>")
+    return Script(_decoded(_raw_lines(stream if stream is not None else sys.stdin.buffer)), "<stdin>")
 
 
 def interactive(script: str | None, as_json: bool) -> bool:
@@ -65,8 +85,6 @@ class Recording:
     an existing file is only replaced once the session exists: a failed connect must not lose it."""
 
     def __init__(self, path: str | None, force: bool) -> None:
-        import os
-
         self.path = path
         self.stream: IO[bytes] | None = None
         self.force = force
@@ -107,7 +125,6 @@ class Recording:
 
     def abandon(self) -> None:
         """The session never started: remove the empty file this run created."""
-        import os
 
         if self.stream is None or self.path is None:
             return

@@ -14,7 +14,7 @@ because replay renders millions of them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.model import Direction, Role, sender
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from h11dbg.engines import Headers
     from h11dbg.protocol import Transition
     from h11dbg.session.hints import Suggestion
+    from h11dbg.session.log import PeerClose
     from h11dbg.transport.tls import TLSInfo
 
 # An event is typed Any here: it is either engine's (their classes differ), and what is read of it
@@ -370,3 +371,103 @@ def tls_fields(info: TLSInfo) -> dict[str, Any]:
     if info.certificate is not None:
         fields["certificate"]["san"] = list(info.certificate.san)
     return fields
+# -- an exchange's times ---------------------------------------------------------------------------
+
+class Times(Protocol):
+    """An exchange's times in ``curl -w``'s sense (h11dbg.session.log.Timing, or a replay's): seconds
+    from the start, each including the ones before; None where a phase did not happen."""
+
+    @property
+    def dns(self) -> float | None: ...
+    @property
+    def connect(self) -> float | None: ...
+    @property
+    def tls(self) -> float | None: ...
+    @property
+    def first_byte(self) -> float: ...
+    @property
+    def total(self) -> float: ...
+
+
+#: The phases in curl's order, under the names of the JSON ``timing`` object, and curl's ``-w`` names.
+TIMING_PHASES = (
+    ("dns", "time_namelookup"),
+    ("connect", "time_connect"),
+    ("tls", "time_appconnect"),
+    ("first_byte", "time_starttransfer"),
+    ("total", "time_total"),
+)
+
+
+def timing_fields(times: Times) -> dict[str, float | None]:
+    """The JSON ``timing`` object: ``{"dns", "connect", "tls", "first_byte", "total"}``."""
+    return {name: getattr(times, name) for name, _ in TIMING_PHASES}
+
+
+def timing_summary(times: Times) -> str:
+    """``timing: dns 0.000021 s, connect 0.000233 s, tls -, first byte 0.002051 s, total 0.002160 s
+    (transfer 0.000109 s)``; a reused connection has no set-up to time."""
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.6f} s"
+
+    fresh = times.connect is not None
+    head = "timing" if fresh else "timing (connection reused: from the request)"
+    phases = ", ".join(f"{name.replace('_', ' ')} {seconds(getattr(times, name))}" for name, _ in TIMING_PHASES
+                       if fresh or getattr(times, name) is not None)
+    return f"{head}: {phases} (transfer {seconds(times.total - times.first_byte)})"
+
+
+# -- the peer closing the connection -----------------------------------------------------------------
+
+_RETRY = ("clients retry an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) on a new connection "
+          "by themselves, any other only when they know the server did not act on it")
+
+
+def peer_close_summary(close: PeerClose) -> str:
+    """``the server closed the idle connection after 5.0 s``."""
+    verb = "reset" if close.reset else "closed"
+    if close.situation == "idle":
+        return f"the {close.peer} {verb} the idle connection after {close.idle:.1f} s"
+    if close.situation == "announced":
+        return f"the {close.peer} {verb} the connection, as its last message announced (keep-alive was off)"
+    return f"the {close.peer} {verb} the connection without answering {close.request or 'the request'}"
+
+
+def peer_close_section(close: PeerClose) -> str:
+    """The RFC section that says what to make of the close."""
+    if close.peer == "server" and (close.situation == "unanswered" or close.reused):
+        return "RFC 9112 §9.3.1"
+    return "RFC 9112 §9.6"
+
+
+def peer_close_explanation(close: PeerClose) -> list[str]:
+    """Why it happened, whether anything was lost, and what to do next: a few sentences."""
+    lines: list[str] = []
+    if close.situation == "idle" and close.peer == "server":
+        lines.append("A server may close a persistent connection it finds idle at any time; this is most "
+                     "likely its keep-alive timeout (RFC 9112 §9.5). Nothing was lost.")
+        lines.append(f"A request written at that moment would meet the closed connection (the keep-alive "
+                     f"race): {_RETRY} (RFC 9112 §9.3.1).")
+    elif close.situation == "idle":
+        lines.append("A client closes a persistent connection when it has no more requests; nothing was lost "
+                     "(RFC 9112 §9.6). `accept` waits for the next client.")
+    elif close.situation == "announced":
+        lines.append("Nothing was lost: the connection was not to be reused (RFC 9112 §9.6).")
+    else:
+        if close.reused:
+            lines.append(f"The request went out after the connection had been idle {close.idle:.1f} s: the "
+                         "server's keep-alive timeout most likely closed it as the request was on its way, the "
+                         "keep-alive race, not a protocol error (RFC 9112 §9.3.1).")
+        else:
+            lines.append("The server took the connection and closed it without a response: it gave up on the "
+                         "request, or failed (RFC 9112 §9.5).")
+        method = (close.request or "").split(" ", 1)[0] or "the request"
+        if close.idempotent:
+            lines.append(f"{method} is idempotent: {_RETRY} (RFC 9112 §9.3.1).")
+        else:
+            lines.append(f"{method} is not idempotent: retry it only if you know the server did not act on it "
+                         "(RFC 9112 §9.3.1).")
+    if close.reconnect:
+        lines.append("`reconnect` opens a new connection to the same server" +
+                     (", then send the request again." if close.situation == "unanswered" else "."))
+    return lines

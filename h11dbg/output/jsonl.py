@@ -16,7 +16,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from h11dbg.output.describe import REMEMBERED, raw_headers, tls_fields, transition_fields, transition_key
+from h11dbg.output.describe import (
+    REMEMBERED,
+    peer_close_explanation,
+    peer_close_section,
+    peer_close_summary,
+    raw_headers,
+    timing_fields,
+    tls_fields,
+    transition_fields,
+    transition_key,
+)
 from h11dbg.transcript.escaping import escape
 
 if TYPE_CHECKING:
@@ -113,6 +123,20 @@ def entry_record(entry: LogEntry, *, hexdump: bool = False) -> dict[str, Any]:
         assert entry.error is not None
         record = error_record(entry.error, conn=entry.conn, direction=entry.direction or "",
                               states=entry.states_after, **common)
+    elif entry.kind == "timing":
+        assert entry.timing is not None
+        record = {"event": "timing", "conn": entry.conn, "timing": timing_fields(entry.timing), **common}
+    elif entry.kind == "closed":
+        assert entry.closed is not None
+        close = entry.closed
+        record = {"conn": entry.conn, "direction": entry.direction, **common, "peer": close.peer,
+                  "situation": close.situation, "idle": close.idle, "reset": close.reset,
+                  "request": close.request, "idempotent": close.idempotent, "reconnect": close.reconnect,
+                  "text": peer_close_summary(close), "explanation": " ".join(peer_close_explanation(close)),
+                  "section": peer_close_section(close)}
+        if entry.error is not None:
+            record.update(error=type(entry.error).__name__, message=str(entry.error))
+        record["states"] = entry.states_after
     else:
         record = {"conn": entry.conn}
         if entry.direction:

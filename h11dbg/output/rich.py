@@ -21,8 +21,11 @@ from h11dbg.output.describe import (
     hex_rows,
     inline_notes,
     noted,
+    peer_close_explanation,
+    peer_close_summary,
     raw_headers,
     sent_or_received,
+    timing_summary,
     tls_details,
     transition_summary,
 )
@@ -270,6 +273,17 @@ def render_entry(
         parts.append(_heading(entry, "end of stream: the peer closed its sending side"))
     elif entry.kind == "state":
         parts.append(_heading(entry, "state change", CHANGED_STYLE))
+    elif entry.kind == "timing":
+        assert entry.timing is not None
+        text = Text()
+        text.append("⏱ ", style=DIM)
+        text.append(timing_summary(entry.timing))
+        text.append(f"  +{entry.time:.3f}s", style=DIM)
+        return text
+    elif entry.kind == "closed":
+        assert entry.closed is not None
+        parts.append(_heading(entry, peer_close_summary(entry.closed), CHANGED_STYLE))
+        parts.extend(_indented(Text(line, style="italic"), 2) for line in peer_close_explanation(entry.closed))
     else:  # note
         text = Text()
         text.append("· ", style=DIM)

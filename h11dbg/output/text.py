@@ -24,11 +24,14 @@ from h11dbg.output.describe import (
     hex_rows,
     inline_notes,
     noted,
+    peer_close_explanation,
+    peer_close_summary,
     preview,
     raw_headers,
     sent_or_received,
     states_summary,
     suggestion_text,
+    timing_summary,
     tls_details,
     transition_summary,
 )
@@ -77,11 +80,18 @@ def render_entry(entry: LogEntry, *, hexdump: bool = False) -> list[str]:
         lines.append(f"{head} {entry.kind} {len(entry.data)} bytes: {preview(entry.data)}")
     elif entry.kind == "eof":
         lines.append(f"{head} EOF: {entry.text or 'the peer closed its sending side'}")
+    elif entry.kind == "timing":
+        assert entry.timing is not None
+        lines.append(f"{head} {timing_summary(entry.timing)}")
+    elif entry.kind == "closed":
+        assert entry.closed is not None
+        lines.append(f"{head} {peer_close_summary(entry.closed)}")
+        lines += [f"    {line}" for line in peer_close_explanation(entry.closed)]
     else:
         first, *details = note_lines(entry)
         lines.append(f"{head} {first}")
         lines += details
-    if entry.kind in ("event", "error", "state", "eof") and entry.states_after:
+    if entry.kind in ("event", "error", "state", "eof", "closed") and entry.states_after:
         lines.append(f"    states: {states_summary(entry.states_after, entry.states_before)}")
     lines += [f"    {transition_summary(t)}" for t in entry.transitions]
     if hexdump and entry.data:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from h11dbg.session.core import Session, SessionError
+from h11dbg.session.core import ConnectionGone, Session, SessionError
 from h11dbg.session.explain import Explanation
 from h11dbg.session.log import LogEntry
 from h11dbg.transcript.escaping import UnescapeError, unescape
@@ -103,6 +103,11 @@ COMMANDS: dict[str, CommandInfo] = {
                     "write every byte sent and received so far to FILE as a transcript (for h11dbg replay)"),
         CommandInfo("accept", "accept", "finish this connection, then wait for the next client (listen mode)",
                     ("listen",)),
+        CommandInfo("reconnect", "reconnect",
+                    "a new connection to the same peer (after it closed this one), in the same log and recording",
+                    ("connect",)),
+        CommandInfo("timing", "timing",
+                    "each completed exchange's times, as curl -w gives them: dns, connect, tls, first byte, total"),
         CommandInfo("as", "as client|server", "act as the client or the server (loopback mode)",
                     ("loopback",)),
         CommandInfo("hex", "hex [on|off]",
@@ -418,6 +423,11 @@ def _dispatch(session: Session, name: str, rest: str) -> CommandResult:
         return CommandResult(entries=session.cycle())
     if name == "accept":
         return CommandResult(entries=session.accept())
+    if name == "reconnect":
+        return CommandResult(entries=session.reconnect())
+    if name == "timing":
+        timings = [entry for entry in session.log if entry.kind == "timing"]
+        return CommandResult(recap=timings, output=[] if timings else ["no response has completed yet"])
     assert name == "quit"
     return CommandResult(quit=True)
 
@@ -452,6 +462,8 @@ def execute(session: Session, line: str) -> CommandResult:
         return _dispatch(session, name, rest)
     except CommandError as exc:
         return CommandResult(error=str(exc), error_kind="usage")
+    except ConnectionGone as exc:  # not the script's mistake: the peer went away
+        return CommandResult(error=str(exc), error_kind="network")
     except SessionError as exc:
         return CommandResult(error=str(exc), error_kind="usage")
     except NetworkError as exc:

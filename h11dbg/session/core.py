@@ -23,6 +23,10 @@ Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Sessio
 * ``send_close(actor=None)`` — send ``ConnectionClosed`` (half-closes the socket).
 * ``cycle()`` — ``start_next_cycle()`` (both connections in loopback).
 * ``accept(timeout=None)`` — listen mode: wait for the next client (one connection at a time).
+* ``reconnect()`` — connect mode: a new connection to the same peer (the next connection id).
+* ``poll(wait=0.0)`` — while the user types: notice the peer closing the connection between messages
+  (a ``"closed"`` entry), and stamp when a response starts arriving; ``watch_fileno()`` is the socket
+  a front end waits on for it (None when there is nothing to watch).
 * ``close()`` — release sockets and the listener (idempotent; call it when the session ends).
 * ``start_recording(stream, path)`` — stream every record to an open file as it happens (``--record``).
 * ``save(path, force=False)`` — write everything recorded so far as a transcript (``save``).
@@ -30,11 +34,15 @@ Method summary (``actor`` is ``"client"``/``"server"``; None means :attr:`Sessio
 
 Every byte that crosses a socket, every half-close and reset, is also kept as transcript records
 in :attr:`Session.recorder` (one chunk per real send/recv; in loopback each byte once, as written).
+
+A client's exchanges are timed as ``curl -w`` times them: after each complete response a
+``"timing"`` entry (:class:`~h11dbg.session.log.Timing`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -42,12 +50,14 @@ from typing import IO, TYPE_CHECKING, Any
 from h11dbg.engines import is_explainable, load_engine
 from h11dbg.session.explain import Explanation, describe_state, engine_role, explain
 from h11dbg.session.hints import suggestions
-from h11dbg.session.log import EntryKind, LogEntry
+from h11dbg.session.log import CloseSituation, EntryKind, LogEntry, PeerClose, Timing
 from h11dbg.session.recording import Recorder
 from h11dbg.session.tls import Rerun, client_hello_note, plain_port_message, serving_note, tls_port_note
+from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.files import OutputFileError, recording_meta
 from h11dbg.transcript.model import ROLES, Direction, Meta, Role, other_role, sent_by
 from h11dbg.transport import (
+    ConnectPhases,
     HandshakeFailed,
     Listener,
     NetworkError,
@@ -71,10 +81,37 @@ if TYPE_CHECKING:
 LOOPBACK_READ_TIMEOUT = 0.5
 # Events after which the peer's current message is complete (``run`` stops there).
 _MESSAGE_ENDS = ("EndOfMessage", "InformationalResponse", "ConnectionClosed")
+# States with no message in flight: a close now is between messages (a keep-alive timeout, or the
+# close a message announced), not a message cut short.
+_BETWEEN_MESSAGES = ("IDLE", "DONE", "MUST_CLOSE")
+# Methods a client may retry on its own after a failed connection (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 class SessionError(Exception):
     """A command cannot run in the session's current situation (a user mistake, not a protocol error)."""
+
+
+class ConnectionGone(SessionError):
+    """Nothing can be sent: the peer closed the connection (``reconnect`` opens a new one)."""
+
+
+@dataclass
+class Exchange:
+    """A request on its way: when it started and when the response's bytes arrived (monotonic)."""
+
+    started: float  # the first request byte was written
+    phases: ConnectPhases | None  # the connection's set-up, for its first exchange only
+    request: str  # ``GET /x``
+    idempotent: bool
+    idle_before: float  # how long the connection had carried nothing when the request was written
+    readable_at: Callable[[], float | None] = lambda: None  # when the response's bytes arrived, unread
+    first_byte: float | None = None
+    last_byte: float = 0.0
 
 
 @dataclass
@@ -86,6 +123,10 @@ class Side:
     transport: SocketTransport
     pending: list[Transition] = field(default_factory=list)  # not yet attached to an entry
     received: bytes = b""  # the first bytes read on this connection (enough to tell TLS from HTTP)
+    last_activity: float = field(default_factory=time.monotonic)  # the last byte either way
+    exchanges: int = 0  # requests written on this connection
+    exchange: Exchange | None = None  # the one waiting for (the rest of) its response
+    peer_closed: LogEntry | None = None  # the "closed" entry, once the peer closed the connection
 
     @property
     def out_direction(self) -> Direction:
@@ -128,6 +169,7 @@ class Session:
         self.rerun: Rerun | None = None  # this command line with TLS on/off, for the notes that suggest it
         self.target: tuple[str, int, str | None] | None = None  # connect: host, port, SNI name
         self.tls_hinted = False  # the plain-vs-TLS note is said once per session
+        self._dial: Callable[[], SocketTransport] | None = None  # connect mode: how to reach the peer again
         self.recorder = Recorder(on_failure=lambda text: self._note(text))
 
     # ----------------------------------------------------------------- construction
@@ -153,21 +195,40 @@ class Session:
                       host=host_header(host, port, tls))
         session.rerun = rerun
         session.target = (host, port, server_hostname)
-        if tls:
+
+        def dial() -> SocketTransport:
+            if not tls:
+                return connect_tcp(host, port, timeout=timeout)
             try:
-                transport = connect_tls(host, port, timeout=timeout, cafile=cafile, insecure=insecure,
-                                        server_hostname=server_hostname)
+                return connect_tls(host, port, timeout=timeout, cafile=cafile, insecure=insecure,
+                                   server_hostname=server_hostname)
             except NotTLS as exc:
                 raise NotTLS(plain_port_message(str(exc), rerun)) from None
-        else:
-            transport = connect_tcp(host, port, timeout=timeout)
-        session.started = time.monotonic()
-        session._open_side("client", transport)
-        session._note(f"connected to {transport.peer} from {transport.local} (engine {session.engine_name})")
-        if transport.tls_info is not None:
-            session.tls = transport.tls_info.summary()
-            session._note(session.tls, tls=transport.tls_info)
+
+        session._dial = dial
+        session._connected(dial(), f"connected to {{peer}} from {{local}} (engine {session.engine_name})")
         return session
+
+    def _connected(self, transport: SocketTransport, text: str) -> None:
+        self.started = time.monotonic()
+        self._open_side("client", transport)
+        self._note(text.format(peer=transport.peer, local=transport.local))
+        if transport.tls_info is not None:
+            self.tls = transport.tls_info.summary()
+            self._note(self.tls, tls=transport.tls_info)
+
+    def reconnect(self) -> list[LogEntry]:
+        """Connect mode: close this connection (if still open) and open a new one to the same peer,
+        with the same options; it gets the next connection id, in the same log and recording."""
+        if self._dial is None:
+            raise SessionError("reconnect only works in connect mode")
+        mark = len(self.log)
+        side = self.sides.get("client")
+        if side is not None and not side.transport.closed:
+            self._close_transport(side)
+            self._note(f"connection {self.conn_id} closed", side)
+        self._connected(self._dial(), f"connection {self.conn_id + 1}: connected to {{peer}} from {{local}}")
+        return self.log[mark:]
 
     @classmethod
     def listen(
@@ -235,11 +296,12 @@ class Session:
             raise SessionError("accept only works in listen mode")
         mark = len(self.log)
         side = self.sides.get("server")
-        if side is not None and not side.transport.closed:
-            # one connection at a time: let the client finish (it usually closes once it has its
-            # response), then close whatever is left of this one
-            self.wait_closed()
-            self._close_transport(side)
+        if side is not None:
+            if not side.transport.closed:
+                # one connection at a time: let the client finish (it usually closes once it has its
+                # response), then close whatever is left of this one
+                self.wait_closed()
+                self._close_transport(side)
             self._note(f"connection {self.conn_id} closed; waiting for the next client", side)
         while True:
             try:
@@ -310,30 +372,52 @@ class Session:
     def send_event(self, event: object, actor: Role | None = None) -> list[LogEntry]:
         """``Connection.send(event)``; the bytes go on the wire; a LocalProtocolError becomes an error entry."""
         side = self.side(actor)
-        if type(event).__name__ != "ConnectionClosed":
+        kind = type(event).__name__
+        mark = len(self.log)
+        if kind != "ConnectionClosed":
+            if kind == "Request" and self.mode == "connect" and self._between_messages(side):
+                # a close that came while nobody watched (a script's commands, no prompt) is said
+                # now, before the request meets it
+                self._notice(side)
             # refuse before the engine moves: a state change for bytes that never left is a lie
             self._check_writable(side)
         before = self._states(side)
-        mark = len(self.log)
         try:
             data = side.machine.send(event)
         except self.engine.LocalProtocolError as exc:
             self._error(side, exc, side.out_direction, before)
             return self.log[mark:]
         if data:
+            if kind == "Request" and self.mode == "connect":  # (loopback's peer is this process)
+                self._start_exchange(side, event)
             self._wire_send(side, data)
         self._append("event", side, direction=side.out_direction, event=event, data=data or b"",
                      states_before=before)
-        if type(event).__name__ == "ConnectionClosed":
-            if side.transport.shutdown_write():
+        if kind == "ConnectionClosed":
+            if side.transport.eof:
+                self._close_transport(side)
+            elif side.transport.shutdown_write():
                 self.recorder.close(self.conn_id, side.out_direction)
             else:
                 self._note("TLS has no half-close: the socket closes when the session ends", side)
-            if side.transport.eof:
-                self._close_transport(side)
         return self.log[mark:]
 
+    def _start_exchange(self, side: Side, request: Any) -> None:
+        now = time.monotonic()
+        side.exchanges += 1
+        method = bytes(request.method)
+        side.exchange = Exchange(
+            started=now, phases=side.transport.phases if side.exchanges == 1 else None,
+            request=f"{escape(method)} {escape(bytes(request.target))}",
+            idempotent=method in IDEMPOTENT_METHODS, idle_before=now - side.last_activity,
+            readable_at=side.transport.readable_at(self.timeout or 3600.0))
+
     def _check_writable(self, side: Side) -> None:
+        if side.transport.closed and side.peer_closed is not None:
+            closed = side.peer_closed
+            peer = closed.closed.peer if closed.closed else "peer"
+            raise ConnectionGone(f"the {peer} closed this connection at {closed.time:.3f} s: nothing was sent"
+                                 + ("; `reconnect` opens a new one" if self._dial else ""))
         if side.transport.closed:
             raise SessionError("the connection is closed" + (": `accept` waits for the next client"
                                                             if self.mode == "listen" else ""))
@@ -350,6 +434,7 @@ class Session:
             self._note(f"network error: {exc}", side, direction=side.out_direction)
             self._tls_mistaken(side, "reset the connection")
             raise
+        side.last_activity = time.monotonic()
         self.recorder.chunk(self.conn_id, side.out_direction, data)
 
     def _wire_recv(self, side: Side, timeout: float | None) -> bytes:
@@ -369,6 +454,15 @@ class Session:
                 self.recorder.chunk(self.conn_id, side.in_direction, data)
             else:
                 self.recorder.close(self.conn_id, side.in_direction)
+        arrived = side.transport.arrived_at
+        exchange = side.exchange
+        if exchange is not None:
+            if data and exchange.first_byte is None:
+                # bytes that waited in the socket while the user typed arrived when they arrived
+                arrived = exchange.first_byte = min(arrived, exchange.readable_at() or arrived)
+            exchange.last_byte = arrived  # the EOF too: a response that ends at the close ends there
+        if data:
+            side.last_activity = arrived
         return data
 
     def _close_transport(self, side: Side) -> None:
@@ -455,6 +549,12 @@ class Session:
         try:
             event = machine.next_event()
         except self.engine.RemoteProtocolError as exc:
+            exchange = side.exchange
+            if (exchange is not None and exchange.first_byte is None and side.transport.eof
+                    and not buffer_before and before["server"] == "SEND_RESPONSE"):
+                # the peer closed instead of answering: the engine's error is right, but what the
+                # user needs to know is the keep-alive race (or a server that gave up)
+                return self._peer_closed(side, "unanswered", exchange.idle_before, error=exc)
             error = self._error(side, exc, side.in_direction, before)
             self._tls_mistaken(side, "")  # the last word: why these bytes are no HTTP, and what to run
             return error
@@ -471,8 +571,132 @@ class Session:
         consumed = len(buffer_before) - len(machine.trailing_data[0])
         entry = self._append("event", side, direction=side.in_direction, event=event,
                              data=buffer_before[:consumed], states_before=before)
-        if type(event).__name__ == "ConnectionClosed" and side.transport.write_closed:
+        kind = type(event).__name__
+        if kind == "ConnectionClosed" and side.transport.write_closed:
             self._close_transport(side)
+        elif kind == "EndOfMessage" and side.exchange is not None:
+            self._finish_exchange(side, side.exchange)
+        return entry
+
+    def _finish_exchange(self, side: Side, exchange: Exchange) -> None:
+        """The response is complete: its times, counted as curl counts them."""
+        side.exchange = None
+        if exchange.first_byte is None:
+            return
+        phases = exchange.phases
+        dns = connect = tls = None
+        base = 0.0
+        if phases is not None:
+            dns = phases.dns
+            connect = base = dns + phases.connect
+            if phases.tls is not None:
+                tls = base = connect + phases.tls
+        timing = Timing(
+            dns=_seconds(dns), connect=_seconds(connect), tls=_seconds(tls),
+            first_byte=round(base + exchange.first_byte - exchange.started, 6),
+            total=round(base + exchange.last_byte - exchange.started, 6))
+        self._append("timing", side, timing=timing)
+
+    # ----------------------------------------------------------------- the peer closing
+    def _between_messages(self, side: Side) -> bool:
+        """No message in flight either way and nothing unparsed: a close now is no message's end."""
+        states = self._states(side)
+        return (states["client"] in _BETWEEN_MESSAGES and states["server"] in _BETWEEN_MESSAGES
+                and not side.machine.trailing_data[0])
+
+    def _awaiting_response(self, side: Side) -> bool:
+        """A request was written and not a byte of its response has arrived."""
+        exchange = side.exchange
+        return (exchange is not None and exchange.first_byte is None and side.transport.peeked is None
+                and not side.machine.trailing_data[0])
+
+    def _watched(self) -> Side | None:
+        if self.mode == "loopback":
+            return None  # the peer is this process: it does nothing while the user types
+        side = self.sides.get(self.actor)
+        if side is None or side.transport.closed or side.transport.eof or side.transport.peeked is not None:
+            return None
+        if self._between_messages(side) or self._awaiting_response(side):
+            return side
+        return None
+
+    def watch_fileno(self) -> int | None:
+        """The socket a front end should wait on while the user types (for :meth:`poll`), or None
+        when nothing there needs noticing now."""
+        side = self._watched()
+        return None if side is None else side.transport.fileno()
+
+    def poll(self, wait: float = 0.0) -> list[LogEntry]:
+        """Look at the socket without taking anything the user means to step through.  A close (or
+        reset) between messages or instead of a response is processed at once, with a ``"closed"``
+        entry; bytes that arrive are left for ``recv``/``run``, their arrival time kept (for timing)
+        and, between messages, said in a note.  Waits up to ``wait`` seconds for something to arrive."""
+        side = self._watched()
+        if side is None or (wait > 0 and not side.transport.wait_readable(wait)):
+            return []
+        return self._notice(side)
+
+    def _notice(self, side: Side) -> list[LogEntry]:
+        mark = len(self.log)
+        between = self._between_messages(side)
+        try:
+            peeked = side.transport.peek_nowait()
+        except NetworkError as exc:  # a reset
+            self.recorder.close(self.conn_id, side.in_direction, reset=True)
+            if between:
+                side.transport.eof = True
+                closed_at = time.monotonic()
+                self._feed_eof(side, f"the {self.their_role(side.role)} reset the connection (RST)")
+                self._close_between_messages(side, closed_at, reset=True)
+            else:
+                self._note(f"network error: {exc}", side, direction=side.in_direction)
+                self._tls_mistaken(side, "reset the connection")
+                self._close_transport(side)
+            return self.log[mark:]
+        if peeked == b"":
+            if between:
+                self.recv(side.role)
+                self._close_between_messages(side, side.transport.arrived_at)
+            elif self._awaiting_response(side):
+                self.run(actor=side.role)
+        elif peeked and between:
+            self._note(f"the {self.their_role(side.role)} sent {len(peeked)} bytes between messages "
+                       "(not read yet: `recv` or `run` reads them)", side, direction=side.in_direction)
+        return self.log[mark:]
+
+    def _feed_eof(self, side: Side, text: str) -> None:
+        before = self._states(side)
+        side.machine.receive_data(b"")
+        self._append("eof", side, direction=side.in_direction, states_before=before, text=text)
+
+    def _close_between_messages(self, side: Side, closed_at: float, reset: bool = False) -> None:
+        """The EOF is in the engine: let it say ConnectionClosed, close our side as every client and
+        server does then, and say what happened."""
+        announced = any(state == "MUST_CLOSE" for state in self._states(side).values())
+        idle = closed_at - side.last_activity
+        while True:
+            entry = self._next(side, quiet_need_data=True)
+            if entry.kind in ("error", "closed") or entry.event in (self.engine.NEED_DATA, self.engine.PAUSED) \
+                    or type(entry.event).__name__ == "ConnectionClosed":
+                break
+        if self._states(side)[side.role] == "MUST_CLOSE":
+            self.send_close(side.role)
+        self._close_transport(side)
+        self._peer_closed(side, "announced" if announced else "idle", idle, reset=reset)
+
+    def _peer_closed(self, side: Side, situation: CloseSituation, idle: float, *, reset: bool = False,
+                     error: BaseException | None = None) -> LogEntry:
+        exchange = side.exchange
+        side.exchange = None
+        close = PeerClose(
+            peer=self.their_role(side.role), situation=situation, idle=round(idle, 6), reset=reset,
+            request=exchange.request if exchange else None,
+            idempotent=exchange.idempotent if exchange else None,
+            reused=side.exchanges > 1 if exchange else side.exchanges > 0,
+            reconnect=self._dial is not None)
+        entry = self._append("closed", side, direction=side.in_direction, closed=close, error=error)
+        side.peer_closed = entry
+        self._close_transport(side)
         return entry
 
     def _paused_text(self, side: Side, buffered: int) -> str:
@@ -498,7 +722,7 @@ class Session:
         deadline = None if limit is None else time.monotonic() + limit
         while True:
             entry = self._next(side, quiet_need_data=True)
-            if entry.kind == "error":
+            if entry.kind in ("error", "closed"):
                 break
             if entry.event is self.engine.PAUSED:
                 break
@@ -544,7 +768,7 @@ class Session:
                              text="the peer closed its sending side (EOF)")
             while True:
                 entry = self._next(side, quiet_need_data=True)
-                if entry.kind == "error" or entry.event in (self.engine.NEED_DATA, self.engine.PAUSED):
+                if entry.kind in ("error", "closed") or entry.event in (self.engine.NEED_DATA, self.engine.PAUSED):
                     break
                 if type(entry.event).__name__ == "ConnectionClosed":
                     break

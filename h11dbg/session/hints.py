@@ -119,10 +119,12 @@ def suggestions(session: Session, actor: str | None = None) -> list[Suggestion]:
 def _suggest(session: Session, side: Side) -> list[Suggestion]:
     ours, theirs = _states(session, side)
     peer = other_role(side.role)
-    accept = [Suggestion("accept", "closes this connection and waits for the next client", waits=True)] \
+    new_connection = [Suggestion("accept", "closes this connection and waits for the next client", waits=True)] \
         if session.mode == "listen" else []
+    if session.mode == "connect":
+        new_connection = [Suggestion("reconnect", "opens a new connection to the same server")]
     if side.transport.closed or ours == "ERROR":
-        return accept  # nothing more can happen on this connection
+        return new_connection  # nothing more can happen on this connection
     buffered = len(side.machine.trailing_data[0])
     if theirs == "ERROR":
         if side.role == "server" and ours in ("IDLE", "SEND_RESPONSE"):
@@ -132,7 +134,7 @@ def _suggest(session: Session, side: Side) -> list[Suggestion]:
             return _body(session, side, "our message")
         if ours in ("IDLE", "DONE", "MUST_CLOSE", "CLOSED") and not side.transport.write_closed:
             return [Suggestion("close", f"closes our side: nothing more can be read from a {peer} in ERROR")]
-        return accept
+        return new_connection
     found: list[Suggestion] = []
     # what we owe: our turn to send
     if side.role == "client" and ours == "IDLE" and theirs == "IDLE":

@@ -23,7 +23,53 @@ EntryKind = Literal[
     "eof",        # the peer closed its sending side
     "state",      # a state change with no event of its own (start_next_cycle, keep-alive off ...)
     "note",       # anything else worth showing (connected, TLS details, timeout ...)
+    "timing",     # a response completed: its exchange's times (``timing`` is set)
+    "closed",     # the peer closed the connection between messages or instead of answering (``closed``)
 ]
+
+CloseSituation = Literal[
+    "idle",        # a persistent connection with nothing in flight (a keep-alive timeout)
+    "announced",   # after a message that turned keep-alive off (Connection: close, HTTP/1.0)
+    "unanswered",  # while a request waited for its response, before any byte of it
+]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One exchange's times as ``curl -w`` gives them: seconds, each counted from the start, so each
+    includes the ones before it (``time_namelookup``, ``time_connect``, ``time_appconnect``,
+    ``time_starttransfer``, ``time_total``).
+
+    The start is the lookup of the peer's name for a connection's first exchange, and the first
+    request byte written for a later one (then ``dns``, ``connect`` and ``tls`` are None: nothing was
+    set up); the pause between connecting and writing the request is not counted.  ``tls`` is None
+    on plain TCP.
+    """
+
+    dns: float | None
+    connect: float | None
+    tls: float | None
+    first_byte: float
+    total: float
+
+    @property
+    def transfer(self) -> float:
+        """From the first response byte to the last."""
+        return self.total - self.first_byte
+
+
+@dataclass(frozen=True)
+class PeerClose:
+    """The peer closed (or reset) the connection where no byte of a message was in flight."""
+
+    peer: Role  # who closed
+    situation: CloseSituation
+    idle: float  # seconds from the last byte either way to the close
+    reset: bool = False  # a reset (RST), not a close (FIN)
+    request: str | None = None  # the unanswered request's method and target (``GET /x``)
+    idempotent: bool | None = None  # whether that request may be retried on its own (RFC 9110 §9.2.2)
+    reused: bool = False  # the connection had carried an exchange before: the keep-alive race
+    reconnect: bool = False  # `reconnect` can open a new connection (connect mode)
 
 
 @dataclass(frozen=True)
@@ -45,3 +91,5 @@ class LogEntry:
     text: str | None = None  # a note's text, or a one-sentence explanation
     suggestions: tuple[Suggestion, ...] = ()  # what to type next, where a note ends in a hint
     tls: TLSInfo | None = None  # a note on a TLS handshake (or a listener's certificate): its terms
+    timing: Timing | None = None  # "timing" entries
+    closed: PeerClose | None = None  # "closed" entries

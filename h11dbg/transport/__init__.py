@@ -9,6 +9,7 @@ from h11dbg.transport.address import (
 )
 from h11dbg.transport.errors import HandshakeFailed, NetworkError, NotTLS, ReceiveTimeout
 from h11dbg.transport.sockets import (
+    ConnectPhases,
     Listener,
     LoopbackPair,
     SocketTransport,
@@ -20,6 +21,7 @@ from h11dbg.transport.timeouts import MAX_SECONDS, SecondsError, parse_seconds
 
 __all__ = [
     "AddressError",
+    "ConnectPhases",
     "HandshakeFailed",
     "Listener",
     "LoopbackPair",

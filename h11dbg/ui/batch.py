@@ -4,12 +4,18 @@ A run ends by itself: ``connect`` and ``loopback`` after the last command; ``lis
 one connection the script served has closed (the peer's EOF, or the session timeout after the
 last command).  Exit status (h11dbg.ui.exits.ExitCode): 0 no protocol error, 1 a protocol error
 was logged, 2 a usage/input error in the script (reported as ``FILE:LINE: message``; the run
-stops there), 3 a network failure or a read that timed out.
+stops there), 3 a network failure, a read that timed out, a request the server closed the connection
+on instead of answering, or one that could not be sent because the peer had closed the connection.
+
+While it waits for the next line of a pipe, the run watches the connection (Session.poll), so a
+peer closing it between messages is shown when it happens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from h11dbg.output.describe import hexdump_said
@@ -25,6 +31,50 @@ from h11dbg.ui.exporting import exported
 def not_utf8(source: str, number: int, exc: UnicodeDecodeError) -> str:
     """Where a script stops being text: ``FILE:LINE: ...``, the byte escaped."""
     return f"{source}:{number}: not UTF-8 text (byte {exc.start} of the line is \\x{exc.object[exc.start]:02x})"
+
+
+# How often a batch run waiting for its next piped line looks at the connection: a close is seen
+# this soon, and its time is exact (poll returns as soon as the socket is readable).
+WATCH_INTERVAL = 0.1
+
+
+def _watching(session: Session, lines: Iterable[str], printer: _Printer) -> Iterator[str]:
+    """``lines``, noticing what the peer does while the next line is awaited (a pipe fed slowly:
+    a server closing the idle connection is said when it happens, not at the next command).  A
+    script file's lines are all there, so they only get a look before each."""
+    if isinstance(lines, (list, tuple)):
+        for line in lines:
+            session.poll()
+            printer.flush()
+            yield line
+        return
+    arrived: queue.Queue[tuple[str, BaseException | None] | None] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for line in lines:
+                arrived.put((line, None))
+        except BaseException as exc:  # noqa: BLE001  (a line that is not UTF-8: raised where it is read)
+            arrived.put(("", exc))
+        arrived.put(None)
+
+    threading.Thread(target=read, name="h11dbg-script", daemon=True).start()
+    while True:
+        try:
+            item = arrived.get_nowait()
+        except queue.Empty:
+            if session.watch_fileno() is None:
+                item = arrived.get()
+            else:
+                session.poll(WATCH_INTERVAL)
+                printer.flush()
+                continue
+        if item is None:
+            return
+        line, error = item
+        if error is not None:
+            raise error
+        yield line
 
 
 class _Printer:
@@ -76,7 +126,7 @@ def run_batch(
         if session.mode == "listen":
             session.accept(accept_timeout)
             printer.flush()
-        numbered = enumerate(lines, start=1)
+        numbered = enumerate(_watching(session, lines, printer), start=1)
         number = 0
         while True:
             try:
@@ -122,4 +172,8 @@ def run_batch(
         return ExitCode.NETWORK
     if any(entry.kind == "error" for entry in session.log):
         return ExitCode.PROTOCOL_ERROR
+    if any(entry.closed is not None and entry.closed.situation == "unanswered" for entry in session.log):
+        # a request got no response: not a protocol error (the keep-alive race), but not done either
+        print("h11dbg: network error: the server closed the connection without answering", file=err)
+        return ExitCode.NETWORK
     return ExitCode.OK

@@ -86,12 +86,13 @@ def state_style(state: str) -> str:
     return "bold fg:ansired" if state == "ERROR" else ""
 
 
-def prompt_lines(session: PromptSession[str]) -> Iterator[str]:
+def prompt_lines(session: PromptSession[str], pre_run: Callable[[], None] | None = None) -> Iterator[str]:
     """The lines typed at ``session`` until Ctrl-D.  Ctrl-C abandons the line being typed, not the
-    front end, as it does in a shell."""
+    front end, as it does in a shell.  ``pre_run`` is called in the prompt's event loop as each
+    prompt starts (to watch a socket while the user types)."""
     while True:
         try:
-            yield session.prompt()
+            yield session.prompt(pre_run=pre_run)
         except KeyboardInterrupt:
             continue
         except EOFError:

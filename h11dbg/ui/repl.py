@@ -7,12 +7,14 @@ about HTTP: the REPL only adds completion, history, the prompt and the toolbar.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
@@ -274,14 +276,18 @@ class Repl:
     def _note(self, text: str) -> None:
         self.console.print(Text(text, style="dim"))
 
-    def show(self, result: CommandResult) -> None:
-        # draw what the log gained rather than result.entries: a command interrupted by Ctrl-C
-        # returns no entries, but what it read before the interrupt is in the log and worth seeing
+    def show_fresh(self) -> None:
+        """What the log gained since it was last drawn."""
         log = self.session.log
         fresh = log[self.printed :]
         self.printed = len(log)
         for entry in fresh:
             self.console.print(render_entry(entry, hexdump=self.hexdump))
+
+    def show(self, result: CommandResult) -> None:
+        # draw what the log gained rather than result.entries: a command interrupted by Ctrl-C
+        # returns no entries, but what it read before the interrupt is in the log and worth seeing
+        self.show_fresh()
         if result.recap:
             self.console.print(render_entries(result.recap, hexdump=self.hexdump))
         if result.ladder is not None:
@@ -302,6 +308,24 @@ class Repl:
         if result.error:
             self.console.print(error_line(result.error))
 
+    def watch_peer(self) -> None:
+        """While the prompt waits, wait on the session's socket too: a peer closing the connection
+        is shown (and the toolbar redrawn) when it happens, without a keypress."""
+        fd = self.session.watch_fileno()
+        if fd is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            loop.remove_reader(fd)  # before poll, which may close it
+            self.session.poll()
+            if len(self.session.log) > self.printed:
+                run_in_terminal(self.show_fresh)
+            get_app().invalidate()
+            self.watch_peer()  # again, while there is still something to notice
+
+        loop.add_reader(fd, readable)
+
     def execute(self, line: str) -> bool:
         """Run one line; False when the session should end."""
         try:
@@ -317,7 +341,7 @@ class Repl:
     def run(self, hint: str | None = None) -> ExitCode:
         if hint:
             self.console.print(Text(hint, style="dim"))
-        for line in prompt_lines(self.prompt):  # until Ctrl-D; Ctrl-C abandons the line being typed
+        for line in prompt_lines(self.prompt, pre_run=self.watch_peer):  # until Ctrl-D; Ctrl-C: a new line
             if not self.execute(line):
                 break
         return ExitCode.PROTOCOL_ERROR if _any_error(self.session) else ExitCode.OK

@@ -71,8 +71,10 @@ def test_empty_stdin_runs_the_tour_as_json(engine: str) -> None:
     assert cycle["states_before"] == {"client": "DONE", "server": "DONE"}
     assert cycle["states"] == {"client": "IDLE", "server": "IDLE"}
     assert {r["conn"] for r in lines} == {1}
-    assert lines[-1]["event"] == "EndOfMessage"
-    assert lines[-1]["states"] == {"client": "DONE", "server": "DONE"}
+    # each completed response is followed by its exchange's times (the second on a reused connection)
+    assert [r["timing"]["connect"] is None for r in lines if r["kind"] == "timing"] == [False, True]
+    assert lines[-2]["event"] == "EndOfMessage" and lines[-1]["event"] == "timing"
+    assert lines[-2]["states"] == {"client": "DONE", "server": "DONE"}
 
 
 def test_empty_stdin_tour_as_text_says_where_the_server_is() -> None:
@@ -113,7 +115,7 @@ def test_commands_piped_on_stdin_are_run() -> None:
     assert result.returncode == 0, result.stderr
     lines = records(result.stdout)
     assert events(lines) == ["Request", "EndOfMessage", "Response", "EndOfMessage"]
-    assert lines[-1]["headers"] == []  # a HEAD response has no body, so no trailers either
+    assert lines[-2]["headers"] == []  # a HEAD response has no body, so no trailers either
 
 
 def test_a_bad_script_line_is_reported_with_its_location(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_get_from_http_server_json(h11dbg: Run, http_server: Any, each_engine: s
     result = h11dbg(["connect", http_server.address, "--engine", each_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    evs = [e for e in lines if "event" in e]
+    evs = [e for e in lines if e["kind"] == "event"]
     assert [e["event"] for e in evs] == ["Request", "EndOfMessage", "Response", "Data", "EndOfMessage"]
     request = evs[0]
     assert request["conn"] == 1 and request["direction"] == "c2s"
@@ -63,7 +63,7 @@ def test_post_to_uvicorn(h11dbg: Run, uvicorn_server: Any, each_engine: str) -> 
     script = "request POST /echo Content-Length: 11\ndata hello\\x20world\neom\nrun\n"
     result = h11dbg(["connect", uvicorn_server.address, "--engine", each_engine, "--json"], script)
     assert result.returncode == 0, result.stderr
-    evs = [e for e in events(result.stdout) if "event" in e]
+    evs = [e for e in events(result.stdout) if e["kind"] == "event"]
     response = next(e for e in evs if e["event"] == "Response")
     assert ["content-length", "20"] in response["headers"]
     body = "".join(e["data"] for e in evs if e["event"] == "Data" and e["direction"] == "s2c")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.servers import read_head
 
 from h11dbg.engines import ENGINE_NAMES
 
@@ -335,12 +336,8 @@ def test_httpx_on_the_engine_reads_a_body_delimited_by_close(engine_name: str, d
             return
         with conn:
             conn.settimeout(10)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                more = conn.recv(4096)
-                if not more:
-                    return
-                request += more
+            if not read_head(conn).endswith(b"\r\n\r\n"):
+                return
             conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
             for i in range(0, len(body), 7000):  # several writes, so several reads on the other side
                 conn.sendall(body[i:i + 7000])

@@ -34,6 +34,17 @@ def wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], limit: fl
     raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
+def read_head(conn: socket.socket) -> bytes:
+    """What a peer sent up to and including the blank line that ends a message head (less at EOF)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
