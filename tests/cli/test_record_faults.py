@@ -6,6 +6,8 @@ with every byte at both ends and in the transcript."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import select
 import selectors
 import socket
 import struct
@@ -153,6 +155,27 @@ def test_half_closes_pass_through_at_once_both_ways(upstream: Upstream, recorder
     records = _records(rec.output)
     assert _ends(records, 1) == [("s2c", False), ("c2s", False)]
     assert [r.data for r in records if isinstance(r, Chunk)] == [b"first", b"after the server's FIN"]
+
+
+def test_a_reset_after_a_half_close_still_reaches_the_upstream(upstream: Upstream, recorder: Callable) -> None:
+    rec = recorder(upstream.port)
+    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+    client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    client.shutdown(socket.SHUT_WR)
+    server = upstream.next(0)
+    assert _read_all(server) == b"GET / HTTP/1.0\r\n\r\n"  # the FIN came through
+    started = time.monotonic()
+    _rst(client)  # nothing more to read from it, but its reset must still be passed on
+    # past its FIN a read says b"" for ever: the reset shows as the socket's error
+    poller = select.poll()
+    poller.register(server, select.POLLERR)
+    assert poller.poll(PROMPTLY * 1000), "the upstream was never told"
+    # an RST after the peer's FIN: Linux reports EPIPE for it (tcp_reset in CLOSE_WAIT)
+    assert server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in (errno.ECONNRESET, errno.EPIPE)
+    assert time.monotonic() - started < PROMPTLY
+    rec.wait_for_closes(2)
+    assert rec.stop() == 0
+    assert _ends(_records(rec.output), 1) == [("c2s", False), ("c2s", True)]  # its close, then its reset
 
 
 def test_slowloris_connections_are_reset_by_the_idle_timeout(upstream: Upstream, recorder: Callable) -> None:
