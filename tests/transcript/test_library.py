@@ -52,6 +52,9 @@ EXPECTED: dict[str, tuple[str, dict[str, str], str | None]] = {
     "smuggle-cl-te-raw-node": ("error Response EndOfMessage ConnectionClosed",
                                {"client": "MUST_CLOSE", "server": "CLOSED"},
                                "both Content-Length and Transfer-Encoding"),
+    "smuggle-cl-te-get-admin-raw-node": ("error Response EndOfMessage ConnectionClosed",
+                                         {"client": "MUST_CLOSE", "server": "CLOSED"},
+                                         "both Content-Length and Transfer-Encoding"),
     # the second error: the server closed without a response (uvicorn waited for the rest of the body)
     "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error error", {"client": "ERROR", "server": "SEND_RESPONSE"},
                                             "bare LF"),
@@ -78,6 +81,10 @@ H11_DIFFERENT: dict[str, tuple[str, dict[str, str], str | None]] = {
                                    "Got data when expecting EOF"),
     "smuggle-cl-te-raw-node": ("Request EndOfMessage paused Response error EndOfMessage ConnectionClosed",
                                {"client": "MUST_CLOSE", "server": "CLOSED"}, "Got data when expecting EOF"),
+    # h11 lets Transfer-Encoding win: the hidden GET /admin is the bytes after the chunked body
+    "smuggle-cl-te-get-admin-raw-node": ("Request EndOfMessage paused Response error EndOfMessage ConnectionClosed",
+                                         {"client": "MUST_CLOSE", "server": "CLOSED"},
+                                         "Got data when expecting EOF"),
     "smuggle-bare-lf-chunked-raw-uvicorn": ("Request error error", {"client": "ERROR", "server": "SEND_RESPONSE"},
                                             "peer unexpectedly closed connection"),
 }
