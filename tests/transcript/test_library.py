@@ -139,5 +139,8 @@ def test_the_recording_script_still_records(tmp_path: Path, engine_name: str) ->
     fresh = tmp_path / "pipelining-raw-node.h11t"
     result = CliRunner().invoke(main, ["replay", str(fresh), "--json", "--engine", engine_name])
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-    steps = _compress([x["event"] for x in lines if x["event"] not in ("open", "close", "end")])
-    assert steps == EXPECTED["pipelining-raw-node"][0]
+    # whether the server's machine pauses depends on how the three requests were read this time (one
+    # read, or several on a loaded machine): the events are what the script must still produce
+    transient = ("open", "close", "end", "paused", "resumed")
+    steps = _compress([x["event"] for x in lines if x["event"] not in transient])
+    assert steps == " ".join(s for s in EXPECTED["pipelining-raw-node"][0].split() if s not in transient)
