@@ -40,7 +40,9 @@ def tls_port_note(host: str, port: int, server_hostname: str | None, *, first_by
                       timeout=min(timeout or PROBE_TIMEOUT, PROBE_TIMEOUT))
     seen = f"the server sent {record}" if record else f"the server {what} without a byte of HTTP"
     if probe is None:
-        return f"this looks like TLS: {seen}; use --tls" if record else None
+        # no command to offer: the one with --tls would fail as the probe did
+        return (f"this looks like TLS: {seen}, but a TLS handshake with port {port} failed too (it may want a "
+                "client certificate, or another TLS version)") if record else None
     command = rerun(True, not probe.verified) if rerun else "--tls"
     check = "" if probe.verified else (f"; its certificate does not verify ({probe.why_not}): --insecure skips "
                                        "the check, --cafile FILE trusts the CA that issued it instead")

@@ -8,8 +8,10 @@ import contextlib
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -315,3 +317,36 @@ def test_listen_tls_in_the_repl_prints_the_certificate_before_waiting(tmp_path: 
         child.expect(r"TLS TLSv1\.\d, cipher .*, ALPN http/1\.1, SNI localhost")
         child.sendline("run")
         child.expect("/repl")
+
+
+def test_connect_without_tls_to_a_server_that_answers_with_a_tls_alert() -> None:
+    """A server that answers anything with a TLS alert (as some TLS stacks answer plain text): the note
+    names the alert, and offers no command, since a handshake with it fails too."""
+    alert = b"\x15\x03\x03\x00\x02\x02\x46"
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            for _ in range(2):  # the session's connection, then h11dbg's own TLS probe
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(5)
+                    conn.recv(4096)
+                    conn.sendall(alert)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "h11dbg", "connect", f"127.0.0.1:{port}"],
+                                input="request GET /\neom\nrun\n", capture_output=True, text=True, timeout=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "looks like TLS" in line)
+    assert lines[at].endswith(f"this looks like TLS: the server sent a TLS alert, but a TLS handshake with port {port} "
+                              "failed too (it may want a client certificate, or another TLS version)")
+    assert "ERROR RemoteProtocolError" in "\n".join(lines[:at])
