@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ demo: setup
 	$(BIN)/h11dbg demo
 
 lint: setup
-	$(BIN)/ruff check h11dbg tests bench
+	$(BIN)/ruff check h11dbg tests bench fuzz
 	$(BIN)/mypy --strict h11dbg
 
 test: lint
@@ -25,6 +25,13 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Each harness for FUZZ_SECONDS (default 600) of wall time; new inputs go to a scratch corpus, findings and
+# logs to FUZZ_ARTIFACTS.  docs/robustness.md has the figures.
+FUZZ_SECONDS ?= 600
+FUZZ_ARTIFACTS ?= /tmp/h11dbg-fuzz
+fuzz: setup
+	$(BIN)/python -m fuzz all --seconds $(FUZZ_SECONDS) --artifacts $(FUZZ_ARTIFACTS)
 
 clean:
 	rm -rf $(VENV)
