@@ -128,3 +128,20 @@ def test_replay_text_and_json_of_a_capture_agree_on_every_event() -> None:
     assert responses
     for response in responses:
         assert f"Response HTTP/{response['http_version']} {response['status_code']} {response['reason']}" in text.stdout
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_an_error_without_a_byte_offset_prints_no_dangling_place(engine: str, tmp_path: Path) -> None:
+    """An error the engine gives no offset for (a header value with CR LF, which never reaches the
+    wire; h11's parse errors) says nothing about where: no ``(6)``, no ``at: 6``, no ``None``."""
+    script = "request GET / X: a\\r\\nb\nas server\nraw BAD\\r\\n\\r\\n\nas client\nrecv\nnext\nlog\n"
+    live = run(["loopback", "--engine", engine], script)
+    transcript = tmp_path / "broken.txt"
+    transcript.write_text("h11dbg-transcript 1\n\nopen 1 at 0.0 client 127.0.0.1:1 server 127.0.0.1:2\nc2s 1 at 0.1 len 27\n"
+                          "| GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\ns2c 1 at 0.2 len 7\n| BAD\\r\\n\\r\\n\n")
+    replayed = run(["replay", "--engine", engine, str(transcript)])
+    for said in (live.stdout, replayed.stdout):
+        errors = [line for line in said.splitlines() if "Error" in line]
+        assert errors, said
+        for line in errors:
+            assert not re.search(r"\(\d+\)|\bat: \d|None|\(\s*\)", line), line
