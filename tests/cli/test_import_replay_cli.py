@@ -49,7 +49,7 @@ def test_replay_of_the_keep_alive_connection(name: str, engine: str) -> None:
     lines = events(result.stdout)
     closing = ["end"] if name.endswith(".txt") else CLOSED_BY_FINS
     assert names(lines) == KEEP_ALIVE_EVENTS + closing
-    assert {e["conn"] for e in lines} == {0}
+    assert {e["conn"] for e in lines} == {1}
     post = next(e for e in lines if e["event"] == "Request" and e["method"] == "POST")
     assert post["target"] == "/echo"
     bodies = [e["data"] for e in lines if e["event"] == "Data" and e["direction"] == "s2c"]
@@ -65,14 +65,14 @@ def test_replay_of_the_whole_capture_sees_both_connections(name: str) -> None:
     assert result.returncode == EXIT_OK, result.stderr
     lines = events(result.stdout)
     opens = [e for e in lines if e["event"] == "open"]
-    assert [(e["conn"], e["server"]) for e in opens] == [(0, "127.0.0.1:8765"), (1, "127.0.0.1:8766")]
+    assert [(e["conn"], e["server"]) for e in opens] == [(1, "127.0.0.1:8765"), (2, "127.0.0.1:8766")]
     # the second connection: one HTTP/1.0 response, then both sides close
-    conn1 = names([e for e in lines if e["conn"] == 1])
+    conn1 = names([e for e in lines if e["conn"] == 2])
     assert conn1[:6] == ["open", "c2s Request", "c2s EndOfMessage", "s2c Response", "s2c Data",
                          "s2c EndOfMessage"]
     assert sorted(conn1[6:-1]) == ["c2s ConnectionClosed", "c2s close", "s2c ConnectionClosed", "s2c close"]
     assert conn1[-1] == "end"
-    file_request = next(e for e in lines if e["conn"] == 1 and e["event"] == "Request")
+    file_request = next(e for e in lines if e["conn"] == 2 and e["event"] == "Request")
     assert file_request["target"] == "/file.txt"
 
 
@@ -121,7 +121,7 @@ def _gappy_capture(tmp_path: Path) -> Path:
     ])
 
 
-GAP_NOTE = "note: pcap input is lossy: connection 0 client→server: bytes missing at stream offset 48 (5 bytes)"
+GAP_NOTE = "note: pcap input is lossy: connection 1 client→server: bytes missing at stream offset 48 (5 bytes)"
 
 
 def test_a_gap_in_a_capture_is_noted_where_replay_finds_it(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_convert_keeps_a_capture_gap_in_the_file_header(tmp_path: Path) -> None:
     header = out.read_text().split("\n\n", 1)[0]
     assert "lossy:" in header and "stream offset 48 (5 bytes)" in header
     # the converted file is lossy as a whole: its replay says so before the first event
-    assert replay(str(out)).stdout.splitlines()[0].startswith("note: pcap input is lossy: connection 0")
+    assert replay(str(out)).stdout.splitlines()[0].startswith("note: pcap input is lossy: connection 1")
 
 
 def test_diff_names_a_capture_gap(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_diff_names_a_capture_gap(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == EXIT_OK, result.stderr
     assert result.stderr.splitlines()[0].startswith(GAP_NOTE)
-    assert "connection 0: identical" in result.stdout
+    assert "connection 1: identical" in result.stdout
 
 
 def test_convert_of_a_truncated_capture_is_one_located_line_and_no_file(tmp_path: Path) -> None:

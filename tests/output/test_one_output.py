@@ -137,8 +137,9 @@ def test_an_error_without_a_byte_offset_prints_no_dangling_place(engine: str, tm
     script = "request GET / X: a\\r\\nb\nas server\nraw BAD\\r\\n\\r\\n\nas client\nrecv\nnext\nlog\n"
     live = run(["loopback", "--engine", engine], script)
     transcript = tmp_path / "broken.txt"
-    transcript.write_text("h11dbg-transcript 1\n\nopen 1 at 0.0 client 127.0.0.1:1 server 127.0.0.1:2\nc2s 1 at 0.1 len 27\n"
-                          "| GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\ns2c 1 at 0.2 len 7\n| BAD\\r\\n\\r\\n\n")
+    transcript.write_text("h11dbg-transcript 1\n\nopen 1 at 0.0 client 127.0.0.1:1 server 127.0.0.1:2\n"
+                          "c2s 1 at 0.1 len 27\n| GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\n"
+                          "s2c 1 at 0.2 len 7\n| BAD\\r\\n\\r\\n\n")
     replayed = run(["replay", "--engine", engine, str(transcript)])
     for said in (live.stdout, replayed.stdout):
         errors = [line for line in said.splitlines() if "Error" in line]

@@ -49,10 +49,10 @@ FILE_RESPONSE = (b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/*\r\nDate: *
 def expected_streams(host: bytes) -> dict[tuple[int, str], bytes]:
     h11, h10 = host + b":8765", host + b":8766"
     return {
-        (0, "c2s"): HELLO_REQUEST % h11 * 2 + POST_REQUEST % h11 + CHUNKED_REQUEST % h11,
-        (0, "s2c"): HELLO_RESPONSE * 2 + POST_RESPONSE + CHUNKED_HEAD + b"".join(CHUNKED_PIECES),
-        (1, "c2s"): FILE_REQUEST % h10,
-        (1, "s2c"): FILE_RESPONSE,
+        (1, "c2s"): HELLO_REQUEST % h11 * 2 + POST_REQUEST % h11 + CHUNKED_REQUEST % h11,
+        (1, "s2c"): HELLO_RESPONSE * 2 + POST_RESPONSE + CHUNKED_HEAD + b"".join(CHUNKED_PIECES),
+        (2, "c2s"): FILE_REQUEST % h10,
+        (2, "s2c"): FILE_RESPONSE,
     }
 
 

@@ -121,7 +121,7 @@ class _Parser:
         self.hosts: dict[int, str] = {}
         self.closed: set[int] = set()
         self.current: int | None = None
-        self.next_id = 0
+        self.next_id = 1  # connections are numbered from 1, as in our own transcripts
         self.first_time: float | None = None
         self.last_time = 0.0
         self.day = 0.0
@@ -256,8 +256,8 @@ class _Parser:
              ) -> Iterator[Record]:
         conn = self.next_id
         self.next_id += 1
-        # newer curls omit "(#N)"; they number connections in order, as we do
-        self.ids[curl_id if curl_id is not None else str(conn)] = conn
+        # newer curls omit "(#N)"; they number connections in order, as we do, but from 0
+        self.ids[curl_id if curl_id is not None else str(conn - 1)] = conn
         if host is not None:
             self.hosts[conn] = host
         self.current = conn

@@ -273,7 +273,7 @@ def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
         key = entry.get("connection")
         key = f"id:{key}" if isinstance(key, (str, int)) and str(key) else f"entry:{i}"
         if key not in conns:
-            conns[key] = len(conns)
+            conns[key] = len(conns) + 1  # numbered from 1, as in our own transcripts
             url = where.get(entry["request"], "url", str, f"{at}.request")
             records.append((t, next(sequence), Open(conns[key], t, None, _server(entry, url))))
         conn = conns[key]

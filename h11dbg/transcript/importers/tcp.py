@@ -221,7 +221,7 @@ class Reassembler:
         self._active: dict[tuple[Endpoint, Endpoint], _Connection] = {}
         # finished connections, remembered so their stray late segments do not open new ones
         self._finished: OrderedDict[tuple[Endpoint, Endpoint], _Connection] = OrderedDict()
-        self._next_id = 0
+        self._next_id = 1  # connections are numbered from 1, as in our own transcripts
 
     # -- public -------------------------------------------------------------------------------
 

@@ -26,9 +26,9 @@ def test_hex_trace_gives_the_exact_bytes() -> None:
     assert transcript.meta.source_format == "curl-trace" and transcript.meta.lossy is None
     assert {k: normalise(v) for k, v in streams(records).items()} == expected_streams(b"127.0.0.1")
     assert [(r.conn, r.server) for r in records if isinstance(r, Open)] == [
-        (0, "127.0.0.1:8765"), (1, "127.0.0.1:8766")]
+        (1, "127.0.0.1:8765"), (2, "127.0.0.1:8766")]
     # curl logged "Closing connection 1" only; connection 0 was "left intact"
-    assert [(r.conn, r.direction) for r in records if isinstance(r, Close)] == [(1, "s2c"), (1, "c2s")]
+    assert [(r.conn, r.direction) for r in records if isinstance(r, Close)] == [(2, "s2c"), (2, "c2s")]
     # curl reports response headers one line at a time
     first_response = [r.data for r in records if isinstance(r, Chunk) and r.direction == "s2c"][:2]
     assert first_response == [b"HTTP/1.1 200 OK\r\n", b"Server: capture-server/1 \r\n"]
@@ -106,12 +106,12 @@ def test_curl8_style_reuse_ids_and_ssl_blocks(tmp_path: Path) -> None:
     )
     records = list(read_curl_trace(write(tmp_path, text)))
     assert [(r.conn, r.server) for r in records if isinstance(r, Open)] == [
-        (0, "93.184.215.14:443"), (1, "[2001:db8::1]:80")]
+        (1, "93.184.215.14:443"), (2, "[2001:db8::1]:80")]
     assert streams(records) == {
-        (0, "c2s"): req * 2, (0, "s2c"): b"HTTP/1.1 204 No Content\r\n\r\n",
-        (1, "c2s"): b"GET / HTTP/1.1\r\nHost: other.org\r\n\r\n",
+        (1, "c2s"): req * 2, (1, "s2c"): b"HTTP/1.1 204 No Content\r\n\r\n",
+        (2, "c2s"): b"GET / HTTP/1.1\r\nHost: other.org\r\n\r\n",
     }
-    assert isinstance(records[-1], Close) and records[-1].conn == 0
+    assert isinstance(records[-1], Close) and records[-1].conn == 1
 
 
 def test_ascii_lines_wrapped_at_64_characters(tmp_path: Path) -> None:
@@ -119,13 +119,13 @@ def test_ascii_lines_wrapped_at_64_characters(tmp_path: Path) -> None:
     lines = ["0000: " + "x" * 64, "0040: xxxxxx", "0048: " + "y" * 64, "008a: .z"]
     text = f"<= Recv data, {len(body)} bytes ({len(body):#x})\n" + "\n".join(lines) + "\n"
     records = list(read_curl_trace(write(tmp_path, text)))
-    assert streams(records) == {(0, "s2c"): body.replace(b"\t", b".")}
+    assert streams(records) == {(1, "s2c"): body.replace(b"\t", b".")}
 
 
 def test_a_trace_without_connection_lines_gets_one_connection(tmp_path: Path) -> None:
     text = block("=>", "header", b"GET / HTTP/1.1\r\n\r\n")
     records = list(read_curl_trace(write(tmp_path, text)))
-    assert records[0] == Open(0, 0.0, None, None)
+    assert records[0] == Open(1, 0.0, None, None)
 
 
 @pytest.mark.parametrize(

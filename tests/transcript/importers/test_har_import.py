@@ -23,10 +23,10 @@ def test_har_rebuilds_the_exchange() -> None:
     expected = expected_streams(b"127.0.0.1")
     # HAR keeps the decoded chunked body: it comes back as a single chunk
     rechunked = b"19\r\nfirst\nsecond chunk\nthird\n\r\n0\r\n\r\n"
-    expected[(0, "s2c")] = expected[(0, "s2c")].replace(b"".join(CHUNKED_PIECES), rechunked)
-    assert {k: v for k, v in got.items() if k[0] < 2} == expected
+    expected[(1, "s2c")] = expected[(1, "s2c")].replace(b"".join(CHUNKED_PIECES), rechunked)
+    assert {k: v for k, v in got.items() if k[0] < 3} == expected
     assert [(r.conn, r.server) for r in records if isinstance(r, Open)] == [
-        (0, "127.0.0.1:8765"), (1, "127.0.0.1:8766"), (2, "example.com:443")]
+        (1, "127.0.0.1:8765"), (2, "127.0.0.1:8766"), (3, "example.com:443")]
     meta = transcript.meta
     assert meta.source_format == "har"
     assert meta.lossy is not None and meta.lossy.startswith("bytes reconstructed from HAR")
@@ -38,9 +38,9 @@ def test_har_rebuilds_the_exchange() -> None:
 def test_http2_entry_becomes_http11() -> None:
     records = list(read_har(CAPTURES / "http.har"))
     conn2 = streams(records)
-    assert conn2[(2, "c2s")] == b"GET /data?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\naccept-encoding: gzip\r\n\r\n"
+    assert conn2[(3, "c2s")] == b"GET /data?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\naccept-encoding: gzip\r\n\r\n"
     # decoded body, Content-Encoding dropped, Content-Length fixed, reason phrase filled in
-    assert conn2[(2, "s2c")] == (b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+    assert conn2[(3, "s2c")] == (b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
                                  b"content-length: 9\r\n\r\n\x00\x01binary\xff")
 
 
@@ -75,8 +75,8 @@ def entry(method: str = "GET", url: str = "http://h/p", *, status: int = 200, **
 
 def test_entries_without_connection_ids_get_one_connection_each(tmp_path: Path) -> None:
     records = list(read_har(har(tmp_path, [entry(), entry()])))
-    assert [r.conn for r in records if isinstance(r, Open)] == [0, 1]
-    assert streams(records)[(0, "c2s")] == b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert [r.conn for r in records if isinstance(r, Open)] == [1, 2]
+    assert streams(records)[(1, "c2s")] == b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n"
 
 
 def test_form_params_and_bodyless_responses(tmp_path: Path) -> None:
@@ -87,14 +87,14 @@ def test_form_params_and_bodyless_responses(tmp_path: Path) -> None:
     head = entry("HEAD", "http://h/")
     head["response"]["headers"] = [{"name": "Content-Length", "value": "500"}]
     got = streams(read_har(har(tmp_path, [post, head])))
-    assert got[(0, "c2s")] == b"POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\na+b=1%262"
-    assert got[(0, "s2c")] == b"HTTP/1.1 204 X\r\n\r\n"
-    assert got[(1, "s2c")] == b"HTTP/1.1 200 X\r\nContent-Length: 500\r\n\r\n"
+    assert got[(1, "c2s")] == b"POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\na+b=1%262"
+    assert got[(1, "s2c")] == b"HTTP/1.1 204 X\r\n\r\n"
+    assert got[(2, "s2c")] == b"HTTP/1.1 200 X\r\nContent-Length: 500\r\n\r\n"
 
 
 def test_a_response_that_never_came_is_left_out(tmp_path: Path) -> None:
     transcript = read_har(har(tmp_path, [entry(status=0)]))
-    assert set(streams(transcript)) == {(0, "c2s")}
+    assert set(streams(transcript)) == {(1, "c2s")}
     assert transcript.meta.lossy is not None and "status 0" in transcript.meta.lossy
 
 

@@ -21,16 +21,16 @@ def check_traffic(records: list, host: bytes, client_ip: str, server_ip: str) ->
     assert got == expected_streams(host)
 
     opens = [r for r in records if isinstance(r, Open)]
-    assert [o.conn for o in opens] == [0, 1]
+    assert [o.conn for o in opens] == [1, 2]
     assert opens[0].server == f"{server_ip}:8765" and opens[1].server == f"{server_ip}:8766"
     assert all(o.client is not None and o.client.startswith(client_ip + ":") for o in opens)
 
     closes = {(r.conn, r.direction) for r in records if isinstance(r, Close)}
-    assert closes == {(0, "c2s"), (0, "s2c"), (1, "c2s"), (1, "s2c")}
+    assert closes == {(1, "c2s"), (1, "s2c"), (2, "c2s"), (2, "s2c")}
     assert not any(r.reset for r in records if isinstance(r, Close))
 
     # the server wrote each piece of the chunked body separately: one chunk record per segment
-    tail = [r.data for r in records if isinstance(r, Chunk) and r.conn == 0 and r.direction == "s2c"][-4:]
+    tail = [r.data for r in records if isinstance(r, Chunk) and r.conn == 1 and r.direction == "s2c"][-4:]
     assert tail == [b"6\r\nfirst\n\r\n", b"d\r\nsecond chunk\n\r\n", b"6\r\nthird\n\r\n", b"0\r\n\r\n"]
 
     times = [r.time for r in records]
@@ -88,7 +88,7 @@ def test_port_filter_keeps_one_connection() -> None:
     assert [r.server for r in records if isinstance(r, Open)] == ["127.0.0.1:8766"]
     got = {key: normalise(data) for key, data in streams(records).items()}
     expected = expected_streams(b"127.0.0.1")
-    assert got == {(0, "c2s"): expected[(1, "c2s")], (0, "s2c"): expected[(1, "s2c")]}
+    assert got == {(1, "c2s"): expected[(2, "c2s")], (1, "s2c"): expected[(2, "s2c")]}
     nothing = read_pcap(CAPTURES / "http-lo.pcap", port=9)
     assert nothing.meta.extra == {"linktype": "1 (Ethernet)", "port": "9"}  # the filter is in the metadata
     assert list(nothing) == []

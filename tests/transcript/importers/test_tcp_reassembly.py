@@ -57,7 +57,7 @@ def test_in_order_with_fin_from_both_sides(tmp_path: Path) -> None:
         c(19, b"", ACK, ack=28),
     ])
     assert lossy is None
-    assert records[0] == Open(0, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
+    assert records[0] == Open(1, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
     assert chunks(records) == [b"GET / HTTP/1.1\r\n", b"\r\n"]
     assert chunks(records, "s2c") == [b"HTTP/1.1 204 No Content\r\n\r\n"]
     assert [(type(r).__name__, r.direction) for r in records if isinstance(r, Close)] == [
@@ -107,7 +107,7 @@ def test_sequence_numbers_wrap_around(tmp_path: Path) -> None:
 def test_reset_closes_and_later_segments_are_ignored(tmp_path: Path) -> None:
     records, _ = read(tmp_path, [
         *handshake(), c(0, b"GET / HTTP/1.1\r\n\r\n"), s(0, b"", RST | ACK, ack=18), c(18, b"more")])
-    assert records[-1] == Close(0, "s2c", records[-1].time, reset=True)
+    assert records[-1] == Close(1, "s2c", records[-1].time, reset=True)
     assert chunks(records) == [b"GET / HTTP/1.1\r\n\r\n"]
     assert sum(isinstance(r, Open) for r in records) == 1
 
@@ -125,7 +125,7 @@ def test_a_gap_stops_that_direction_and_marks_the_transcript_lossy(tmp_path: Pat
     assert chunks(records) == [head]
     assert chunks(records, "s2c") == [b"HTTP/1.1 200 OK\r\n"]
     assert not any(isinstance(r, Close) and r.direction == "c2s" for r in records)
-    assert lossy == (f"connection 0 client→server: bytes missing at stream offset {n} (5 bytes): the peer "
+    assert lossy == (f"connection 1 client→server: bytes missing at stream offset {n} (5 bytes): the peer "
                      "acknowledged bytes the capture does not contain; that direction stops there")
 
 
@@ -157,8 +157,8 @@ def test_a_reused_four_tuple_gives_a_new_connection(tmp_path: Path) -> None:
     ]
     records, lossy = read(tmp_path, [*first, *second])
     assert lossy is None
-    assert [r.conn for r in records if isinstance(r, Open)] == [0, 1]
-    assert streams(records) == {(0, "c2s"): b"one", (1, "c2s"): b"two"}
+    assert [r.conn for r in records if isinstance(r, Open)] == [1, 2]
+    assert streams(records) == {(1, "c2s"): b"one", (2, "c2s"): b"two"}
 
 
 def test_a_retransmitted_syn_is_not_a_new_connection(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_a_retransmitted_syn_is_not_a_new_connection(tmp_path: Path) -> None:
 def test_without_a_handshake_the_lower_port_is_the_server(tmp_path: Path) -> None:
     # the capture starts mid-connection, with the server's reply
     records, lossy = read(tmp_path, [s(0, b"HTTP/1.1 200 OK\r\n"), c(0, b"GET /next HTTP/1.1\r\n")])
-    assert records[0] == Open(0, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
+    assert records[0] == Open(1, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
     assert chunks(records, "s2c") == [b"HTTP/1.1 200 OK\r\n"]
     assert chunks(records) == [b"GET /next HTTP/1.1\r\n"]
     assert lossy is not None and "no SYN seen" in lossy
@@ -179,14 +179,14 @@ def test_without_a_handshake_the_lower_port_is_the_server(tmp_path: Path) -> Non
 def test_a_syn_ack_alone_names_the_client(tmp_path: Path) -> None:
     records, _ = read(tmp_path, [
         tcp_frame(SERVER, CLIENT, S_ISN, C_ISN + 1, SYN | ACK), c(0, b"hi"), s(0, b"yo", ack=2)])
-    assert records[0] == Open(0, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
-    assert streams(records) == {(0, "c2s"): b"hi", (0, "s2c"): b"yo"}
+    assert records[0] == Open(1, 0.0, "10.0.0.1:40000", "10.0.0.2:80")
+    assert streams(records) == {(1, "c2s"): b"hi", (1, "s2c"): b"yo"}
 
 
 def test_bytes_on_a_syn_are_stream_data() -> None:
     r = Reassembler()
     out = r.feed(Segment(0.0, CLIENT, SERVER, C_ISN, 0, SYN, b"early"))
-    assert out[1:] == [Chunk(0, "c2s", b"early", 0.0)]
+    assert out[1:] == [Chunk(1, "c2s", b"early", 0.0)]
 
 
 def test_buffering_is_bounded_behind_a_hole() -> None:
@@ -236,7 +236,7 @@ def test_a_capture_without_losses_has_no_notes(tmp_path: Path) -> None:
     transcript = read_pcap(write_pcap(tmp_path / "t.pcap", frames), segments=True)
     transcript.complete_meta()
     assert transcript.meta.lossy is None and transcript.notes == []
-    assert streams(transcript) == {(0, "c2s"): b"abc", (0, "s2c"): b"def"}
+    assert streams(transcript) == {(1, "c2s"): b"abc", (1, "s2c"): b"def"}
 
 
 def _vlan_tagged(frame: bytes) -> bytes:
@@ -269,5 +269,5 @@ def test_frames_off_the_fast_path_give_the_same_records(tmp_path: Path) -> None:
     other = read_pcap(mixed_pcap, segments=True)
     records = list(plain)
     assert records == list(other) and plain.notes == other.notes
-    assert streams(records)[(0, "c2s")] == b"".join(b"%010d" % i for i in range(40))
+    assert streams(records)[(1, "c2s")] == b"".join(b"%010d" % i for i in range(40))
     assert len(chunks(records)) == 40 and len(plain.notes) == 1 and "offset 400" in plain.notes[0]
