@@ -25,7 +25,7 @@ TRACE_ASCII = CAPTURES / "expect-100-curl-trace-ascii.txt"
 RECORDED = ROOT / "transcripts" / "expect-100-continue-64k-curl-uvicorn.h11t"
 H11DBG = [sys.executable, "-m", "h11dbg"]
 RESTORED = ("curl did not record the empty line (CRLF) that ends an interim 1xx header block when it sent the "
-            "body before the final response; restored 1 time(s) (connection 0 at ")
+            "body before the final response; restored 1 time(s) (connection 1 at ")
 
 
 def _streams(path: Path, conn: int) -> dict[str, bytes]:
@@ -73,10 +73,10 @@ def test_the_restored_trace_holds_the_bytes_that_crossed_the_wire(tmp_path: Path
     done = subprocess.run([*H11DBG, "convert", str(TRACE), str(converted)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert _streams(converted, 0) == _streams(RECORDED, 1)
+    assert _streams(converted, 1) == _streams(RECORDED, 1)
     assert RESTORED in converted.read_text().split("\n\n", 1)[0]  # the note is kept in the file's header
     # --trace-ascii shows the body's LF as '.', but the lengths and the heads are right again
-    ascii_streams, wire = _streams(TRACE_ASCII, 0), _streams(RECORDED, 2)
+    ascii_streams, wire = _streams(TRACE_ASCII, 1), _streams(RECORDED, 2)
     assert {d: len(b) for d, b in ascii_streams.items()} == {d: len(b) for d, b in wire.items()}
     assert ascii_streams["s2c"][:40] == wire["s2c"][:40]
 
@@ -93,4 +93,4 @@ def test_a_head_that_has_its_empty_line_is_left_alone(tmp_path: Path) -> None:
     done = subprocess.run([*H11DBG, "replay", str(whole), "--json"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "lossy" not in done.stdout
-    assert _streams(whole, 0) == _streams(RECORDED, 1)
+    assert _streams(whole, 1) == _streams(RECORDED, 1)
