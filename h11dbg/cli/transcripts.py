@@ -144,7 +144,7 @@ def replay(
                 replayer = Replayer(engine)
                 run_stepper(steps(transcript, replayer, lambda why: out.write(note(why))), engine, render, out,
                             diagram=diagram)
-                outcome = Outcome(replayer.connections, replayer.errors)
+                outcome = Outcome.of(replayer)
             elif ladder:
                 from h11dbg.output.ladder import step_rows, text_lines
                 from h11dbg.replay.machines import Replayer
@@ -153,7 +153,7 @@ def replay(
                 replayer = Replayer(engine)
                 for line in text_lines(step_rows(steps(transcript, replayer, lambda why: out.write(note(why))))):
                     out.write(line + "\n")
-                outcome = Outcome(replayer.connections, replayer.errors)
+                outcome = Outcome.of(replayer)
             else:
                 from h11dbg.replay.run import run
 
@@ -172,6 +172,8 @@ def replay(
             + _lossy_summary(transcript),
             err=True,
         )
+        if outcome.slowest:
+            click.echo(text.slowest_line(outcome.slowest), err=True)
     sys.exit(ExitCode.PROTOCOL_ERROR if outcome.errors else ExitCode.OK)
 
 

@@ -193,6 +193,8 @@ def dumps(record: dict[str, Any]) -> str:
 
 def step_record(step: ReplayStep) -> dict[str, Any]:
     """One replay step as a JSON-ready dict; steps other than events name their kind in ``event``."""
+    if step.kind == "timing":  # the shape a live session's timing line has (without kind, seq, actor)
+        return {"event": "timing", "conn": step.conn, "timing": step.timing, "time": round(step.time, 6)}
     extra: dict[str, Any] = {"time": round(step.time, 6)}
     if step.kind == "event":
         record = event_record(step.event, conn=step.conn, direction=step.direction or "",
@@ -231,6 +233,11 @@ def step_line(step: ReplayStep) -> str:
     if type(step.conn) is not int or type(step.time) is not float:
         return dumps(step_record(step))
     if step.kind != "event":
+        timing = step.timing
+        if timing is not None:  # one per exchange: step_record's line, without the encoder
+            return ('{"event":"timing","conn":%d,"timing":{"dns":null,"connect":null,"tls":null,'  # noqa: UP031
+                    '"first_byte":%r,"total":%r},"time":%r}' % (step.conn, timing["first_byte"], timing["total"],
+                                                               round(step.time, 6)))
         if step.kind in ("open", "error") or step.text or step.tunnelled:
             return dumps(step_record(step))
         direction = "null" if step.direction is None else _json_str(step.direction)

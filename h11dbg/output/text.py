@@ -117,6 +117,19 @@ def lossy_line(source_format: str, why: str) -> str:
     return f"note: {source_format} input is lossy: {why}"
 
 
+def slowest_line(slowest: Sequence[tuple[float, int, str, float]]) -> str:
+    """The replay summary's slowest exchanges: (total, conn, "METHOD target", first byte), slowest first."""
+    return "slowest exchanges: " + "; ".join(
+        f"[{conn}] {label} {total:.6f} s (first byte after {first_byte:.6f} s)"
+        for total, conn, label, first_byte in slowest)
+
+
+def _seconds(value: float | None) -> str:
+    """Seconds with six decimals, from whole microseconds (format(x, '.6f') costs a decimal conversion)."""
+    micros = round((value or 0.0) * 1_000_000)
+    return f"{'-' if micros < 0 else ''}{abs(micros) // 1_000_000}.{abs(micros) % 1_000_000:06d}"
+
+
 def _states(states: dict[str, str]) -> str:
     return f"client={states.get('client')} server={states.get('server')}" if states else ""
 
@@ -190,6 +203,10 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
         lines += [f"{_INDENT}{name}: {value}" for name, value in error_details(step.error)]
         if step.text:
             lines.append(f"{_INDENT}{step.text}")
+    elif step.kind == "timing" and step.timing is not None:
+        timing = step.timing
+        lines.append(f"{head} timing: {step.text}: first byte after {_seconds(timing['first_byte'])} s, last byte "
+                     f"after {_seconds(timing['total'])} s   {_states(step.states)}")
     elif step.kind == "end":
         text = f"{head} end   {_states(step.states)}"
         if step.tunnelled:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -90,10 +91,22 @@ _REQUEST_LINE = rb"(?:\A|\n)[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]+ HTTP/\d\.\d\r?
 _STATE_NAMES: dict[tuple[Sentinel, Sentinel], dict[str, str]] = {}
 
 
+#: How many of the slowest exchanges a replay remembers for its summary
+SLOWEST = 3
+
+#: An exchange's timing: (total, conn, "METHOD target", first byte), seconds from its request
+ExchangeTiming = tuple[float, int, str, float]
+
+
 class _ConnectionReplay:
-    def __init__(self, engine: Engine, conn: int) -> None:
+    def __init__(self, engine: Engine, conn: int, slowest: list[ExchangeTiming] | None = None) -> None:
         self.engine = engine
         self.conn = conn
+        # requests not answered yet (when their bytes arrived, "METHOD target"), when the response
+        # in progress arrived, and the slowest exchanges so far (shared by the replay)
+        self.unanswered: deque[tuple[float, str]] = deque()
+        self.response_at: float | None = None
+        self.slowest: list[ExchangeTiming] = [] if slowest is None else slowest
         self.server, self.http10_keep_alive = make_connection(engine, engine.SERVER)  # parses c2s bytes
         self.client, _ = make_connection(engine, engine.CLIENT)  # parses s2c bytes
         server, client = self.server, self.client
@@ -451,13 +464,45 @@ class _ConnectionReplay:
             return "closed"
         if type(event) is engine.Request:
             self.last_request = event
+            self.unanswered.append((time, f"{bytes(event.method).decode('ascii', 'replace')} "
+                                          f"{bytes(event.target).decode('ascii', 'replace')}"))
         elif type(event) is engine.Response:
             self.last_response = event
+            self.response_at = time
+        elif type(event) is engine.EndOfMessage and direction == "s2c" and self.response_at is not None:
+            timing = self._timing(time)
+            if timing is not None:
+                steps.append(timing)
         if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
                 engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state)):
             steps.append(self._switch(time))
             return "stop"
         return "moved"
+
+    def _timing(self, time: float) -> ReplayStep | None:
+        """A response is complete: how long after its request its first and last bytes arrived
+        (as curl's time_starttransfer and time_total count from the request; none when the
+        transcript has no times)."""
+        first_at, self.response_at = self.response_at, None
+        if not self.unanswered or first_at is None:
+            return None
+        sent, label = self.unanswered.popleft()
+        if sent == first_at == time == 0.0:  # an input without times (curl --trace without --trace-time)
+            return None
+        # in whole microseconds, as a transcript writes times (a converted capture says the same), and
+        # without round(x, 6): its decimal rounding costs as much as the rest of the exchange's steps
+        sent_us = round(sent * 1_000_000)
+        first_byte = (round(first_at * 1_000_000) - sent_us) / 1_000_000
+        total = (round(time * 1_000_000) - sent_us) / 1_000_000
+        slowest = self.slowest
+        exchange = (total, self.conn, label, first_byte)
+        if len(slowest) < SLOWEST or _by_total(exchange) < _by_total(slowest[-1]):
+            slowest.append(exchange)
+            slowest.sort(key=_by_total)  # (a few items; heapq would cost the replay's start-up a C module)
+            del slowest[SLOWEST:]
+        return ReplayStep("timing", self.conn, time, "s2c", states=self.last_states, text=label,
+                          timing={"dns": None, "connect": None, "tls": None, "first_byte": first_byte,
+                                  "total": total})
 
     def _parse_failed(self, direction: Direction, time: float, exc: Exception, parser: Machine) -> ReplayStep:
         # anything but RemoteProtocolError is an engine bug, and must not end the replay (h11 has a few)
@@ -578,11 +623,12 @@ class Replayer:
         self.errors = 0
         self.connections = 0
         self._reset: set[int] = set()  # connections that ended with a reset
+        self.slowest: list[ExchangeTiming] = []  # the SLOWEST slowest exchanges, slowest first
 
     def _replay(self, conn: int) -> _ConnectionReplay:
         replay = self._replays.get(conn)
         if replay is None:
-            replay = self._replays[conn] = _ConnectionReplay(self.engine, conn)
+            replay = self._replays[conn] = _ConnectionReplay(self.engine, conn, self.slowest)
             self.connections += 1
         return replay
 
@@ -635,6 +681,17 @@ class Replayer:
         steps = [replay.end(time) for replay in self._replays.values()]
         self._replays.clear()
         return steps
+
+
+def _by_total(exchange: ExchangeTiming) -> tuple[float, int, str, float]:
+    """Slowest first; of equally slow ones, the first connection first, then by request (an order of
+    its own, so the same exchanges are named however the replay was split across processes)."""
+    return -exchange[0], exchange[1], exchange[2], exchange[3]
+
+
+def slowest_exchanges(*found: Iterable[ExchangeTiming]) -> list[ExchangeTiming]:
+    """The SLOWEST slowest exchanges among ``found`` (replayers' :attr:`Replayer.slowest`), slowest first."""
+    return sorted((exchange for some in found for exchange in some), key=_by_total)[:SLOWEST]
 
 
 def replay(records: Iterable[Record], engine: Engine) -> Iterator[ReplayStep]:

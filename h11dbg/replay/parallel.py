@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from h11dbg.replay import forked
-from h11dbg.replay.machines import Replayer
+from h11dbg.replay.machines import Replayer, slowest_exchanges
 from h11dbg.replay.prefetch import NoteTracker, apply_meta
 from h11dbg.replay.run import Outcome
 from h11dbg.replay.steps import ReplayStep
@@ -93,7 +93,7 @@ def replay_split(
     finally:
         stream.close()  # the worker is stopped and waited for now, whatever ended the loop
     assert end is not None
-    _, connections, errors, last_time, worker_ends, mine, _ = end
+    _, connections, errors, last_time, worker_ends, mine, slowest, _ = end
     # Connections left open end in the order they began, whoever replayed them.
     ends = list(worker_ends)
     ends += [(mine[step.conn], render(step)) for step in replayer.finish(last_time)]
@@ -101,6 +101,7 @@ def replay_split(
         write(text)
     outcome.connections = replayer.connections + connections
     outcome.errors = replayer.errors + errors
+    outcome.slowest = slowest_exchanges(replayer.slowest, slowest)
     return outcome
 
 
@@ -187,4 +188,5 @@ def _work(records: Iterable[Record], tracker: NoteTracker, engine: Engine,
     flush()
     ends = [(begun[step.conn], render(step)) for step in replayer.finish(last_time)]
     parents = {conn: begun[conn] for conn, here in mine.items() if not here}
-    send(("end", replayer.connections, replayer.errors, last_time, ends, parents, tracker.meta_changes()))
+    send(("end", replayer.connections, replayer.errors, last_time, ends, parents, replayer.slowest,
+          tracker.meta_changes()))

@@ -11,7 +11,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from h11dbg.replay.machines import Replayer
+from h11dbg.replay.machines import ExchangeTiming, Replayer, slowest_exchanges
 from h11dbg.replay.steps import ReplayStep
 from h11dbg.transcript.model import Open, Record, Transcript
 
@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 class Outcome:
     """What a replay found: how many connections, how many of them hit a protocol error."""
 
-    def __init__(self, connections: int, errors: int) -> None:
+    def __init__(self, connections: int, errors: int, slowest: list[ExchangeTiming] | None = None) -> None:
         self.connections = connections
         self.errors = errors
+        self.slowest = slowest or []  # the slowest exchanges, slowest first
+
+    @classmethod
+    def of(cls, replayer: Replayer) -> Outcome:
+        return cls(replayer.connections, replayer.errors, slowest_exchanges(replayer.slowest))
 
 
 def only_server_port(records: Iterable[Record], port: int) -> Iterator[Record]:
@@ -98,4 +103,4 @@ def run(transcript: Transcript, engine: Engine, *, render: Callable[[ReplayStep]
     replayer = Replayer(engine)
     for step in steps(transcript, replayer, lambda why: write(note(why)), lossy_said=True):
         write(render(step))
-    return Outcome(replayer.connections, replayer.errors)
+    return Outcome.of(replayer)

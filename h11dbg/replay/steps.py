@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from h11dbg.protocol import Transition
     from h11dbg.transcript.model import Direction
 
-StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end", "paused", "resumed"]
+StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end", "paused", "resumed",
+                   "timing"]
 
 
 class ReplayStep:
@@ -19,7 +20,7 @@ class ReplayStep:
     also cost every replay's start-up (building a slotted dataclass takes a few milliseconds)."""
 
     __slots__ = ("kind", "conn", "time", "direction", "event", "states", "error", "offset", "offset_exact",
-                 "text", "transitions", "tunnelled", "peers")
+                 "text", "transitions", "tunnelled", "peers", "timing")
 
     def __init__(
         self, kind: StepKind, conn: int, time: float,
@@ -32,10 +33,12 @@ class ReplayStep:
         error: BaseException | None = None,
         offset: int | None = None,  # error: byte offset in that direction's stream, from the connection start
         offset_exact: bool = True,  # False when the engine does not say and we only know where parsing stood
-        text: str | None = None,
+        text: str | None = None,  # (a timing step: the exchange's "METHOD target")
         transitions: tuple[Transition, ...] = (),  # when the engine explains (only h11dbg.protocol does)
         tunnelled: dict[Direction, int] | None = None,  # after a protocol switch: bytes each way
         peers: tuple[str | None, str | None] = (None, None),
+        # a completed exchange: seconds from the request to the response's first and last bytes
+        timing: dict[str, float | None] | None = None,
     ) -> None:
         self.kind = kind
         self.conn = conn
@@ -50,6 +53,7 @@ class ReplayStep:
         self.transitions = transitions
         self.tunnelled = tunnelled
         self.peers = peers
+        self.timing = timing
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not ReplayStep:

@@ -21,6 +21,7 @@ BROKEN_RESPONSE = ROOT / "transcripts" / "broken-response-then-body-raw-raw.h11t
 def _replay(path: Path, engine: str, *extra: str) -> tuple[int, list[dict], str]:
     result = CliRunner().invoke(main, ["replay", str(path), "--engine", engine, *extra])
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    lines = [line for line in lines if line["event"] != "timing"]  # (tests/replay/test_timing.py)
     return result.exit_code, lines, result.output
 
 

@@ -32,7 +32,7 @@ def _events(path: Path, engine: str, *extra: str) -> tuple[int, list[dict]]:
 
 
 def _kinds(lines: list[dict], conn: int = 1) -> list[str]:
-    return [f"{line['direction'] or ''}:{line['event']}" for line in lines if line["conn"] == conn]
+    return [f"{line.get('direction') or ''}:{line['event']}" for line in lines if line["conn"] == conn]
 
 
 def test_keep_alive_head_and_pipelining(tmp_path: Path, engine_name: str) -> None:
@@ -49,8 +49,8 @@ def test_keep_alive_head_and_pipelining(tmp_path: Path, engine_name: str) -> Non
     assert code == 0
     assert _kinds(lines) == [
         ":open", "c2s:Request", "c2s:EndOfMessage", "c2s:paused",
-        "s2c:Response", "s2c:Data", "s2c:Data", "s2c:EndOfMessage", ":cycle",
-        "c2s:resumed", "c2s:Request", "c2s:EndOfMessage", "s2c:Response", "s2c:EndOfMessage", ":cycle",
+        "s2c:Response", "s2c:Data", "s2c:Data", "s2c:EndOfMessage", ":timing", ":cycle",
+        "c2s:resumed", "c2s:Request", "c2s:EndOfMessage", "s2c:Response", "s2c:EndOfMessage", ":timing", ":cycle",
         "c2s:close", "c2s:ConnectionClosed", "s2c:close", "s2c:ConnectionClosed", ":end",
     ]
     data = [line for line in lines if line["event"] == "Data"]

@@ -116,7 +116,12 @@ def test_transcript_replays_to_its_events(name: str, engine: str) -> None:
     result = CliRunner().invoke(main, ["replay", str(LIBRARY / f"{name}.h11t"), "--json", "--engine", engine])
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert {line["conn"] for line in lines} == CONNECTIONS.get(name, {1})
-    assert _compress([x["event"] for x in lines if x["event"] not in ("open", "close", "end")]) == steps
+    assert _compress([x["event"] for x in lines if x["event"] not in ("open", "close", "end", "timing")]) == steps
+    # a timing line after each response its request is known for: all of them when nothing failed
+    timings = [x["timing"] for x in lines if x["event"] == "timing"]
+    answered = [x for x in lines if x["event"] == "EndOfMessage" and x.get("direction") == "s2c"]
+    assert len(timings) == len(answered) if error is None else len(timings) <= len(answered)
+    assert all(0 <= t["first_byte"] <= t["total"] and t["dns"] is t["connect"] is t["tls"] is None for t in timings)
     assert lines[-1]["event"] == "end" and lines[-1]["states"] == final
     errors = [x for x in lines if x["event"] == "error"]
     if error is None:
@@ -141,6 +146,6 @@ def test_the_recording_script_still_records(tmp_path: Path, engine_name: str) ->
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     # whether the server's machine pauses depends on how the three requests were read this time (one
     # read, or several on a loaded machine): the events are what the script must still produce
-    transient = ("open", "close", "end", "paused", "resumed")
+    transient = ("open", "close", "end", "paused", "resumed", "timing")
     steps = _compress([x["event"] for x in lines if x["event"] not in transient])
     assert steps == " ".join(s for s in EXPECTED["pipelining-raw-node"][0].split() if s not in transient)

@@ -163,7 +163,7 @@ def completions(text: str, rec: Recorder | None = None) -> list[str]:
 def test_every_event_and_step_kind_is_a_breakpoint_name() -> None:
     assert sorted(BREAKPOINT_NAMES) == sorted([
         "Request", "Response", "InformationalResponse", "Data", "EndOfMessage", "ConnectionClosed",
-        "error", "open", "close", "reset", "cycle", "switch", "end", "paused", "resumed"])
+        "error", "open", "close", "reset", "cycle", "switch", "end", "paused", "resumed", "timing"])
 
 
 def test_completion_of_commands_and_breakpoint_names() -> None:
