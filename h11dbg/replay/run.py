@@ -53,7 +53,9 @@ def server_ports(records: Iterable[Record]) -> list[int]:
     for record in records:
         if isinstance(record, Open) and record.server:
             port = record.server.rpartition(":")[2]
-            if port.isdigit():
+            # ASCII digits, and few: not a port otherwise (and int() refuses other scripts' digits
+            # and more than 4300)
+            if port.isascii() and port.isdigit() and len(port) <= 5:
                 ports[int(port)] = None
     return sorted(ports)
 

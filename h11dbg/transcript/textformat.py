@@ -42,9 +42,12 @@ _SLICE = 64
 
 _TIME = rb"(-?\d+(?:\.\d+)?)"
 _PEER = rb"(\S+)"
-_OPEN = re.compile(rb"open (\d+) at " + _TIME + rb" client " + _PEER + rb" server " + _PEER)
-_CHUNK = re.compile(rb"(c2s|s2c) (\d+) at " + _TIME + rb" len (\d+)")
-_CLOSE = re.compile(rb"(close|reset) (\d+) (c2s|s2c) at " + _TIME)
+# Connection numbers, lengths and the version: at most 18 digits, so a longer one is a line that does
+# not parse (located) rather than a number int() refuses (past 4300 digits) or one no file can hold.
+_NUMBER = rb"(\d{1,18})"
+_OPEN = re.compile(rb"open " + _NUMBER + rb" at " + _TIME + rb" client " + _PEER + rb" server " + _PEER)
+_CHUNK = re.compile(rb"(c2s|s2c) " + _NUMBER + rb" at " + _TIME + rb" len " + _NUMBER)
+_CLOSE = re.compile(rb"(close|reset) " + _NUMBER + rb" (c2s|s2c) at " + _TIME)
 _META = re.compile(rb"([a-z][a-z0-9_-]*): ?(.*)")
 _ONE_PAYLOAD_ITEM = re.compile(rb"[\x20-\x5b\x5d-\x7e]|\\(?:[rnt\\]|x[0-9a-fA-F]{2})")
 
@@ -220,7 +223,7 @@ def _read_header(
     if first is None:
         raise TranscriptError(path, f"expected '{MAGIC.decode()} {VERSION}', the file is empty", line=1)
     line = _strip(first[1])
-    match = re.fullmatch(rb"h11dbg-transcript (\d+)", line)
+    match = re.fullmatch(rb"h11dbg-transcript " + _NUMBER, line)
     if not match:
         raise TranscriptError(
             path, f"expected '{MAGIC.decode()} {VERSION}' as the first line, got {_show(line)}", line=1

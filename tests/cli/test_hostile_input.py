@@ -149,3 +149,36 @@ def test_an_engine_crash_is_not_a_protocol_error() -> None:
         assert _step_key(refused) != _step_key(other)
     again = error_step(h.RemoteProtocolError("bad Content-Length", rule="content-length-digits"))
     assert _step_key(refused) == _step_key(again)
+
+
+# -- numbers in a transcript file: thousands of digits are a located error or not a port, never a crash
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    (f"h11dbg-transcript {HUGE}\n\n", ":1: expected 'h11dbg-transcript 1' as the first line"),
+    (f"h11dbg-transcript 1\n\nc2s 1 at 0.0 len {HUGE}\n| GET\n", ":3: expected a record line"),
+    (f"h11dbg-transcript 1\n\nc2s {HUGE} at 0.0 len 3\n| GET\n", ":3: expected a record line"),
+])
+def test_a_transcript_number_of_thousands_of_digits_is_a_located_error(tmp_path: Path, text: str,
+                                                                        said: str) -> None:
+    path = tmp_path / "huge.h11t"
+    path.write_text(text)
+    for command in (["replay", str(path)], ["diff", str(path)], ["convert", str(path), str(tmp_path / "out.h11t")]):
+        result = run_h11dbg(*command)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-300:]
+        assert result.stderr.startswith(f"h11dbg: {path}{said}"), result.stderr[:200]
+
+
+@pytest.mark.parametrize("port", [HUGE, "\u00b2"])
+def test_a_server_port_that_cannot_be_one(tmp_path: Path, port: str) -> None:
+    path = tmp_path / "port.h11t"
+    path.write_text(f"h11dbg-transcript 1\n\nopen 1 at 0.0 client 127.0.0.1:1 server 127.0.0.1:{port}\n"
+                    "c2s 1 at 0.0 len 3\n| GET\n")
+    filtered = run_h11dbg("replay", "--server-port", "80", str(path))
+    assert filtered.returncode == 2 and "Traceback" not in filtered.stderr
+    assert "no connection in it names its server port" in filtered.stderr
+    converted = run_h11dbg("convert", str(path), str(tmp_path / "out.pcap"))
+    assert converted.returncode == 0 and "Traceback" not in converted.stderr, converted.stderr[-300:]
+    assert "written as 10.0.0.2:80" in converted.stderr

@@ -123,7 +123,8 @@ class PcapWriter:
     def _endpoint(self, conn: int, address: str | None, role: str) -> Endpoint:
         host, _, port = (address or "").rpartition(":")
         host = host.strip("[]")
-        valid_port = port.isdigit() and 0 < int(port) < 65536
+        # ASCII digits, and few (int() refuses other scripts' digits and more than 4300)
+        valid_port = port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
         try:
             ipaddress.ip_address(host)
             if valid_port:
