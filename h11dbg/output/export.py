@@ -111,6 +111,8 @@ def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]
     states: dict[int, dict[str, str]] = {}
     for spanned in replayed.steps:
         step = spanned.step
+        if step.kind == "timing":  # a figure about the exchange, not a step of the machines: no states to show
+            continue
         record = step_record(step)
         conn_moves = moves.setdefault(step.conn, {})
         for transition in step.transitions:
