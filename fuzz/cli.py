@@ -115,7 +115,8 @@ def campaign(seconds: float, artifacts: Path, seed: int | None = None) -> tuple[
                 name = "input" + suffix
                 inputs[name] = data
                 argv = {
-                    "replay": ["replay", name, *rng.choice([[], ["--json"], ["--hex"], ["--engine", "h11"]])],
+                    "replay": ["replay", name, *rng.choice([[], ["--json"], ["--ladder"], ["--segments"],
+                                                                ["--engine", "h11"]])],
                     "diff": ["diff", name, str(rng.choice(SEED_FILES))] if rng.random() < 0.5
                     else ["diff", "--engines", name],
                     "convert": ["convert", name, "out" + rng.choice([".h11t", ".pcap", ".pcapng", ".har"])],

@@ -493,7 +493,7 @@ class _ContentLengthReader:
         )
 
 
-_SIZE, _DATA, _DATA_END, _TRAILER = range(4)
+_SIZE, _DATA, _DATA_END, _TRAILER, _DATA_END_LF = range(5)
 
 
 class _ChunkedReader:
@@ -526,12 +526,25 @@ class _ChunkedReader:
             pos = buf.pos
             if phase == _DATA_END:
                 if len(data) - pos < 2:
-                    if len(data) > pos and data[pos] != 0x0D:
-                        raise self._bad_data_end(buf)
+                    if len(data) > pos:
+                        if data[pos] != 0x0D:
+                            raise self._bad_data_end(buf)
+                        # The CR of a CRLF split after it is consumed at once, as h11 does: a
+                        # program reading trailing_data mid-body sees the same bytes with either.
+                        buf.pos = pos + 1
+                        self.phase = _DATA_END_LF
                     return None
                 if data[pos] != 0x0D or data[pos + 1] != 0x0A:
                     raise self._bad_data_end(buf)
                 buf.pos = pos + 2
+                self.phase = _SIZE
+                continue
+            if phase == _DATA_END_LF:
+                if len(data) == pos:
+                    return None
+                if data[pos] != 0x0A:
+                    raise self._bad_data_end(buf, after_cr=True)
+                buf.pos = pos + 1
                 self.phase = _SIZE
                 continue
             if phase == _SIZE:
@@ -565,10 +578,14 @@ class _ChunkedReader:
                 continue
             return self._read_trailer(buf)
 
-    def _bad_data_end(self, buf: ReceiveBuffer) -> LocalProtocolError:
-        found = bytes(buf.data[buf.pos : buf.pos + 2])
+    def _bad_data_end(self, buf: ReceiveBuffer, after_cr: bool = False) -> LocalProtocolError:
+        """``after_cr``: the CR was consumed already; the error is located at it all the same."""
+        if after_cr:
+            found, offset = b"\r" + bytes(buf.data[buf.pos : buf.pos + 1]), buf.offset - 1
+        else:
+            found, offset = bytes(buf.data[buf.pos : buf.pos + 2]), buf.offset
         return _fail(
-            "chunk data not followed by CRLF", "chunk-data-crlf", "RFC 9112 §7.1", buf.offset, found,
+            "chunk data not followed by CRLF", "chunk-data-crlf", "RFC 9112 §7.1", offset, found,
             "after the chunk-size bytes of data the next two bytes must be CR LF; anything else "
             "means the two ends disagree on where the chunk ends (request smuggling)",
         )

@@ -1,0 +1,39 @@
+"""What the fuzz harnesses found, each reproduced the way it was found (docs/robustness.md, "Findings")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.engine import client_after_request, drain
+
+import h11dbg.protocol as h
+
+CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_differential_finding_split_crlf_after_chunk_data() -> None:
+    """differential, 75 726 executions in: a chunked body whose chunk data is followed by only the CR of
+    its CRLF.  h11 consumes the CR at once (trailing_data b''); we kept it buffered (trailing_data b'\\r')."""
+    from fuzz import differential
+
+    artifact = (CORPUS / "differential" / "f3b13c410484c8eefc198c41de932e8f328a21a9").read_bytes()
+    differential.check(artifact)  # raised Finding("unexplained difference from h11 ...")
+    conn = client_after_request()
+    drain(conn, CHUNKED_HEAD + b"2\r\nok\r")
+    assert conn.trailing_data == (b"", False)
+    drain(conn, b"\n0\r\n\r\n")
+    assert conn.their_state is h.DONE
+
+
+def test_a_bad_byte_after_a_split_cr_is_the_same_error_as_whole() -> None:
+    errors = []
+    for pieces in ([CHUNKED_HEAD + b"2\r\nok\rX"], [CHUNKED_HEAD + b"2\r\nok\r", b"X"]):
+        conn = client_after_request()
+        try:
+            for piece in pieces:
+                drain(conn, piece)
+        except h.RemoteProtocolError as exc:
+            errors.append((exc.rule, exc.offset, exc.offending, str(exc)))
+    assert len(errors) == 2 and errors[0] == errors[1]
+    assert errors[0][:3] == ("chunk-data-crlf", len(CHUNKED_HEAD) + 5, b"\rX")
