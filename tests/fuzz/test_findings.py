@@ -37,3 +37,21 @@ def test_a_bad_byte_after_a_split_cr_is_the_same_error_as_whole() -> None:
             errors.append((exc.rule, exc.offset, exc.offending, str(exc)))
     assert len(errors) == 2 and errors[0] == errors[1]
     assert errors[0][:3] == ("chunk-data-crlf", len(CHUNKED_HEAD) + 5, b"\rX")
+
+
+def test_har_finding_url_that_urlsplit_refuses() -> None:
+    """har, 4 680 executions in: a request URL with a '[' that opens no IPv6 address made read_har raise
+    ValueError (replay said "cannot read as har: ValueError: Invalid IPv6 URL", with no location)."""
+    import subprocess
+    import sys
+
+    from fuzz import files
+
+    artifact = CORPUS / "har" / "dea79e63bd4a178519589683c1ddafac8278c7d5"
+    files.reader_check("har")(artifact.read_bytes() + b"\n")  # even last byte: read from the file
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(artifact)], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f'h11dbg: {artifact}: log.entries[0].request.url: not a URL (Invalid IPv6 URL): '
+        '"http://127.0.0.1:876[/hello"']

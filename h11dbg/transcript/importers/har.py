@@ -137,7 +137,10 @@ def _request(where: _Where, entry: dict[str, Any], at: str, notes: set[str]
     at = f"{at}.request"
     method = where.get(request, "method", str, at)
     url = where.get(request, "url", str, at)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a '[' that opens no IPv6 address, say
+        raise where.error(f"{at}.url", f"not a URL ({exc}): {json.dumps(url)[:60]}") from None
     if method.upper() == "CONNECT":
         target = parts.netloc or parts.path
     else:
