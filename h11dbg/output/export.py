@@ -114,6 +114,8 @@ def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]
         if step.kind == "timing":  # a figure about the exchange, not a step of the machines: no states to show
             continue
         record = step_record(step)
+        if "states" not in record:  # a figure about the exchange (timing), not a step of the machines
+            continue
         conn_moves = moves.setdefault(step.conn, {})
         for transition in step.transitions:
             conn_moves[str(transition.role).lower()] = [str(transition.old_state), str(transition.new_state)]
