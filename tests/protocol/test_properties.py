@@ -651,7 +651,27 @@ def explain_difference(
             bws = re.search(rb"(?:^|\r\n)[0-9A-Fa-f]+(?:[ \t]*;[^\r\n]*)?[ \t]+(?:;|=)[^\r\n]*\r\n", body)
             if bws and strict_chunked_verdict(body[: bws.end()]) == "ok":
                 return "rfc-chunk-extensions"
+            if zero_padded_chunk_size(body):
+                return "chunk-size-leading-zeros"
     return None
+
+
+def zero_padded_chunk_size(body: bytes) -> bool:
+    """Whether a strictly well-formed chunked body, walked chunk by chunk, has a complete chunk-size line
+    longer than the 20 characters h11 allows but of at most 16 significant digits."""
+    pos = 0
+    while True:
+        end = body.find(b"\r\n", pos)
+        m = STRICT_CHUNK_LINE.fullmatch(body, pos, end) if end >= 0 else None
+        if m is None:
+            return False
+        if len(m.group("size")) > 20:
+            return True
+        size = int(m.group("size"), 16)
+        data_end = end + 2 + size
+        if size == 0 or body[data_end:data_end + 2] != b"\r\n":
+            return False
+        pos = data_end + 2
 
 
 def check_against_h11(engine: ModuleType, h11: ModuleType, compat: Any, role: str, pieces: list[bytes],
@@ -718,12 +738,16 @@ DOCUMENTED: list[tuple[str, str, bytes, bytes, bool]] = [
      b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + b"0" * 20 + b"5\r\n\r\nhello", False),
     ("content-length-leading-zeros", "client", b"GET",
      b"HTTP/1.1 200 OK\r\nContent-Length: " + b"0" * 4300 + b"5\r\n\r\nhello", False),
+    ("chunk-size-leading-zeros", "server", b"GET",
+     b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 22 + b"5\r\nhello\r\n0\r\n\r\n",
+     False),
 ]
 DELIBERATE = {
     "leading-empty-lines", "strict-chunked-framing", "rfc-chunk-extensions",
     "content-length-with-transfer-encoding", "control-bytes-in-field-values", "obs-fold-in-requests",
     "transfer-encoding-in-http10", "host-header-syntax", "early-start-line-rejection",
     "control-bytes-in-reason-phrase", "content-length-over-64-bits", "content-length-leading-zeros",
+    "chunk-size-leading-zeros",
 }
 
 
