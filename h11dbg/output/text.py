@@ -319,10 +319,10 @@ def help_lines(commands: Sequence[CommandInfo], width: int = HELP_WIDTH) -> list
     return lines
 
 
-def result_lines(result: CommandResult) -> list[str]:
-    """What a command answered besides log entries, as plain lines: a recap of the log, an
-    explanation, or its own output (states, help)."""
-    lines = [line for entry in result.recap for line in render_entry(entry)]
+def result_lines(result: CommandResult, *, hexdump: bool = False) -> list[str]:
+    """What a command answered besides log entries, as plain lines: a recap of the log (with hex
+    dumps while ``hex`` is on), an explanation, or its own output (states, help)."""
+    lines = [line for entry in result.recap for line in render_entry(entry, hexdump=hexdump)]
     if result.ladder is not None:
         from h11dbg.output.ladder import entry_rows, text_lines  # not on replay's start-up path
 

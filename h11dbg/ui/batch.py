@@ -140,7 +140,7 @@ def run_batch(
                 break
             result = exported(session, execute(session, line))
             printer.flush()
-            printer.text(result_lines(result))
+            printer.text(result_lines(result, hexdump=printer.hexdump))
             if result.hexdump is not None:
                 printer.hexdump = result.hexdump_after(printer.hexdump)
                 printer.text([hexdump_said(printer.hexdump)])

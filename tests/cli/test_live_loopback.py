@@ -226,13 +226,17 @@ def test_run_as_a_server_that_owes_the_response_says_so(tmp_path: Path) -> None:
 
 
 def test_hex_works_in_scripts_and_pipes_text_and_json(tmp_path: Path) -> None:
-    script = "request GET /hex\nhex\nas server\nrecv\nhex off\nnext\nhex sideways\n"
+    script = "request GET /hex\nhex\nas server\nrecv\nhex off\nnext\nhex on\nlog\nhex sideways\n"
     text = _loopback(script)
     assert text.exit_code == 2  # the last line is a usage error, located
-    assert "<stdin>:7: usage: hex [on|off]" in text.output
+    assert "<stdin>:9: usage: hex [on|off]" in text.output
     assert "hex dumps on\n" in text.output and "hex dumps off\n" in text.output
-    # only the bytes received while hex dumps were on are dumped
-    assert text.output.count("00000000  47 45 54 20 2f 68 65 78 20 48 54 54 50 2f 31 2e  GET /hex HTTP/1.") == 1
+    # only the bytes received while hex dumps were on are dumped, and `log` redraws them with hex on
+    log = text.output.split("hex dumps on\n")[-1]
+    before_log = text.output[: len(text.output) - len(log)]
+    first_row = "00000000  47 45 54 20 2f 68 65 78 20 48 54 54 50 2f 31 2e  GET /hex HTTP/1."
+    assert before_log.count(first_row) == 1
+    assert log.count(first_row) == 3  # sent, read, parsed
     assert "00000020  73 74 0d 0a 0d 0a" in text.output
     file = tmp_path / "hex.script"
     file.write_text("hex on\nrequest GET /hex\n")
