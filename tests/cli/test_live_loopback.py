@@ -244,3 +244,12 @@ def test_hex_works_in_scripts_and_pipes_text_and_json(tmp_path: Path) -> None:
     assert as_json.exit_code == 0, as_json.output
     [request] = [json.loads(line) for line in as_json.output.splitlines() if '"Request"' in line]
     assert bytes.fromhex(request["hex"]) == b"GET /hex HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def test_an_engine_that_fails_on_its_own_is_an_error_entry_not_a_traceback() -> None:
+    # found by the hint walk with --engine h11: h11 0.16 raises AttributeError while refusing a
+    # request that reaches a server whose machine is in ERROR
+    result = _loopback("request GET /\nas server\nrequest GET /\nrun\n", "--engine", "h11")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.output
+    assert "ERROR AttributeError" in result.output
