@@ -111,8 +111,6 @@ def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]
     states: dict[int, dict[str, str]] = {}
     for spanned in replayed.steps:
         step = spanned.step
-        if step.kind == "timing":  # a figure about the exchange, not a step of the machines: no states to show
-            continue
         record = step_record(step)
         if "states" not in record:  # a figure about the exchange (timing), not a step of the machines
             continue
