@@ -248,8 +248,10 @@ def test_hex_works_in_scripts_and_pipes_text_and_json(tmp_path: Path) -> None:
 
 def test_an_engine_that_fails_on_its_own_is_an_error_entry_not_a_traceback() -> None:
     # found by the hint walk with --engine h11: h11 0.16 raises AttributeError while refusing a
-    # request that reaches a server whose machine is in ERROR
-    result = _loopback("request GET /\nas server\nrequest GET /\nrun\n", "--engine", "h11")
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.exit_code == 1, result.output
-    assert "ERROR AttributeError" in result.output
+    # request that reaches a server whose machine is in ERROR, parsing it or sending it
+    for script in ("request GET /\nas server\nrequest GET /\nrun\n",
+                   "as server\nresponse 204\nas client\nrun\nrequest GET /\n"):
+        result = _loopback(script, "--engine", "h11")
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.exit_code == 1, result.output
+        assert "ERROR AttributeError" in result.output
