@@ -34,7 +34,10 @@ from ._util import LocalProtocolError
 _head_end_re = re.compile(rb"\n\r?\n")
 _crlf_crlf = b"\r\n\r\n"
 _bare_lf_re = re.compile(rb"(?<!\r)\n")
-_trailer_block_re = re.compile(rb"(?:" + field_line_re.pattern + rb"\r\n)*")
+# Trailer lines as header_lines_re reads head lines: findall, each match anchored at a line start, so
+# the work is linear.  (A fullmatch of "(?:field-line CRLF)*" backtracked exponentially into earlier
+# lines whose OWS could go either side of an empty value, "Pragma: ": 145 lines took a minute.)
+_trailer_lines_re = re.compile(rb"(?m)^" + field_line_re.pattern + rb"\r\n")
 _trailer_line_iter_re = re.compile(field_line_re.pattern + rb"\r\n")
 _framing_field_re = re.compile(rb"\n(?:content-length|transfer-encoding):[ \t]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -664,7 +667,8 @@ class _ChunkedReader:
             self.scan = buf.base + max(pos, len(data) - 3)
             return None
         block = bytes(data[pos : end + 2])
-        if _trailer_block_re.fullmatch(block) is None:
+        fields = _trailer_lines_re.findall(block)
+        if len(fields) != block.count(b"\n"):  # some line did not match whole: say which
             start = 0
             while True:
                 crlf = block.find(b"\r\n", start)
@@ -672,7 +676,6 @@ class _ChunkedReader:
                 if b"\n" in line or _trailer_line_iter_re.fullmatch(line + b"\r\n") is None:
                     raise self._bad_trailer_line(buf, line, start)
                 start = crlf + 2
-        fields = _trailer_line_iter_re.findall(block)
         buf.pos = end + 4
         self.scan = 0
         return EndOfMessage(headers=normalize_and_validate(fields, _parsed=True), _parsed=True)
