@@ -68,3 +68,42 @@ def test_differential_finding_zero_padded_chunk_size() -> None:
     pieces = [b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 22 + b"5\r\nhello\r\n"]
     assert differential.compare("server", b"GET", False, pieces) == \
         differential.DOCUMENTED["chunk-size-leading-zeros"]
+
+
+def test_differential_finding_trailer_section_backtracking() -> None:
+    """differential, 110 900 executions in (a libFuzzer timeout): a 3.8 KB trailer section of 145 lines,
+    some of them "Pragma: " (an empty value whose whitespace either OWS could take), the last one bad,
+    took our engine over 60 s (the trailer regex backtracked exponentially); h11 refuses it at once.  A
+    remote denial of service for listen.  Linear now: 16 KiB of such lines is refused in milliseconds."""
+    import time
+
+    from fuzz import differential
+
+    artifact = (CORPUS / "differential" / "82f2fac001d4c8137c6a3cdfecac87c1c7b12ab3").read_bytes()
+    started = time.monotonic()
+    differential.check(artifact)
+    body = b"0\r\n" + b"Pragma: \r\n" * 1600 + b"bad line\r\n\r\n"
+    conn = h.Connection(h.SERVER)
+    try:
+        drain(conn, b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    except h.RemoteProtocolError as exc:
+        assert exc.rule == "field-name-whitespace"
+    else:
+        raise AssertionError("the bad trailer line was accepted")
+    assert time.monotonic() - started < 5
+
+
+def test_har_finding_a_time_without_a_zone() -> None:
+    """har, 20 858 executions in: one entry's startedDateTime without a zone among zoned ones made read_har
+    raise TypeError (naive and aware datetimes compared); replay said "cannot read as har: TypeError ..."."""
+    import subprocess
+    import sys
+
+    from fuzz import files
+
+    artifact = CORPUS / "har" / "911fd19c4840f39bd39f035f25d5916b02b7e36b"
+    files.reader_check("har")(artifact.read_bytes() + b"\n")
+    result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(artifact)], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "TypeError" not in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode in (0, 1), result.stderr

@@ -25,7 +25,7 @@ import base64
 import itertools
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
@@ -71,9 +71,11 @@ def _parse_time(text: str) -> datetime | None:
     text = text.strip().replace("Z", "+00:00")
     text = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], text)
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    # HAR times carry a zone; one without is taken as UTC (naive and aware times cannot be compared)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def _version(raw: str, notes: set[str]) -> str:
