@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from h11dbg.protocol import CLIENT, ERROR, IDLE, SERVER, state_machine
 
 if TYPE_CHECKING:
-    from h11dbg.protocol import Edge
+    from h11dbg.protocol import Edge, Transition
     from h11dbg.session.log import LogEntry
 
 NAME = 24  # a marker, a space, MIGHT_SWITCH_PROTOCOL and a space
@@ -85,18 +85,27 @@ def lines(states: Mapping[str, str], last: Mapping[str, Move]) -> Iterator[Line]
             yield Line(name, state, states.get(name) == state, texts)
 
 
+def note_moves(found: dict[str, Move], transitions: Iterable[Transition], before: Mapping[str, str],
+               after: Mapping[str, str]) -> None:
+    """Record in ``found`` each role's move in one step: the engine's transitions, or (an engine that
+    does not explain) the states before and after."""
+    explained = False
+    for transition in transitions:
+        explained = True
+        found[str(transition.role).lower()] = Move(str(transition.old_state), str(transition.new_state),
+                                                   transition.rule)
+    if not explained:
+        for role, new in after.items():
+            old = before.get(role, new)
+            if old != new:
+                found[role] = Move(str(old), str(new))
+
+
 def last_moves(entries: Iterable[LogEntry]) -> dict[str, Move]:
     """Each role's latest move in a session's log, with its rule where the engine explains."""
     found: dict[str, Move] = {}
     for entry in entries:
-        for transition in entry.transitions:
-            role = str(transition.role).lower()
-            found[role] = Move(str(transition.old_state), str(transition.new_state), transition.rule)
-        if not entry.transitions:  # an engine that does not explain: the states before and after say it
-            for role, new in entry.states_after.items():
-                old = entry.states_before.get(role, new)
-                if old != new:
-                    found[role] = Move(str(old), str(new))
+        note_moves(found, entry.transitions, entry.states_before, entry.states_after)
     return found
 
 

@@ -107,7 +107,7 @@ def mermaid(replayed: Replayed) -> str:
 
 def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]:
     steps = []
-    moves: dict[int, dict[str, list[str | None]]] = {}
+    moves: dict[int, dict[str, diagram.Move]] = {}
     states: dict[int, dict[str, str]] = {}
     for spanned in replayed.steps:
         step = spanned.step
@@ -115,19 +115,13 @@ def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]
         if "states" not in record:  # a figure about the exchange (timing), not a step of the machines
             continue
         conn_moves = moves.setdefault(step.conn, {})
-        for transition in step.transitions:
-            conn_moves[str(transition.role).lower()] = [str(transition.old_state), str(transition.new_state)]
-        if not step.transitions:  # an engine that does not explain: the states before and after say it
-            before = states.get(step.conn, step.states)
-            for role, new in step.states.items():
-                if before.get(role, new) != new:
-                    conn_moves[role] = [before[role], new]
+        diagram.note_moves(conn_moves, step.transitions, states.get(step.conn, step.states), step.states)
         states[step.conn] = step.states
         label = (message_label(step.event) if step.kind == "event"
                  else f"✗ {type(step.error).__name__}" if step.kind == "error" else step.kind)
         steps.append({
             "record": record, "label": label, "start": spanned.start, "end": spanned.end,
-            "moves": {role: list(move) for role, move in conn_moves.items()},
+            "moves": {role: [move.old, move.new] for role, move in conn_moves.items()},
             "text": step_lines(step),
         })
     machines = []
