@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint bench fuzz clean
+.PHONY: setup demo test lint bench faults fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The fault table (docs/robustness.md): resets, half-closes, silent peers, TLS mismatches, banners, slowloris
+faults: setup
+	$(BIN)/python bench/faults.py
 
 # Each harness for FUZZ_SECONDS (default 600) of wall time; new inputs go to a scratch corpus, findings and
 # logs to FUZZ_ARTIFACTS.  docs/robustness.md has the figures.
