@@ -112,8 +112,6 @@ def _stepper_data(replayed: Replayed, title: str, engine: str) -> dict[str, Any]
     for spanned in replayed.steps:
         step = spanned.step
         record = step_record(step)
-        if "states" not in record:  # a figure about the exchange (timing), not a step of the machines
-            continue
         conn_moves = moves.setdefault(step.conn, {})
         diagram.note_moves(conn_moves, step.transitions, states.get(step.conn, step.states), step.states)
         states[step.conn] = step.states

@@ -191,10 +191,18 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
+def step_records(step: ReplayStep) -> list[dict[str, Any]]:
+    """The JSON lines of one replay step: its record, then its exchange's timing when it completes one."""
+    if step.timing is None:
+        return [step_record(step)]
+    # the shape a live session's timing line has (without kind, seq, actor)
+    return [step_record(step), {"event": "timing", "conn": step.conn, "timing": step.timing,
+                                "time": round(step.time, 6)}]
+
+
 def step_record(step: ReplayStep) -> dict[str, Any]:
-    """One replay step as a JSON-ready dict; steps other than events name their kind in ``event``."""
-    if step.kind == "timing":  # the shape a live session's timing line has (without kind, seq, actor)
-        return {"event": "timing", "conn": step.conn, "timing": step.timing, "time": round(step.time, 6)}
+    """One replay step as a JSON-ready dict (without the timing line of :func:`step_records`); steps
+    other than events name their kind in ``event``."""
     extra: dict[str, Any] = {"time": round(step.time, 6)}
     if step.kind == "event":
         record = event_record(step.event, conn=step.conn, direction=step.direction or "",
@@ -223,7 +231,8 @@ def step_record(step: ReplayStep) -> dict[str, Any]:
 
 
 def step_line(step: ReplayStep) -> str:
-    """``dumps(step_record(step))``, the same text, built directly for Data events.
+    """The lines of :func:`step_records` (``dumps`` of each, joined by newlines), the same text, built
+    directly for Data events and heads.
 
     Data events carry nearly all of a replay's bytes; building a dict for them and having the
     json encoder escape the escaped body again cost more than the rest of ``--json`` together.
@@ -231,13 +240,8 @@ def step_line(step: ReplayStep) -> str:
     """
     event = step.event
     if type(step.conn) is not int or type(step.time) is not float:
-        return dumps(step_record(step))
+        return "\n".join(map(dumps, step_records(step)))
     if step.kind != "event":
-        timing = step.timing
-        if timing is not None:  # one per exchange: step_record's line, without the encoder
-            return ('{"event":"timing","conn":%d,"timing":{"dns":null,"connect":null,"tls":null,'  # noqa: UP031
-                    '"first_byte":%r,"total":%r},"time":%r}' % (step.conn, timing["first_byte"], timing["total"],
-                                                               round(step.time, 6)))
         if step.kind in ("open", "error") or step.text or step.tunnelled:
             return dumps(step_record(step))
         direction = "null" if step.direction is None else _json_str(step.direction)
@@ -251,10 +255,16 @@ def step_line(step: ReplayStep) -> str:
         fields = _event_json(event, kind)
         if fields is None:
             return dumps(step_record(step))
+        time = round(step.time, 6)
         line = (f'{{"conn":{step.conn},"direction":{_json_str(step.direction or "")},{fields},'
-                f'"states":{_states_json(step.states)},"time":{float.__repr__(round(step.time, 6))}')
+                f'"states":{_states_json(step.states)},"time":{float.__repr__(time)}')
         if step.transitions:
             line += ',"transitions":[' + ",".join(_transition_json(t) for t in step.transitions) + "]"
+        timing = step.timing
+        if timing is not None:  # one per exchange, after its response's EndOfMessage
+            return line + ('}\n{"event":"timing","conn":%d,"timing":{"dns":null,"connect":null,"tls":null,'  # noqa: UP031
+                           '"first_byte":%r,"total":%r},"time":%r}' % (step.conn, timing["first_byte"],
+                                                                      timing["total"], time))
         return line + "}"
     data = event.data
     if getattr(event, "chunk_start", False) or getattr(event, "chunk_end", False):

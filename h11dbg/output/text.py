@@ -124,10 +124,12 @@ def slowest_line(slowest: Sequence[tuple[float, int, str, float]]) -> str:
         for total, conn, label, first_byte in slowest)
 
 
-def _seconds(value: float | None) -> str:
-    """Seconds with six decimals, from whole microseconds (format(x, '.6f') costs a decimal conversion)."""
-    micros = round((value or 0.0) * 1_000_000)
-    return f"{'-' if micros < 0 else ''}{abs(micros) // 1_000_000}.{abs(micros) % 1_000_000:06d}"
+def _timing_line(head: str, step: ReplayStep) -> str:
+    timing = step.timing
+    assert timing is not None
+    # (whole microseconds: %.6f writes them exactly, and costs half of rounding them to an int first)
+    return "%s timing: %s: first byte after %.6f s, last byte after %.6f s   %s" % (  # noqa: UP031
+        head, step.text, timing["first_byte"] or 0.0, timing["total"] or 0.0, _states(step.states))
 
 
 def _states(states: dict[str, str]) -> str:
@@ -203,10 +205,6 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
         lines += [f"{_INDENT}{name}: {value}" for name, value in error_details(step.error)]
         if step.text:
             lines.append(f"{_INDENT}{step.text}")
-    elif step.kind == "timing" and step.timing is not None:
-        timing = step.timing
-        lines.append(f"{head} timing: {step.text}: first byte after {_seconds(timing['first_byte'])} s, last byte "
-                     f"after {_seconds(timing['total'])} s   {_states(step.states)}")
     elif step.kind == "end":
         text = f"{head} end   {_states(step.states)}"
         if step.tunnelled:
@@ -226,6 +224,8 @@ def step_lines(step: ReplayStep, *, headers: bool = True) -> list[str]:
                 if len(cache) < 2048:  # a few dozen rules in practice; bounded regardless
                     cache[key] = line
             lines.append(line)
+    if step.timing is not None:  # a response's EndOfMessage: its exchange is complete
+        lines.append(_timing_line(head, step))
     return lines
 
 

@@ -102,9 +102,9 @@ class _ConnectionReplay:
     def __init__(self, engine: Engine, conn: int, slowest: list[ExchangeTiming] | None = None) -> None:
         self.engine = engine
         self.conn = conn
-        # requests not answered yet (when their bytes arrived, "METHOD target"), when the response
+        # requests not answered yet (when their bytes arrived, the Request), when the response
         # in progress arrived, and the slowest exchanges so far (shared by the replay)
-        self.unanswered: deque[tuple[float, str]] = deque()
+        self.unanswered: deque[tuple[float, Any]] = deque()
         self.response_at: float | None = None
         self.slowest: list[ExchangeTiming] = [] if slowest is None else slowest
         self.server, self.http10_keep_alive = make_connection(engine, engine.SERVER)  # parses c2s bytes
@@ -457,52 +457,53 @@ class _ConnectionReplay:
             steps.append(self._mirror_failed(direction, time, exc, parser))
             return "stop"
         states = self.states(parser)
-        steps.append(ReplayStep("event", self.conn, time, direction, event, states,
-                                transitions=self._take_transitions(parser)))
+        step = ReplayStep("event", self.conn, time, direction, event, states,
+                          transitions=self._take_transitions(parser))
+        steps.append(step)
         if type(event) is engine.ConnectionClosed:
             self.finished.add(direction)
             return "closed"
         if type(event) is engine.Request:
             self.last_request = event
-            self.unanswered.append((time, f"{bytes(event.method).decode('ascii', 'replace')} "
-                                          f"{bytes(event.target).decode('ascii', 'replace')}"))
+            self.unanswered.append((time, event))
         elif type(event) is engine.Response:
             self.last_response = event
             self.response_at = time
         elif type(event) is engine.EndOfMessage and direction == "s2c" and self.response_at is not None:
-            timing = self._timing(time)
-            if timing is not None:
-                steps.append(timing)
+            self._time_exchange(step)
         if "SWITCHED_PROTOCOL" in (states["client"], states["server"]) and (
                 engine.SWITCHED_PROTOCOL in (parser.our_state, parser.their_state)):
             steps.append(self._switch(time))
             return "stop"
         return "moved"
 
-    def _timing(self, time: float) -> ReplayStep | None:
-        """A response is complete: how long after its request its first and last bytes arrived
-        (as curl's time_starttransfer and time_total count from the request; none when the
-        transcript has no times)."""
+    def _time_exchange(self, step: ReplayStep) -> None:
+        """A response is complete (``step`` is its EndOfMessage): how long after its request its
+        first and last bytes arrived, as curl's time_starttransfer and time_total count from the
+        request, kept on ``step`` (none when the transcript has no times).  On the step, not a step
+        of its own: one more step per exchange cost a replay 1% of its instructions."""
         first_at, self.response_at = self.response_at, None
         if not self.unanswered or first_at is None:
-            return None
-        sent, label = self.unanswered.popleft()
+            return
+        sent, request = self.unanswered.popleft()
+        time = step.time
         if sent == first_at == time == 0.0:  # an input without times (curl --trace without --trace-time)
-            return None
+            return
         # in whole microseconds, as a transcript writes times (a converted capture says the same), and
         # without round(x, 6): its decimal rounding costs as much as the rest of the exchange's steps
         sent_us = round(sent * 1_000_000)
         first_byte = (round(first_at * 1_000_000) - sent_us) / 1_000_000
         total = (round(time * 1_000_000) - sent_us) / 1_000_000
+        label = (request.method + b" " + request.target).decode("ascii", "replace")
         slowest = self.slowest
         exchange = (total, self.conn, label, first_byte)
-        if len(slowest) < SLOWEST or _by_total(exchange) < _by_total(slowest[-1]):
+        # (most exchanges are quicker than the last one kept: one comparison says so)
+        if len(slowest) < SLOWEST or total >= slowest[-1][0] and _by_total(exchange) < _by_total(slowest[-1]):
             slowest.append(exchange)
             slowest.sort(key=_by_total)  # (a few items; heapq would cost the replay's start-up a C module)
             del slowest[SLOWEST:]
-        return ReplayStep("timing", self.conn, time, "s2c", states=self.last_states, text=label,
-                          timing={"dns": None, "connect": None, "tls": None, "first_byte": first_byte,
-                                  "total": total})
+        step.text = label
+        step.timing = {"dns": None, "connect": None, "tls": None, "first_byte": first_byte, "total": total}
 
     def _parse_failed(self, direction: Direction, time: float, exc: Exception, parser: Machine) -> ReplayStep:
         # anything but RemoteProtocolError is an engine bug, and must not end the replay (h11 has a few)

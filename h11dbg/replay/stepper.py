@@ -54,5 +54,6 @@ class Stepper:
             if step is None:
                 return
             yield step
-            if not ignore_breakpoints and step.event_name.lower() in self.breakpoints:
+            if not ignore_breakpoints and (step.event_name.lower() in self.breakpoints
+                                           or step.timing is not None and "timing" in self.breakpoints):
                 return

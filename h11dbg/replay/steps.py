@@ -11,8 +11,7 @@ if TYPE_CHECKING:
     from h11dbg.protocol import Transition
     from h11dbg.transcript.model import Direction
 
-StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end", "paused", "resumed",
-                   "timing"]
+StepKind = Literal["open", "event", "error", "cycle", "switch", "close", "reset", "end", "paused", "resumed"]
 
 
 class ReplayStep:
@@ -33,11 +32,12 @@ class ReplayStep:
         error: BaseException | None = None,
         offset: int | None = None,  # error: byte offset in that direction's stream, from the connection start
         offset_exact: bool = True,  # False when the engine does not say and we only know where parsing stood
-        text: str | None = None,  # (a timing step: the exchange's "METHOD target")
+        text: str | None = None,  # (a response's EndOfMessage with a timing: the exchange's "METHOD target")
         transitions: tuple[Transition, ...] = (),  # when the engine explains (only h11dbg.protocol does)
         tunnelled: dict[Direction, int] | None = None,  # after a protocol switch: bytes each way
         peers: tuple[str | None, str | None] = (None, None),
-        # a completed exchange: seconds from the request to the response's first and last bytes
+        # a response's EndOfMessage, when its exchange is complete: seconds from the request to the
+        # response's first and last bytes (outputs show it as a line of its own after the event's)
         timing: dict[str, float | None] | None = None,
     ) -> None:
         self.kind = kind

@@ -24,9 +24,11 @@ PROMPT = "replay> "
 BANNER = "stepping: type help for the commands, next (or Enter) to go on"
 
 # what `break` takes: h11's event classes (both engines name them alike), then the steps of the
-# replay itself ("event" is not one: an event step is named after its event)
+# replay itself ("event" is not one: an event step is named after its event), then "timing" (the
+# response's EndOfMessage that completes an exchange of a timed input)
 EVENT_NAMES = ("Request", "Response", "InformationalResponse", "Data", "EndOfMessage", "ConnectionClosed")
-BREAKPOINT_NAMES: tuple[str, ...] = EVENT_NAMES + tuple(kind for kind in get_args(StepKind) if kind != "event")
+BREAKPOINT_NAMES: tuple[str, ...] = (EVENT_NAMES + tuple(kind for kind in get_args(StepKind) if kind != "event")
+                                     + ("timing",))
 _CANONICAL = {name.lower(): name for name in BREAKPOINT_NAMES}
 
 

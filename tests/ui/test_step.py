@@ -166,6 +166,18 @@ def test_every_event_and_step_kind_is_a_breakpoint_name() -> None:
         "error", "open", "close", "reset", "cycle", "switch", "end", "paused", "resumed", "timing"])
 
 
+def test_break_timing_stops_where_an_exchange_completes() -> None:
+    result = subprocess.run([H11DBG, "replay", str(KEEPALIVE), "--step"], input="break timing\ncontinue\ncontinue\n"
+                            "quit\n", capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    shown = [line for line in result.stdout.splitlines()
+             if " s2c " in line and "EndOfMessage" in line or "timing:" in line]
+    # each stop is the response's EndOfMessage and, under it, its exchange's timing; then the walk waits
+    assert [line.split()[2:4] for line in shown] == [["s2c", "EndOfMessage"], ["s2c", "timing:"]] * 2
+    assert "timing: GET /one: first byte after " in shown[1] and "timing: GET /two: " in shown[3]
+    assert "GET /three" not in result.stdout
+
+
 def test_completion_of_commands_and_breakpoint_names() -> None:
     assert completions("") == [
         "next ", "continue ", "break ", "delete ", "breaks ", "explain ", "diagram ", "quit ", "help "]
