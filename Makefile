@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint bench faults fuzz clean
+.PHONY: setup demo test lint bench bounds faults fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The bounds table (docs/robustness.md): both engines at a 1 MB header, 100 000 headers, sizes near 2^64,
+# 10 000 pipelined requests and 1 KiB-1 MiB fed one byte at a time; a few minutes.
+bounds: setup
+	$(BIN)/python bench/bounds.py
 
 # The fault table (docs/robustness.md): resets, half-closes, silent peers, TLS mismatches, banners, slowloris
 faults: setup
