@@ -11,8 +11,10 @@ before it are through.  A direction is read only while its previous read has bee
 slow reader slows its sender down (TCP's own back-pressure) instead of filling memory.
 
 Each chunk is recorded before it is forwarded, so whatever the other side sends in reply is
-recorded after it: the transcript's order is causal.  Every record is written and flushed as it
-happens, so a Ctrl-C or a kill leaves a file that is valid up to the last chunk.  Each direction
+recorded after it: the transcript's order is causal, and no byte reaches a peer before it is in the
+file.  Every record is written and flushed as it happens, so a kill loses nothing that crossed (the
+file may end inside the record being written, which the reader says); once stopped (Ctrl-C,
+SIGTERM) nothing more is recorded, and a read that finds the proxy stopped is not forwarded either.  Each direction
 ends once: a ``close`` when its sender half-closed, and a reset ends every direction still open —
 nothing is recorded for that connection after it.
 
@@ -96,11 +98,15 @@ class RecordingProxy:
     def _now(self) -> float:
         return time.monotonic() - self._start
 
-    def _write(self, record: Record) -> None:
+    def _write(self, record: Record) -> bool:
+        """Record ``record``; False once stopped (then nothing is recorded, and the caller must not pass
+        on what it describes: a chunk forwarded but not recorded would be a byte lost)."""
         with self._lock:
-            if not self._stopped.is_set():
-                # stamped under the lock, so times in the file never go backwards between threads
-                self._record(dataclasses.replace(record, time=self._now()))
+            if self._stopped.is_set():
+                return False
+            # stamped under the lock, so times in the file never go backwards between threads
+            self._record(dataclasses.replace(record, time=self._now()))
+            return True
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or KeyboardInterrupt in the calling thread)."""
@@ -249,12 +255,13 @@ class _Relay:
         except OSError as exc:
             return self._pass_reset(direction, exc)
         self.last_activity = time.monotonic()
-        if not data:
-            self.ended.add(direction)
-            self.proxy._write(Close(self.conn, direction, 0.0))
-        else:
-            self.proxy._write(Chunk(self.conn, direction, data, 0.0))
+        # stopped between poll() and this read (SIGTERM, Ctrl-C): what was read is not passed on
+        if not self.proxy._write(Chunk(self.conn, direction, data, 0.0) if data else Close(self.conn, direction)):
+            return "stopped"
+        if data:
             self.pending[direction] = data
+        else:
+            self.ended.add(direction)
         return self._forward(direction)
 
     def _forward(self, direction: Direction) -> str | None:
