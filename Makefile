@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint bench bounds faults fuzz clean
+.PHONY: setup demo test lint bench bounds faults integrity fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bounds: setup
 # The fault table (docs/robustness.md): resets, half-closes, silent peers, TLS mismatches, banners, slowloris
 faults: setup
 	$(BIN)/python bench/faults.py
+
+# h11dbg record between real clients and a real upstream: 100, 400, 1000 concurrent connections, bytes
+# compared at both ends and in the transcript, then SIGKILL/SIGTERM/SIGINT mid-stream (docs/robustness.md)
+integrity: setup
+	$(BIN)/python bench/integrity.py
 
 # Each harness for FUZZ_SECONDS (default 600) of wall time; new inputs go to a scratch corpus, findings and
 # logs to FUZZ_ARTIFACTS.  docs/robustness.md has the figures.
