@@ -213,7 +213,8 @@ def read_text(path: Path, stream: IO[bytes] | None = None) -> Transcript:
         stream.close()
         raise
     first_line, start = pending if pending is not None else (0, b"")
-    return Transcript(meta, _records(path, stream, first_line, start))
+    notes: list[str] = []  # a file cut short says so once it is read to its end
+    return Transcript(meta, _records(path, stream, first_line, start, meta, notes), notes)
 
 
 def _read_header(
@@ -262,12 +263,30 @@ _BLOCK = 1 << 20
 _PAYLOAD_END = re.compile(rb"\n[^|]")  # a line break followed by a line that is not a payload line
 
 
-def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator[Record]:
+def cut_short_note(lineno: int, record: str) -> str:
+    """What a file that ends inside its last record says: the one loss a kill can leave."""
+    return (f"the file ends inside its last record (line {lineno}: {record}), which is left out: "
+            "a recording cut short (killed mid-write, or its disk full); every record before it is whole")
+
+
+def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes, meta: Meta,
+             notes: list[str]) -> Iterator[Record]:
     """Records from ``buf`` (starting at line ``lineno``) and then the rest of ``stream``.
 
     The file is read in large blocks and each chunk's payload lines are found, stripped and decoded
     as one slice, so the time per line is C time; memory holds one block and the current chunk.
+
+    A recording's writer ends every record with a line end and writes it whole, so a last record
+    that the file ends inside (a record line without its line end, a chunk short of its length or
+    cut inside an escape) is what a kill or a full disk leaves: it is left out with a note in
+    ``notes`` (and ``meta.lossy``), not an error, so the records before it replay.
     """
+
+    def cut_short(lineno: int, record: str) -> None:
+        note = cut_short_note(lineno, record)
+        notes.append(note)
+        meta.lossy = "; ".join(filter(None, (meta.lossy, note)))
+
     with stream:
         pos = 0
         eof = False
@@ -281,7 +300,7 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     continue
                 if pos >= len(buf):
                     return
-                newline = len(buf)
+                newline = len(buf)  # the last line, without its line end
             line = buf[pos:newline]
             if line[-1:] == b"\r":
                 line = line[:-1]
@@ -329,7 +348,19 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     found = _PAYLOAD_END.search(buf, pos, end)
                     if found is not None:
                         end = found.start() + 1
-                    data, lines = _payload(path, lineno, buf[pos:end], declared)
+                    try:
+                        data, lines = _payload(path, lineno, buf[pos:end], declared)
+                    except TranscriptError:
+                        held = _cut_payload(path, lineno, buf[pos:end], declared) if eof and end == len(buf) else None
+                        if held is None:
+                            raise
+                        cut_short(here, f"a {_show(line)} chunk holding {len(held)} of its {declared} bytes")
+                        return
+                if len(data) < declared and eof and end == len(buf):
+                    # at a line end, a short last chunk may also be a file edited by hand
+                    hint = "; edited by hand? a trimmed trailing space is written \\x20" if buf[-1:] == b"\n" else ""
+                    cut_short(here, f"a {_show(line)} chunk holding {len(data)} of its {declared} bytes{hint}")
+                    return
                 pos = end
                 lineno += lines
                 if len(data) != declared:
@@ -358,6 +389,9 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes) -> Iterator
                     path, "payload line outside a chunk: expected a 'c2s' or 's2c' record line before it",
                     line=here,
                 )
+            if newline == len(buf) and eof:  # a record line the file ends inside
+                cut_short(here, f"{_show(line)}, a record line without its end")
+                return
             if _META.fullmatch(line):
                 raise TranscriptError(path, "metadata lines belong before the first record", line=here)
             raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=here)
@@ -386,6 +420,23 @@ def _payload(path: Path, first_line: int, region: bytes, declared: int) -> tuple
                 line=first_line + text.count(b"\n", 0, position),
             )
     return _decode(path, first_line, stripped[1:], declared), lines
+
+
+_TRAILING_BACKSLASHES = re.compile(rb"(\\+)(x[0-9a-fA-F]?)?\Z")
+
+
+def _cut_payload(path: Path, first_line: int, region: bytes, declared: int) -> bytes | None:
+    """The bytes of payload lines that the file ends inside, the last one perhaps inside an escape
+    (``\\``, ``\\x``, ``\\xH``), or None if they are malformed anyway."""
+    if region.endswith(b"\n"):
+        return None  # it ends on a whole line, so the error is in the lines themselves
+    tail = _TRAILING_BACKSLASHES.search(region)
+    if tail is not None and len(tail.group(1)) % 2:  # an odd run: the last backslash starts an escape
+        region = region[: tail.end() - len(tail.group(2) or b"") - 1]
+    try:
+        return _payload(path, first_line, region, declared)[0]
+    except TranscriptError:
+        return None
 
 
 _PRINTABLE = bytes(range(0x20, 0x7F))

@@ -250,7 +250,7 @@ def test_an_existing_capture_is_kept_unless_forced_and_then_replaced_whole(tmp_p
     assert refused.exit_code == 2 and "exists already" in refused.output
     assert target.read_bytes() == b"mine"
     broken = tmp_path / "broken.h11t"
-    broken.write_bytes(source.read_bytes() + b"c2s 9 at 1.0 len 5\n| abc\n")
+    broken.write_bytes(source.read_bytes() + b"c2s 9 at 1.0 len 5\n| abc\nclose 9 c2s at 1.1\n")
     failed = CliRunner().invoke(main, ["convert", str(broken), str(target), "--force"])
     assert failed.exit_code == 2
     assert target.read_bytes() == b"mine"  # a failed conversion leaves the old file as it was

@@ -40,10 +40,19 @@ def _pump(sock: socket.socket, data: bytes, sent: bytearray) -> None:
             sent += data[start:start + 16384]
 
 
-def _drain(sock: socket.socket, received: bytearray) -> None:
+def _drain(sock: socket.socket, received: bytearray, head_in: threading.Event | None = None) -> None:
     with contextlib.suppress(OSError):
         while data := sock.recv(65536):
             received += data
+            if head_in is not None and b"\r\n\r\n" in received:
+                head_in.set()
+    if head_in is not None:
+        head_in.set()
+
+
+def _answer(sock: socket.socket, data: bytes, sent: bytearray, head_in: threading.Event) -> None:
+    head_in.wait(15)  # the response starts once the request's head is in, its body still coming
+    _pump(sock, data, sent)
 
 
 def test_sigkill_mid_stream_leaves_a_readable_prefix_of_what_crossed(recorder: Callable, tmp_path: Path) -> None:
@@ -62,10 +71,11 @@ def test_sigkill_mid_stream_leaves_a_readable_prefix_of_what_crossed(recorder: C
         upload = b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (index, BODY) + rng.randbytes(BODY)
         download = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY + rng.randbytes(BODY)
         sockets += [client, server]
+        head_in = threading.Event()
         threads += [threading.Thread(target=_pump, args=(client, upload, end.client_sent)),
                     threading.Thread(target=_drain, args=(client, end.client_received)),
-                    threading.Thread(target=_drain, args=(server, end.upstream_received)),
-                    threading.Thread(target=_pump, args=(server, download, end.upstream_sent))]
+                    threading.Thread(target=_drain, args=(server, end.upstream_received, head_in)),
+                    threading.Thread(target=_answer, args=(server, download, end.upstream_sent, head_in))]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 20
@@ -82,9 +92,13 @@ def test_sigkill_mid_stream_leaves_a_readable_prefix_of_what_crossed(recorder: C
 
     replayed = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(rec.output)], capture_output=True,
                               text=True, timeout=120)
+    # every connection is mid-body at the end; the file may end inside the record being written (a
+    # kill mid-write): then replay says so in a note and reads every record before it
     assert replayed.returncode == 0, replayed.stderr
     assert "Traceback" not in replayed.stderr
-    assert f"{len(ends)} connection(s), all parsed cleanly" in replayed.stderr
+    summary = f"{len(ends)} connection(s), all parsed cleanly"
+    assert replayed.stderr.startswith(summary + "\n") or replayed.stderr.startswith(
+        summary + "; h11dbg input is lossy (1 note(s) above)\n"), replayed.stderr
 
     in_file: dict[int, dict[str, bytearray]] = {}
     by_conn: dict[int, dict[str, bytearray]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,13 +113,30 @@ def test_interleaved_connections_errors_reuse_and_open_ends(policy: str, tmp_pat
 def test_bad_input_after_many_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _busy(tmp_path / "busy.h11t", 8)
     with open(path, "ab") as stream:
-        stream.write(b"c2s 3 at 9.0 len 5\n| abc\n")
+        stream.write(b"c2s 3 at 9.0 len 5\n| abc\nclose 3 c2s at 9.1\n")
     result = _same(path, monkeypatch, "alternate")
-    bad_line = path.read_bytes().count(b"\n") - 1  # the record line, before its payload line
+    bad_line = path.read_bytes().count(b"\n") - 2  # the record line, before its payload line
     assert result.exit_code == 2 and result.stderr == (
         f"h11dbg: {path}:{bad_line}: the chunk declares len 5 but its payload holds 3 bytes"
         " (a trimmed trailing space? write it as \\x20)\n")
     assert result.stdout  # what came before the bad record was replayed
+
+
+def test_a_recording_cut_inside_its_last_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what a kill mid-write leaves: the records before the cut replay, the note comes after them
+    path = _busy(tmp_path / "cut.h11t", 8)
+    with open(path, "ab") as stream:
+        stream.write(b"c2s 3 at 9.0 len 5\n| ab\\x6")
+    cut_line = path.read_bytes().count(b"\n")
+    result = _same(path, monkeypatch, "alternate")
+    before, note, after = result.stdout.partition(
+        f"note: h11dbg input is lossy: the file ends inside its last record (line {cut_line}: a 'c2s 3 at 9.0 len 5' "
+        "chunk holding 2 of its 5 bytes), which is left out: a recording cut short (killed mid-write, or its disk "
+        "full); every record before it is whole\n")
+    assert note and before.count("\n") > 100
+    assert all(re.match(r"\[\d+\] +[\d.]+ +end ", line) or line.startswith(" ") for line in after.splitlines())
+    assert "h11dbg input is lossy (1 note(s) above)" in result.stderr.splitlines()[0]
+    _same(path, monkeypatch, "worker", "--json")
 
 
 def test_a_captures_losses_said_where_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

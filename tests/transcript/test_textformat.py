@@ -95,7 +95,7 @@ def test_reader_is_lazy_and_streams(tmp_path: Path) -> None:
         for index in range(200):  # ~13 MB of records
             writer.write(Chunk(1, "s2c", body, float(index)))
     transcript = open_transcript(path)
-    assert isinstance(transcript.records, types.GeneratorType)
+    assert isinstance(iter(transcript.records), types.GeneratorType)  # read as iterated, not all at once
     total = 0
     for record in transcript:
         assert isinstance(record, Chunk)
@@ -108,7 +108,7 @@ def test_reader_is_lazy_and_streams(tmp_path: Path) -> None:
     [
         (b"", 1, "the file is empty"),
         (b"h11dbg-transcript 2\n", 1, "version 2 is not supported"),
-        (b"h11dbg-transcript 1\nc2s 1 at 0 len 3\n| ab\n", 2, "declares len 3 but its payload holds 2"),
+        (b"h11dbg-transcript 1\nc2s 1 at 0 len 3\n| ab\nclose 1 c2s at 1\n", 2, "declares len 3 but its payload"),
         (b"h11dbg-transcript 1\nc2s 1 at 0 len 3\n| ab\\q\n", 3, "column 5"),
         (b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n| \\x4\n| 1\n", 3, "\\xHH"),
         (b"h11dbg-transcript 1\nc2s 1 at 0 len 1\n| \xc3\xa9\n", 3, "printable ASCII"),
@@ -127,6 +127,42 @@ def test_malformed_files_say_where_and_what(tmp_path: Path, content: bytes, line
     assert info.value.line == line
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("tail", "line", "said"),
+    [
+        (b"c2s 1 at 0.2 len 10\n| abc\\x4", 5, "a 'c2s 1 at 0.2 len 10' chunk holding 3 of its 10 bytes"),
+        (b"c2s 1 at 0.2 len 10\n| abc\\", 5, "holding 3 of its 10 bytes"),
+        (b"c2s 1 at 0.2 len 10\n| abc\\\\", 5, "holding 4 of its 10 bytes"),  # an escaped backslash, whole
+        (b"c2s 1 at 0.2 len 10\n| ab", 5, "holding 2 of its 10 bytes"),
+        (b"c2s 1 at 0.2 len 10\n| ab\n", 5, "holding 2 of its 10 bytes; edited by hand? a trimmed trailing space"),
+        (b"c2s 1 at 0.2 len 10\n", 5, "holding 0 of its 10 bytes"),
+        (b"c2s 1 at 0.2 le", 5, "'c2s 1 at 0.2 le', a record line without its end"),
+        (b"close 1 s2c at 0.", 5, "'close 1 s2c at 0.', a record line without its end"),
+    ],
+)
+def test_a_file_cut_inside_its_last_record_reads_up_to_it_with_a_note(tmp_path: Path, tail: bytes, line: int,
+                                                                        said: str) -> None:
+    # what a recorder killed mid-write (or a full disk) leaves: every record before the last whole
+    path = tmp_path / "cut.h11t"
+    path.write_bytes(b"h11dbg-transcript 1\nopen 1 at 0 client a:1 server b:2\nc2s 1 at 0.1 len 2\n| hi\n" + tail)
+    transcript = open_transcript(path)
+    assert list(transcript) == [Open(1, 0.0, "a:1", "b:2"), Chunk(1, "c2s", b"hi", 0.1)]
+    assert transcript.notes is not None and len(transcript.notes) == 1
+    assert transcript.notes[0].startswith(f"the file ends inside its last record (line {line}: ")
+    assert said in transcript.notes[0]
+    assert transcript.notes[0].endswith("which is left out: a recording cut short (killed mid-write, or its disk "
+                                        "full); every record before it is whole")
+    assert transcript.meta.lossy == transcript.notes[0]
+
+
+def test_a_short_or_bad_last_chunk_that_is_no_cut_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.h11t"
+    for tail, said in ((b"| a\\q", "column 4"), (b"| a\\x4g", "column 4"), (b"| ab\nclose 1 c2s at 1\n", "len 10")):
+        path.write_bytes(b"h11dbg-transcript 1\nc2s 1 at 0 len 10\n" + tail)
+        with pytest.raises(TranscriptError, match=said):
+            list(open_transcript(path))
 
 
 def test_detection_by_content(tmp_path: Path) -> None:
@@ -271,8 +307,10 @@ def test_valid_payload_lines(tmp_path: Path, payload: bytes, expected: bytes) ->
 def test_invalid_payload_lines_are_located(tmp_path: Path, payload: bytes, line: int, column: int) -> None:
     path = tmp_path / "bad.h11t"
     head = b"h11dbg-transcript 1\nc2s 1 at 0 len 4\n"
-    # before a record, at the end of the file, and there without a final line end
-    for content in (head + payload + b"close 1 c2s at 1\n", head + payload, head + payload.rstrip(b"\n")):
+    # before a record, at the end of the file, and there without a final line end (but a lone backslash
+    # there is an escape the file ends inside: a recording cut short, test_a_file_cut_inside_its_last_record...)
+    contents = [head + payload + b"close 1 c2s at 1\n", head + payload, head + payload.rstrip(b"\n")]
+    for content in contents[:2] if payload.endswith(b"a\\\n") else contents:
         path.write_bytes(content)
         with pytest.raises(TranscriptError, match=f"column {column}: expected a printable ASCII") as info:
             list(open_transcript(path))
