@@ -91,7 +91,15 @@ class ReceiveBuffer:
 
     def take(self, end: int) -> bytes:
         """Consume and return ``data[pos:end]``."""
-        out = bytes(self.data[self.pos : end])
+        data = self.data
+        if self.pos == 0 and end == len(data):
+            # All of it (a head that came in a read of its own): one copy, and the buffer is freed
+            # now rather than held until the next read (a 1 MB head would stay resident).
+            out = bytes(data)
+            data.clear()
+            self.base += end
+            return out
+        out = bytes(data[self.pos : end])
         self.pos = end
         return out
 
@@ -211,11 +219,13 @@ def _diagnose_field_line(line: bytes) -> tuple[int, str, str, str]:
 # Head parsing
 
 
-def _split_fields(block: bytes, base: int, is_request: bool) -> list[tuple[bytes, bytes]]:
-    """Field lines of a header section (each ending in LF).  ``base``: offset of ``block[0]``."""
-    found: list[tuple[bytes, bytes]] = header_lines_re.findall(block)
-    if len(found) == block.count(b"\n"):
+def _split_fields(head: bytes, start: int, end: int, base: int, is_request: bool) -> list[tuple[bytes, bytes]]:
+    """Field lines of a header section, ``head[start:end]`` (each ending in LF).  ``base``: offset of
+    ``head[start]``.  Read in place: a copy of the section would double a large head's memory."""
+    found: list[tuple[bytes, bytes]] = header_lines_re.findall(head, start, end)
+    if len(found) == head.count(b"\n", start, end):
         return found
+    block = head[start:end]
     # The slow path: walk the lines to apply obs-fold rules and to point at the bad byte.
     # Each field: [name, value, the whitespace after the value so far] (kept for a fold).
     fields: list[list[bytes]] = []
@@ -365,14 +375,14 @@ class _HeadReader:
         first_end = head.index(b"\n")
         raw_line = head[:first_end]
         line = _strip_cr(raw_line)
-        # the head ends with an empty line (CRLF, or LF): drop it from the field block
-        block = head[first_end + 1 : -2 if head.endswith(b"\r\n") and len(head) - first_end > 2 else -1]
+        # the head ends with an empty line (CRLF, or LF): the field block stops before it
+        block_end = len(head) - (2 if head.endswith(b"\r\n") and len(head) - first_end > 2 else 1)
         if self.is_request:
             match = request_line_re.fullmatch(line)
             if match is None:
                 self._start_line_error(line or raw_line, base)
             method, target, version = match.groups()
-            fields = _split_fields(block, base + first_end + 1, True)
+            fields = _split_fields(head, first_end + 1, block_end, base + first_end + 1, True)
             try:
                 headers = normalize_and_validate(fields, _parsed=True)
             except LocalProtocolError as exc:
@@ -385,7 +395,7 @@ class _HeadReader:
         if match is None:
             self._start_line_error(line or raw_line, base)
         version, status, reason = match.groups()
-        fields = _split_fields(block, base + first_end + 1, False)
+        fields = _split_fields(head, first_end + 1, block_end, base + first_end + 1, False)
         try:
             headers = normalize_and_validate(fields, _parsed=True)
         except LocalProtocolError as exc:

@@ -9,6 +9,8 @@ over the limit, as when the bytes come one at a time.
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -222,3 +224,30 @@ def test_chunk_size_with_thousands_of_leading_zeros(role: str) -> None:
     assert error == () and events[1:] == [("Data", b"hello"), ("EndOfMessage", [])]
     too_big = head + b"0" * 5000 + b"1" + b"0" * 16 + b"\r\n"
     assert outcome(role, [too_big])[1][:2] == (400, "chunk-size-overflow")
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_a_large_head_is_held_twice_at_most_and_not_after(role: str) -> None:
+    """A 1 MB field value under a raised limit: the engine's peak is the buffer and the parsed head
+    (h11's too), not four copies, and nothing of it stays buffered once the event is out.  Found
+    by the bounds table (bench/bounds.py, row 1b: 3.7 MiB peak RSS growth for a 1 MB value where
+    h11 had 1.8 MiB, and the megabyte kept in the receive buffer until the next read)."""
+    value = 1_000_000
+    start = b"GET / HTTP/1.1\r\nHost: h\r\n" if role == "server" else b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+    head = start + b"X-Big: " + b"v" * value + b"\r\n\r\n"
+    conn = h.Connection(h.SERVER if role == "server" else h.CLIENT, max_incomplete_event_size=2 * value)
+    if role == "client":
+        conn.send(h.Request(method=b"GET", target=b"/", headers=[(b"Host", b"h")]))
+        conn.send(h.EndOfMessage())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        conn.receive_data(head)  # the buffer: one copy
+        event = conn.next_event()
+        peak = tracemalloc.get_traced_memory()[1]
+        del event  # what stays is the connection's own
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.2 * value  # the buffer, then the head and the value taken from it
+    assert held < 16 * 1024
