@@ -427,6 +427,8 @@ def _reset(sock: socket.socket) -> None:
 class Recorder:
     """``python -m h11dbg record`` in a child process, its stderr drained and its /proc entry sampled."""
 
+    running: list[subprocess.Popen[str]] = []  # killed if this run is interrupted (see main)
+
     def __init__(self, upstream: int, output: Path) -> None:
         self.output = output
         self.proc = subprocess.Popen(
@@ -434,6 +436,7 @@ class Recorder:
              f"127.0.0.1:{upstream}", "-o", str(output)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
+        Recorder.running.append(self.proc)
         assert self.proc.stderr is not None
         first = self.proc.stderr.readline()
         if not first.startswith("recording "):
@@ -581,8 +584,8 @@ class Result:
     run: str
     connections: int
     kinds: dict[str, int]
-    bytes_c2s: int  # what the clients sent
-    bytes_s2c: int  # what the upstream sent
+    bytes_c2s: int  # what the clients sent (handed to their kernel: after a kill, much of it never left)
+    bytes_s2c: int  # what the upstream sent (likewise)
     file_bytes: int
     mismatches: int
     lost: int
@@ -730,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="100,400,1000", help="concurrent runs, comma separated")
     parser.add_argument("--kills", type=int, default=3, help="SIGKILL runs of each kind (mid-body, mid-write)")
     parser.add_argument("--streams", type=int, default=200, help="connections in each kill/TERM/INT run")
-    parser.add_argument("--stream-mib", type=int, default=4, help="largest body of a kill/TERM/INT connection")
+    parser.add_argument("--stream-mib", type=int, default=2, help="largest body of a kill/TERM/INT connection")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--keep", metavar="DIR", help="write the transcripts here (kept)")
     parser.add_argument("--no-replay", action="store_true", help="do not replay the concurrent runs' files")
@@ -742,7 +745,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"open-file limit {soft} (hard {hard}): up to {most} concurrent connections", flush=True)
     results: list[Result] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # so the cleanup below runs
     with contextlib.ExitStack() as stack:
+        stack.callback(_kill_recorders)
         if args.keep:
             directory = Path(args.keep)
             directory.mkdir(parents=True, exist_ok=True)
@@ -753,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"concurrent {count}: skipped, the open-file limit allows {most}", flush=True)
                 continue
             _report(results, concurrent_run(count, args.seed + count, directory, not args.no_replay))
+            _drop(directory, args.keep)
         runs: list[tuple[str, int, bool, Callable[[random.Random], Callable[[Traffic], bool]]]] = []
         # mid-body: printable bodies, many connections inside a body each way; mid-write: binary bodies, whose
         # records are four times their bytes, so the recorder is busy writing most of the time
@@ -765,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, (name, sig, binary, trigger) in enumerate(runs):
             _report(results, interrupted_run(name, args.streams, args.stream_mib * MIB, args.seed * 1000 + number,
                                              directory, sig, binary=binary, trigger=trigger))
+            _drop(directory, args.keep)
     failed = [r for r in results if not r.ok]
     print(f"{len(results)} runs: {sum(r.connections for r in results)} connections, "
           f"{_mb(sum(r.bytes_c2s + r.bytes_s2c for r in results))} sent, {sum(r.mismatches for r in results)} "
@@ -773,6 +780,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) | {"ok": r.ok} for r in results], indent=1) + "\n")
     return 1 if failed else 0
+
+
+def _drop(directory: Path, keep: str | None) -> None:
+    """A run's transcript goes once its figures are out (a mid-write run's can be a gigabyte)."""
+    if not keep:
+        for path in directory.glob("*.h11t"):
+            path.unlink()
+
+
+def _kill_recorders() -> None:
+    for proc in Recorder.running:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _report(results: list[Result], result: Result) -> None:
