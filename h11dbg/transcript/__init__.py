@@ -104,7 +104,7 @@ def open_transcript(path: str | Path, format: str | None = None, *, segments: bo
     except TranscriptError:
         raise
     except Exception as exc:
-        raise TranscriptError(path, f"cannot read as {fmt.name}: {_describe(exc)}") from None
+        raise _reader_bug(path, fmt.name, exc) from None
     if transcript.notes is None:
         transcript.records = _guarded(path, fmt.name, transcript.records)
     else:
@@ -148,10 +148,13 @@ def _stdin() -> tuple[bytes, io.BufferedReader]:
     return head, io.BufferedReader(_Prefixed(head, stdin), 1 << 16)  # type: ignore[arg-type]
 
 
-def _describe(exc: BaseException) -> str:
+def _reader_bug(path: Path, name: str, exc: Exception) -> TranscriptError:
+    """The last resort for what a reader raised that is not a TranscriptError: every error a reader
+    knows of says where it is; one that does not is a bug in the reader (an OSError is the system's)."""
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return f"{type(exc).__name__}: {exc}"
+        return TranscriptError(path, f"cannot read as {name}: {exc.strerror}")
+    return TranscriptError(path, f"cannot read as {name}: {type(exc).__name__}: {exc} (a bug in h11dbg's {name} "
+                                 "reader: please report it with this file)")
 
 
 def _guarded(path: Path, name: str, records: Iterable[Record]) -> Iterator[Record]:
@@ -161,7 +164,7 @@ def _guarded(path: Path, name: str, records: Iterable[Record]) -> Iterator[Recor
     except TranscriptError:
         raise
     except Exception as exc:
-        raise TranscriptError(path, f"cannot read as {name}: {_describe(exc)}") from None
+        raise _reader_bug(path, name, exc) from None
 
 
 class _Guarded:

@@ -36,6 +36,23 @@ def sent_by(role: Role) -> Direction:
     return "c2s" if role == "client" else "s2c"
 
 
+#: A record's time is seconds since the transcript's start, under 10**TIME_DIGITS (about 31 years)
+#: either way: further is a corrupt or hand-edited time (thousands of digits read as infinity) that no
+#: writer could hold (pcap's 32-bit seconds, HAR's dates), so every reader refuses it where it reads it.
+TIME_DIGITS = 9
+MAX_TIME = 10.0**TIME_DIGITS
+
+
+def absurd_time(seconds: float) -> bool:
+    """Whether ``seconds`` is no time a record may have (past :data:`MAX_TIME`, infinite or NaN)."""
+    return not -MAX_TIME < seconds < MAX_TIME
+
+
+def absurd_time_message(shown: str) -> str:
+    """What a reader says about an absurd time, ``shown`` as the file has it."""
+    return f"the time {shown} is not within {MAX_TIME:.0f} s (about 31 years) of the transcript's start"
+
+
 @dataclass(frozen=True)
 class Open:
     """A connection starts.  ``time`` is seconds since the transcript's start."""

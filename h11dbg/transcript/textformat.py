@@ -29,7 +29,7 @@ from typing import IO
 
 from h11dbg.transcript.escaping import UnescapeError, escape, unescape
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.model import Chunk, Close, Meta, Open, Record, Transcript
+from h11dbg.transcript.model import TIME_DIGITS, Chunk, Close, Meta, Open, Record, Transcript, absurd_time_message
 
 MAGIC = b"h11dbg-transcript"
 VERSION = 1
@@ -40,7 +40,10 @@ EXTENSION = ".h11t"
 _MAX_LINE = 160
 _SLICE = 64
 
-_TIME = rb"(-?\d+(?:\.\d+)?)"
+# A time's whole seconds have at most TIME_DIGITS digits: a longer one (thousands of digits read as
+# infinity) is no line of ours; the error path then names it (_ABSURD_TIME).
+_TIME = rb"(-?\d{1,%d}(?:\.\d+)?)" % TIME_DIGITS
+_ABSURD_TIME = re.compile(rb"(?:open|c2s|s2c|close|reset) .*? at (-?\d{%d,}(?:\.\d+)?)(?: |$)" % (TIME_DIGITS + 1))
 _PEER = rb"(\S+)"
 # Connection numbers, lengths and the version: at most 18 digits, so a longer one is a line that does
 # not parse (located) rather than a number int() refuses (past 4300 digits) or one no file can hold.
@@ -394,6 +397,9 @@ def _records(path: Path, stream: IO[bytes], lineno: int, buf: bytes, meta: Meta,
                 return
             if _META.fullmatch(line):
                 raise TranscriptError(path, "metadata lines belong before the first record", line=here)
+            absurd = _ABSURD_TIME.match(line)
+            if absurd is not None:
+                raise TranscriptError(path, absurd_time_message(_show(absurd.group(1))), line=here)
             raise TranscriptError(path, f"expected {_RECORD_SHAPES}, got {_show(line)}", line=here)
 
 

@@ -33,7 +33,17 @@ from typing import IO, TextIO
 
 from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.model import Chunk, Close, Direction, Meta, Open, Record, Transcript
+from h11dbg.transcript.model import (
+    Chunk,
+    Close,
+    Direction,
+    Meta,
+    Open,
+    Record,
+    Transcript,
+    absurd_time,
+    absurd_time_message,
+)
 
 ASCII_LOSSY = (
     "curl --trace-ascii shows bytes outside printable ASCII as '.': they come back as '.' "
@@ -60,6 +70,7 @@ _CONNECTED = re.compile(
 )
 _REUSING = re.compile(r"Re-using existing connection (?:#(?P<id>\d+) )?with (?:proxy|host) (?P<host>\S+)")
 _CLOSING = re.compile(r"(?:Closing connection|[Ss]hutting down connection) #?(?P<id>\d+)?")
+_MAX_DIGITS = 16  # in a block's size or a dump line's offset: more is no trace curl wrote
 _HEX_LINE_WIDTH = 16
 _HEX_AREA = re.compile(r"(?=.{48})(?:[0-9a-f]{2} )+(?:   )*")
 _ASCII_LINE_WIDTH = 64
@@ -79,7 +90,7 @@ def variant(head: bytes) -> str | None:
     lines = head.decode("latin-1").splitlines()
     for i, line in enumerate(lines[:-1]):
         block = _BLOCK.match(line)
-        if block and int(block["size"]) > 0:
+        if block and block["size"].strip("0"):
             return "hex" if _is_hex_line(lines[i + 1]) else "ascii"
     return None
 
@@ -134,7 +145,7 @@ class _Parser:
             message += f": {escape(text.encode('latin-1')[:80])}"
         return TranscriptError(self.path, message, line=line)
 
-    def time(self, stamp: str | None) -> float:
+    def time(self, stamp: str | None, lineno: int, line: str) -> float:
         if stamp is None:
             return self.last_time
         h, m, s = stamp.split(":")
@@ -145,6 +156,8 @@ class _Parser:
             self.day += 86400.0
             t += 86400.0
         self.last_time = max(self.last_time, t - self.first_time)
+        if absurd_time(self.last_time):  # thousands of times back past "midnight"
+            raise self.error(lineno, absurd_time_message(f"{self.last_time:.0f} s"), line)
         return self.last_time
 
     def records(self, f: TextIO) -> Iterator[Record]:
@@ -154,6 +167,8 @@ class _Parser:
             line = raw.rstrip("\n").removesuffix("\r")
             dump = _DUMP.match(line)
             if block is not None and dump is not None:
+                if len(dump["offset"]) > _MAX_DIGITS:
+                    raise self.error(lineno, f"a dump offset of more than {_MAX_DIGITS} hex digits", line)
                 self.dump_line(block, lineno, int(dump["offset"], 16), dump["rest"], line)
                 continue
             if block is not None:
@@ -163,7 +178,9 @@ class _Parser:
                 raise self.error(lineno, "a dump line outside a Send/Recv block", line)
             header = _BLOCK.match(line)
             if header is not None:
-                t = self.time(header["time"])
+                t = self.time(header["time"], lineno, line)
+                if len(header["size"]) > _MAX_DIGITS:
+                    raise self.error(lineno, f"a block size of more than {_MAX_DIGITS} digits", line)
                 direction: Direction = "c2s" if header["verb"] == "Send" else "s2c"
                 if (header["arrow"] == "=>") != (direction == "c2s"):
                     raise self.error(lineno, "arrow and verb disagree", line)
@@ -172,7 +189,7 @@ class _Parser:
                 continue
             info = _INFO.match(line)
             if info is not None:
-                yield from self.info(info["text"], self.time(info["time"]))
+                yield from self.info(info["text"], self.time(info["time"], lineno, line))
             # anything else is free text curl printed inside an Info message: nothing to import
         if block is not None:
             yield from self.end_block(block, lineno + 1)

@@ -32,7 +32,7 @@ from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
 from h11dbg.transcript.formats import TranscriptError
-from h11dbg.transcript.model import Chunk, Meta, Open, Record, Transcript
+from h11dbg.transcript.model import Chunk, Meta, Open, Record, Transcript, absurd_time, absurd_time_message
 
 LOSSY = "bytes reconstructed from HAR"
 _NO_BODY_STATUS = {204, 304}
@@ -62,8 +62,50 @@ class _Where:
         value = obj[key]
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.error(f"{where}.{key}", f"expected {names}, got {json.dumps(value)[:40]}")
+            raise self.error(f"{where}.{key}", f"expected {names}, got {_shown(value)}")
+        return self.text(value, f"{where}.{key}") if isinstance(value, str) else value
+
+    def text(self, value: str, where: str) -> str:
+        """``value``, refused if it is not text: JSON's \\ud800 escapes make strings no bytes encode."""
+        if not value.isascii():
+            lone = next((i for i, char in enumerate(value) if "\ud800" <= char <= "\udfff"), None)
+            if lone is not None:
+                raise self.error(where, f"a lone surrogate \\u{ord(value[lone]):04x} at character {lone} (not text)")
         return value
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error quotes it: a scalar's start, or what kind of container it is."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        value = value[:40]
+    return json.dumps(value)[:40]
+
+
+def _integer(text: str) -> int | float:
+    # Past Python's limit on digits int() raises ValueError with no place in the file: such a number
+    # is read as a float (infinity), which the field's type check then refuses by its JSON path.
+    return int(text) if len(text) <= _MAX_DIGITS else float(text)
+
+
+_MAX_DIGITS = 100
+_MAX_DEPTH = 200  # JSON nesting reported when the decoder runs out of stack (HAR needs 6 levels)
+
+
+def _too_deep(raw: bytes) -> int:
+    """The byte offset where ``raw``'s JSON nesting first passes ``_MAX_DEPTH`` (0 if it never does)."""
+    depth = 0
+    for token in re.finditer(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', raw):
+        if token[0] in b"[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return token.start()
+        elif token[0] in b"]}":
+            depth -= 1
+    return 0
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -171,8 +213,10 @@ def _request(where: _Where, entry: dict[str, Any], at: str, notes: set[str]
             body = text.encode("utf-8")
         else:
             params = where.get(post, "params", list, f"{at}.postData", [])
-            body = urlencode([(p.get("name", ""), p.get("value", "")) for p in params if isinstance(p, dict)]
-                             ).encode("ascii")
+            fields = [(where.get(p, "name", str, f"{at}.postData.params[{i}]", ""),
+                       where.get(p, "value", str, f"{at}.postData.params[{i}]", ""))
+                      for i, p in enumerate(params) if isinstance(p, dict)]
+            body = urlencode(fields).encode("ascii")
     has_body = bool(body) or any(n.lower() in ("content-length", "transfer-encoding") for n, _ in headers)
     headers, body = _frame(headers, body, has_body, notes)
     return _head(f"{method} {target} {version}", headers), body, method, version, parts.hostname
@@ -213,21 +257,24 @@ def _response(where: _Where, entry: dict[str, Any], at: str, method: str, notes:
     return _head(f"{version} {status} {reason}", headers), body
 
 
-def _milliseconds(timings: Any) -> float:
+def _milliseconds(where: _Where, timings: Any, at: str) -> float:
     if not isinstance(timings, dict):
         return 0.0
     total = 0.0
     for name in ("blocked", "dns", "connect", "send", "wait"):
         value = timings.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            total += value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if absurd_time(value / 1000.0):
+                raise where.error(f"{at}.timings.{name}", absurd_time_message(f"{_shown(value)} ms"))
+            if value > 0:
+                total += value
     return total
 
 
-def _server(entry: dict[str, Any], url: str) -> str | None:
+def _server(where: _Where, entry: dict[str, Any], at: str, url: str) -> str | None:
     parts = urlsplit(url)
-    ip = entry.get("serverIPAddress")
-    host = ip.strip("[]") if isinstance(ip, str) and ip else parts.hostname
+    ip = where.get(entry, "serverIPAddress", (str, type(None)), at, None)
+    host = ip.strip("[]") if ip else parts.hostname
     if host is None:
         return None
     try:
@@ -243,21 +290,21 @@ def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
     path = Path(path)
     where = _Where(path)
     try:
-        if stream is not None:
-            document = json.loads(stream.read().decode("utf-8-sig"))
-        else:
-            with open(path, encoding="utf-8-sig") as f:
-                document = json.load(f)
+        raw = stream.read() if stream is not None else path.read_bytes()
+        document = json.loads(raw.decode("utf-8-sig"), parse_int=_integer)
     except OSError as exc:
         raise TranscriptError(path, f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise TranscriptError(path, f"not UTF-8 text ({exc.reason})", offset=exc.start) from None
     except json.JSONDecodeError as exc:
         raise TranscriptError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    except RecursionError:
+        raise TranscriptError(path, f"JSON nested more than {_MAX_DEPTH} levels deep", offset=_too_deep(raw)) from None
     log = where.get(document, "log", dict, "$")
     entries = where.get(log, "entries", list, "log")
     creator = log.get("creator") if isinstance(log.get("creator"), dict) else {}
-    tool = " ".join(str(creator[k]) for k in ("name", "version") if creator.get(k)) or None
+    tool = " ".join(where.text(str(creator[k]), f"log.creator.{k}")
+                    for k in ("name", "version") if creator.get(k)) or None
 
     notes: set[str] = set()
     records: list[tuple[float, int, Record]] = []
@@ -275,12 +322,14 @@ def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
         at = f"log.entries[{i}]"
         head, body, method, _version, _host = _request(where, entry, at, notes)
         t = (started - origin).total_seconds() if started is not None and origin is not None else 0.0
+        if absurd_time(t):
+            raise where.error(f"{at}.startedDateTime", absurd_time_message(f"{t:.0f} s"))
         key = entry.get("connection")
         key = f"id:{key}" if isinstance(key, (str, int)) and str(key) else f"entry:{i}"
         if key not in conns:
             conns[key] = len(conns) + 1  # numbered from 1, as in our own transcripts
             url = where.get(entry["request"], "url", str, f"{at}.request")
-            records.append((t, next(sequence), Open(conns[key], t, None, _server(entry, url))))
+            records.append((t, next(sequence), Open(conns[key], t, None, _server(where, entry, at, url))))
         conn = conns[key]
         t = max(t, last_time.get(conn, t))  # a connection's messages never overtake each other
         records.append((t, next(sequence), Chunk(conn, "c2s", head, t)))
@@ -289,7 +338,9 @@ def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
         last_time[conn] = t
         answer = _response(where, entry, at, method, notes)
         if answer is not None:
-            t_response = t + _milliseconds(entry.get("timings")) / 1000.0
+            t_response = t + _milliseconds(where, entry.get("timings"), at) / 1000.0
+            if absurd_time(t_response):
+                raise where.error(f"{at}.timings", absurd_time_message(f"{t_response:.0f} s"))
             for data in answer:
                 if data:
                     records.append((t_response, next(sequence), Chunk(conn, "s2c", data, t_response)))

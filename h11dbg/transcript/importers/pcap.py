@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from h11dbg.transcript.escaping import escape
 from h11dbg.transcript.formats import STDIN_NAME, TranscriptError
 from h11dbg.transcript.importers.tcp import PSH, Endpoint, Reassembler, Segment, Writes
-from h11dbg.transcript.model import Chunk, Meta, Record, Transcript
+from h11dbg.transcript.model import MAX_TIME, Chunk, Meta, Record, Transcript, absurd_time, absurd_time_message
 
 if TYPE_CHECKING:
     import io
@@ -320,6 +320,11 @@ def _cut(path: Path, needed: int, left: int, offset: int) -> TranscriptError:
         offset=offset)
 
 
+def _absurd(path: Path, elapsed: float, offset: int) -> TranscriptError:
+    shown = f"{elapsed:.0f} s after the first packet"
+    return TranscriptError(path, "corrupt time stamp: " + absurd_time_message(shown), offset=offset)
+
+
 class _PcapRecords:
     """Re-iterable: each iteration streams the file again and refills ``notes`` as it goes."""
 
@@ -424,7 +429,10 @@ class _PcapRecords:
             t = stamp if type(stamp) is float else float(stamp)  # dpkt gives a Decimal for some resolutions
             if first is None:
                 first = t
-            yield from self._slow(linktype, reassembler, skipped, frame, t - first, tracked.record_start, writes)
+            t -= first
+            if absurd_time(t):
+                raise _absurd(self.path, t, tracked.record_start)
+            yield from self._slow(linktype, reassembler, skipped, frame, t, tracked.record_start, writes)
 
     def _pcap(self, tracked: _Tracked, linktype: int, reassembler: Reassembler,
               writes: Writes | None) -> Iterator[Record]:
@@ -485,6 +493,9 @@ class _PcapRecords:
             t = float(seconds + fraction / billion) if nano else seconds + fraction / 1e6
             if first is None:
                 first = t
+            t -= first
+            if not -MAX_TIME < t < MAX_TIME:  # absurd_time, inline: this runs once per packet
+                raise _absurd(path, t, base + at)
 
             # The fast path: an IPv4 (no options) or IPv6 (no extension headers) TCP segment,
             # complete in the capture; ``key`` stays None for anything else.
@@ -521,14 +532,14 @@ class _PcapRecords:
                     if payload_end > payload_start:
                         payload = buf[payload_start:payload_end]
                         if writes is None:
-                            yield Chunk(flow.conn, flow.direction, payload, t - first)
+                            yield Chunk(flow.conn, flow.direction, payload, t)
                         else:
-                            joined = writes.add(flow.conn, flow.direction, payload, t - first, flags & PSH)
+                            joined = writes.add(flow.conn, flow.direction, payload, t, flags & PSH)
                             if joined:
                                 yield from joined
                     continue
 
-            yield from self._slow(linktype, reassembler, skipped, buf[start:pos], t - first, base + at, writes)
+            yield from self._slow(linktype, reassembler, skipped, buf[start:pos], t, base + at, writes)
             segment = self.segment
             if key is not None and segment is not None:
                 flow = reassembler.flow(segment)
