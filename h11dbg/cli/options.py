@@ -162,9 +162,29 @@ def record_again(path: str | None, tag: str) -> str | None:
     return path
 
 
+class Port(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generic in click >= 8.2 only
+    """A TCP port as an option's value (``--server-port 8080``): h11dbg.transport.address.parse_port, the
+    one check of a port (HOST:PORT addresses too); a bad one is click's usage error, exit 2."""
+
+    name = "port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from h11dbg.transport.address import AddressError, parse_port
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_port(str(value))
+        except AddressError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+PORT = Port()
+
+
 def server_port_option(verb: str) -> Callable[[F], F]:
     """``--port P`` on the transcript commands: a filter on the recorded server port (never a port to use)."""
-    return click.option("--server-port", "--port", "server_port", type=int, metavar="P",
+    return click.option("--server-port", "--port", "server_port", type=PORT, metavar="P",
                         help=f"Only {verb} connections whose server listened on port P.")
 
 

@@ -382,11 +382,20 @@ class DemoServer:
         self._listener.stop(timeout)
 
 
+def _port(text: str) -> int:
+    from h11dbg.transport.address import AddressError, parse_port
+
+    try:
+        return parse_port(text)
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m h11dbg.demo.server", description="Run the h11dbg demo server on 127.0.0.1."
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    parser.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
     parser.add_argument("--engine", default="h11dbg", help="engine that serves: h11dbg (default) or h11")
     args = parser.parse_args(argv)
     try:

@@ -27,6 +27,21 @@ def escape(data: bytes) -> str:
     return data.decode("latin-1").encode("unicode_escape").decode("ascii")
 
 
+#: How many bytes an excerpt shows before it is cut.
+EXCERPT_BYTES = 64
+
+
+def excerpt(data: bytes | str, limit: int = EXCERPT_BYTES) -> str:
+    """``data`` escaped, cut after ``limit`` bytes with "…" and its length (``… (4301 bytes)``) when longer:
+    bytes from a user or a peer quoted in one line (an error's offending bytes, a bad value) keep it one
+    readable line however many there are.  Text a user typed (``str``) is cut the same way, by characters."""
+    if isinstance(data, str):
+        return data if len(data) <= limit else f"{data[:limit]}… ({len(data)} characters)"
+    if len(data) <= limit:
+        return escape(data)
+    return f"{escape(data[:limit])}… ({len(data)} bytes)"
+
+
 class UnescapeError(ValueError):
     def __init__(self, message: str, position: int) -> None:
         super().__init__(message)

@@ -7,12 +7,16 @@ class AddressError(ValueError):
     """The address a user typed cannot be understood."""
 
 
-def _port(text: str, original: str) -> int:
+def parse_port(text: str, original: str | None = None) -> int:
+    """A TCP port typed alone (an option's value) or in the address ``original``."""
     # ASCII digits only (int() refuses other scripts' digits), converted without the leading zeros
     # (int() refuses more than 4300 digits)
     digits = text.lstrip("0") or "0"
     if not (text.isascii() and text.isdigit()) or len(digits) > 5 or int(digits) > 65535:
-        raise AddressError(f"bad port {text!r} in {original!r} (expected 0-65535)")
+        from h11dbg.transcript.escaping import excerpt
+
+        where = "" if original is None else f" in {excerpt(repr(original))}"
+        raise AddressError(f"bad port {excerpt(repr(text))}{where} (expected 0-65535)")
     return int(digits)
 
 
@@ -32,19 +36,19 @@ def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
             return host, default_port
         if not rest.startswith(":"):
             raise AddressError(f"expected ':PORT' after ']' in {text!r}")
-        return host, _port(rest[1:], text)
+        return host, parse_port(rest[1:], text)
     if text.count(":") > 1:
         raise AddressError(f"write IPv6 addresses in brackets, like [::1]:8080 (got {text!r})")
     host, sep, port = text.partition(":")
     if not host:
         raise AddressError(f"missing host in {text!r}")
-    return host, (_port(port, text) if sep else default_port)
+    return host, (parse_port(port, text) if sep else default_port)
 
 
 def parse_listen_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``8080``, ``0.0.0.0:8080``, ``[::1]:0`` -> (host, port)."""
     if text.isascii() and text.isdigit():
-        return default_host, _port(text, text)
+        return default_host, parse_port(text, text)
     host, port = parse_connect_address(text, -1)
     if port < 0:
         raise AddressError(f"missing port in {text!r}")
