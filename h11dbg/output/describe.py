@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from h11dbg.transcript.escaping import escape
+from h11dbg.transcript.escaping import escape, excerpt
 from h11dbg.transcript.model import Direction, Role, sender
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def error_details(error: BaseException) -> list[tuple[str, str]]:
                if (value := getattr(error, name, None))]
     offending = getattr(error, "offending", None)
     if offending:
-        details.append(("offending bytes", escape(bytes(offending))))
+        details.append(("offending bytes", excerpt(bytes(offending))))
     return details
 
 

@@ -27,7 +27,7 @@ from h11dbg.output.describe import (
     transition_fields,
     transition_key,
 )
-from h11dbg.transcript.escaping import escape
+from h11dbg.transcript.escaping import escape, excerpt
 
 if TYPE_CHECKING:
     from h11dbg.engines import Headers
@@ -100,7 +100,7 @@ def error_record(
             record[name] = value
     offending = getattr(exc, "offending", None)
     if offending is not None:
-        record["offending"] = _text(offending)
+        record["offending"] = excerpt(bytes(offending))
     hint = getattr(exc, "error_status_hint", None)
     if hint is not None:
         record["error_status_hint"] = hint

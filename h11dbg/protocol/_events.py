@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._abnf import request_target_re, token_re
 from ._headers import HeaderInput, Headers, bytesify, normalize_and_validate
-from ._util import LocalProtocolError
+from ._util import LocalProtocolError, quoted
 
 __all__ = [
     "ConnectionClosed",
@@ -38,7 +38,7 @@ _reason_ok = re.compile(rb"[\t\x20-\x7e\x80-\xff]*").fullmatch
 def _check_target(target: bytes) -> None:
     if request_target_re.fullmatch(target) is None:
         raise LocalProtocolError(
-            f"illegal request target {target!r}: it must be visible ASCII with no spaces",
+            f"illegal request target {quoted(target)}: it must be visible ASCII with no spaces",
             rule="request-target-chars", section="RFC 9112 §3.2", offending=target,
         )
 
@@ -72,7 +72,7 @@ class Request(Event):
         if not _parsed:
             if token_re.fullmatch(self.method) is None:
                 raise LocalProtocolError(
-                    f"illegal method {self.method!r}: a method is a token", rule="method-token",
+                    f"illegal method {quoted(self.method)}: a method is a token", rule="method-token",
                     section="RFC 9110 §9.1", offending=self.method,
                 )
             _check_target(self.target)
@@ -113,7 +113,7 @@ class _ResponseBase(Event):
             reason = bytesify(reason)
         if reason and not _parsed and _reason_ok(reason) is None:
             raise LocalProtocolError(
-                f"illegal reason phrase {reason!r}", rule="reason-phrase-chars",
+                f"illegal reason phrase {quoted(reason)}", rule="reason-phrase-chars",
                 section="RFC 9112 §4", offending=reason,
             )
         if type(status_code) is not int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, SupportsIndex, Union, overload
 
 from ._abnf import content_length_re, field_value_re, token_re
-from ._util import LocalProtocolError
+from ._util import LocalProtocolError, quoted
 
 __all__ = [
     "Headers",
@@ -164,11 +164,11 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
         if not _parsed:
             if name_ok(name) is None:
                 raise _refuse(
-                    f"illegal header name {name!r}", "field-name-token", "RFC 9110 §5.1", name
+                    f"illegal header name {quoted(name)}", "field-name-token", "RFC 9110 §5.1", name
                 )
             if value_ok(value) is None:
                 raise _refuse(
-                    f"illegal header value {value!r}", "field-value-chars", "RFC 9110 §5.5", value
+                    f"illegal header value {quoted(value)}", "field-value-chars", "RFC 9110 §5.5", value
                 )
         lower = name.lower()
         if lower not in _FRAMING_FIELDS:
@@ -184,7 +184,7 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
             value = lengths.pop()
             if content_length_re.fullmatch(value) is None:
                 raise _refuse(
-                    f"bad Content-Length {value!r}: only digits are allowed", "content-length-digits",
+                    f"bad Content-Length {quoted(value)}: only digits are allowed", "content-length-digits",
                     "RFC 9110 §8.6", value,
                 )
             digits = value.lstrip(b"0")
@@ -213,7 +213,7 @@ def normalize_and_validate(headers: HeaderInput, _parsed: bool = False) -> Heade
             value = value.lower()
             if value != b"chunked":
                 raise _refuse(
-                    f"only Transfer-Encoding: chunked is supported, got {value!r}",
+                    f"only Transfer-Encoding: chunked is supported, got {quoted(value)}",
                     "transfer-encoding-unsupported", "RFC 9112 §6.1", value, 501,
                 )
             seen_transfer_encoding = True

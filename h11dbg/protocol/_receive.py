@@ -29,7 +29,7 @@ from ._abnf import (
 )
 from ._events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from ._headers import Headers, normalize_and_validate
-from ._util import LocalProtocolError
+from ._util import LocalProtocolError, quoted
 
 _head_end_re = re.compile(rb"\n\r?\n")
 _crlf_crlf = b"\r\n\r\n"
@@ -469,7 +469,7 @@ def _check_host(headers: Headers, version: bytes, offset: int) -> None:
             continue
         if host_re.fullmatch(value) is None:
             raise _fail(
-                f"invalid Host header {value!r}", "host-invalid", "RFC 9112 §3.2", offset, value,
+                f"invalid Host header {quoted(value)}", "host-invalid", "RFC 9112 §3.2", offset, value,
                 "Host must be uri-host [ \":\" port ]",
             )
         if len(_VALID_HOSTS) >= 4096:

@@ -39,6 +39,19 @@ class Sentinel(type):
     __str__ = __repr__
 
 
+#: How many bytes of a peer's (or a program's) value an error message quotes.
+QUOTED_BYTES = 64
+
+
+def quoted(value: bytes) -> str:
+    """``value`` as an error message quotes it (``b'...'``, as h11 does), cut after :data:`QUOTED_BYTES` with
+    "…" and its length: a 4300-byte Content-Length keeps the message one readable line.  (The rest of
+    h11dbg escapes bytes its own way, h11dbg.transcript.escaping.excerpt, with the same cut.)"""
+    if len(value) <= QUOTED_BYTES:
+        return repr(value)
+    return f"{value[:QUOTED_BYTES]!r}… ({len(value)} bytes)"
+
+
 class ProtocolError(Exception):
     """Base class for errors in what was sent or received; never raised itself.
 
