@@ -39,6 +39,7 @@ CURL = "curl"
 NODE_SERVER = r"""
 const http = require('http');
 const crypto = require('crypto');
+const zlib = require('zlib');
 const server = http.createServer((req, res) => {
   const parts = [];
   req.on('data', (c) => parts.push(c));
@@ -63,6 +64,16 @@ const server = http.createServer((req, res) => {
         res.writeHead(200, {'ETag': '"v1"', 'Content-Length': 5});
         res.end('fresh');
       }
+    } else if (req.url.startsWith('/binary')) {
+      const bytes = Buffer.from(Array.from({length: 256}, (_, i) => 255 - i));
+      res.writeHead(200, {'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length,
+                          'Set-Cookie': ['sid=x9; Path=/; HttpOnly', 'theme=dark; Max-Age=60']});
+      res.end(bytes);
+    } else if (req.url === '/gzip') {
+      const coded = zlib.gzipSync(Buffer.from('a text body sent gzip-coded\n'.repeat(20)));
+      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip',
+                          'Content-Length': coded.length});
+      res.end(coded);
     } else {
       const reply = Buffer.from(`${req.method} ${req.url} ${body.length} bytes\n`);
       res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': reply.length});
@@ -206,6 +217,19 @@ def raw(*sends: bytes, idle: float = 0.5, half_close: bool = False) -> Callable[
     return client
 
 
+def curl_binary_and_gzip(port: int) -> None:
+    """curl POSTs 256 bytes that are not UTF-8 (with a query string and cookies) and gets 256 such bytes
+    back, then, on the same connection, a gzip-coded text body."""
+    body = OUT / "256.bin"
+    body.write_bytes(bytes(range(256)))
+    try:
+        run(CURL, "-s", "-S", "-b", "session=abc; lang=en", "-H", "Content-Type: application/octet-stream",
+            "--data-binary", f"@{body}", f"http://127.0.0.1:{port}/binary?q=1&r=two", "-o", "/dev/null",
+            "--next", "--compressed", f"http://127.0.0.1:{port}/gzip", "-o", "/dev/null")
+    finally:
+        body.unlink()
+
+
 def curl_traces_expect_100(port: int) -> None:
     """curl uploads 64 KiB with Expect: 100-continue twice, once under --trace and once under
     --trace-ascii --trace-time: the traces (written beside the transcript) are curl's own record of
@@ -295,6 +319,10 @@ SCENARIOS = [
     Scenario("expect-100-continue-64k-curl-uvicorn", "uvicorn",
              "curl uploads 64 KiB with Expect: 100-continue, twice (under --trace, then --trace-ascii)",
              curl_traces_expect_100),
+    Scenario("binary-gzip-curl-node", "node",
+             "curl POSTs 256 non-UTF-8 bytes with a query string and cookies, gets 256 such bytes and two "
+             "Set-Cookie back, then a gzip-coded text body on the same connection",
+             curl_binary_and_gzip),
     Scenario("http10-close-curl-http-server", "http_server",
              "an HTTP/1.0 request and response: the server closes after one exchange",
              curl("--http1.0", "http://127.0.0.1:PORT/hello.txt", "-o", "/dev/null")),

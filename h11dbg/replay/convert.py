@@ -19,6 +19,7 @@ from h11dbg.transcript.model import Open, Record, Transcript
 
 if TYPE_CHECKING:
     from h11dbg.transcript.exporters import har
+    from h11dbg.transcript.model import Direction
 
 
 def write_as(transcript: Transcript, stream: IO[bytes], format: str) -> list[str]:
@@ -37,9 +38,12 @@ def har_exchanges(transcript: Transcript, notes: set[str]) -> Iterator[har.Excha
     the order they started; ``notes`` says what could not be read as one (an error, a protocol switch,
     bytes that never made a message)."""
     from h11dbg.engines import load_engine
+    from h11dbg.replay.spans import counting
     from h11dbg.transcript.exporters import har
 
     servers: dict[int, str | None] = {}
+    consumed: dict[int, int] = {}  # an event's id -> its direction's bytes consumed once it was parsed
+    read_to: dict[tuple[int, Direction], int] = {}  # where each direction's last message ended
 
     def noting_servers(records: Iterable[Record]) -> Iterator[Record]:
         for record in records:
@@ -47,32 +51,49 @@ def har_exchanges(transcript: Transcript, notes: set[str]) -> Iterator[har.Excha
                 servers[record.conn] = record.server
             yield record
 
-    for exchange in exchanges(noting_servers(transcript.records), load_engine("h11dbg"), keep=sys.maxsize):
+    def sizes(messages: list[Message], final: Message, key: tuple[int, Direction]) -> tuple[int, int | None]:
+        """``final``'s head and the bytes from the end of the direction's last message to ``final``'s end
+        (interim responses included), as they crossed the wire; ``None`` for what was never read."""
+        start = read_to.get(key, 0)
+        head_start = start
+        for message in messages:
+            head_end = consumed.get(id(message.head))
+            end = head_end if message.kind == "InformationalResponse" else consumed.get(id(message.end))
+            if message is final:
+                if end is not None:
+                    read_to[key] = end
+                return (-1 if head_end is None else head_end - head_start), (None if end is None else end - start)
+            head_start = end if end is not None else head_start
+        return -1, None
+
+    for exchange in exchanges(noting_servers(transcript.records), counting(load_engine("h11dbg"), consumed),
+                              keep=sys.maxsize):
         conn = exchange.conn
         for ending in exchange.endings:  # where an error stopped a direction, a switch, bytes left over
             notes.add(f"connection {conn}: {ending}")
         if exchange.request is None:
             continue
-        yield har.Exchange(conn, servers.get(conn), _request(exchange.request), _response(exchange.responses))
+        request = _request(exchange.request, sizes([exchange.request], exchange.request, (conn, "c2s")))
+        final = next((m for m in exchange.responses if m.kind == "Response" or m.head.status_code == 101), None)
+        response = None if final is None else _response(exchange.responses, final,
+                                                         sizes(exchange.responses, final, (conn, "s2c")))
+        yield har.Exchange(conn, servers.get(conn), request, response)
 
 
-def _request(message: Message) -> har.Request:
+def _request(message: Message, sizes: tuple[int, int | None]) -> har.Request:
     from h11dbg.transcript.exporters import har
 
     head = message.head
-    return har.Request(raw_fields(head.headers), message.started, message.kept, message.ended,
+    return har.Request(raw_fields(head.headers), message.started, message.kept, message.ended, *sizes,
                        method=bytes(head.method), target=bytes(head.target), version=bytes(head.http_version))
 
 
-def _response(messages: list[Message]) -> har.Response | None:
+def _response(messages: list[Message], final: Message, sizes: tuple[int, int | None]) -> har.Response:
     """The final response (a 101 Switching Protocols is final to the exchange, if interim to HTTP)."""
     from h11dbg.transcript.exporters import har
 
-    final = next((m for m in messages if m.kind == "Response" or m.head.status_code == 101), None)
-    if final is None:
-        return None
     head = final.head
-    return har.Response(raw_fields(head.headers), messages[0].started, final.kept,
-                        final.ended if final.kind == "Response" else final.started,
+    return har.Response(raw_fields(head.headers), final.started, final.kept,
+                        final.ended if final.kind == "Response" else final.started, *sizes,
                         status=head.status_code, reason=bytes(head.reason), version=bytes(head.http_version),
                         interim=messages.index(final))

@@ -37,7 +37,7 @@ class Message:
     """A request or a response as the engine read it: its head event, body and trailers."""
 
     __slots__ = ("head", "direction", "framing", "size", "kept", "_hash", "trailers", "complete", "chunks",
-                 "keep", "started", "ended")
+                 "keep", "started", "ended", "end")
 
     def __init__(self, head: Any, direction: Direction, framing: tuple[str, int | None], started: float = 0.0,
                  keep: int = BODY_KEPT) -> None:
@@ -53,6 +53,7 @@ class Message:
         self.keep = keep  # how much of the body ``kept`` holds
         self.started = started  # the time of the record its head was parsed from
         self.ended: float | None = None  # and its EndOfMessage's, once parsed
+        self.end: Any = None  # that EndOfMessage (whose bytes it ends at: see h11dbg.replay.spans.counting)
 
     @property
     def kind(self) -> str:
@@ -198,6 +199,7 @@ class ExchangeGrouper:
                 if message is not None:
                     message.complete = True
                     message.ended = step.time
+                    message.end = step.event
                     message.trailers = raw_fields(step.event.headers)
             return False
         if kind == "error":

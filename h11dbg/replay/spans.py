@@ -36,9 +36,10 @@ class Replayed(NamedTuple):
     errors: int
 
 
-def _counting(engine: Engine, ends: dict[int, int]) -> Engine:
+def counting(engine: Engine, ends: dict[int, int]) -> Engine:
     """``engine`` with a Connection that notes, for each event it parses, how many of the peer's bytes
-    it had consumed by then (keyed by the event's id: the steps keep the events alive)."""
+    it had consumed by then (keyed by the event's id: valid while the event is kept alive, as the steps
+    keep theirs)."""
     base: Any = engine.Connection
 
     class Connection(base):  # type: ignore[misc]
@@ -57,7 +58,7 @@ def replay_whole(transcript: Transcript, engine: Engine) -> Replayed:
     """Replay all of ``transcript`` on ``engine``, keeping every step with its span."""
     ends: dict[int, int] = {}
     exact = hasattr(engine.Connection, "bytes_consumed")
-    replayer = Replayer(_counting(engine, ends) if exact else engine)
+    replayer = Replayer(counting(engine, ends) if exact else engine)
     streams: dict[tuple[int, Direction], bytearray] = {}
     consumed: dict[tuple[int, Direction], int] = {}
     spanned: list[Spanned] = []

@@ -45,7 +45,7 @@ OUTPUTS: dict[str, tuple[str, str]] = {
                     "its time (HAR has one set of timings per exchange), closes and resets, bytes after a "
                     "protocol error or a protocol switch; content-coded (gzip, deflate) bodies are stored "
                     "decoded; a request body that is not UTF-8 is base64 with postData.encoding (our "
-                    "importer reads it back, other tools may not)"),
+                    "importer reads it back; Chromium's DevTools shows the base64 text)"),
 }
 
 

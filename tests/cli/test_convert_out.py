@@ -213,9 +213,15 @@ def test_har_keeps_messages_bodies_and_timings(tmp_path: Path) -> None:
     assert first["request"]["queryString"] == [{"name": "a", "value": "1"}, {"name": "b", "value": ""}]
     assert first["request"]["postData"]["encoding"] == "base64"
     assert first["response"]["content"]["text"] == "hello world"  # chunks joined
-    assert first["timings"]["send"] == 10.0 and first["timings"]["wait"] == 0.0  # the 100 came before the body
-    assert first["timings"]["receive"] == 65.0  # first response byte (the 100, at 15 ms) to the last
-    assert first["serverIPAddress"] == "127.0.0.1" and first["connection"] == "1"
+    # to the final response's head (at 50 ms: the 100, at 15 ms, is no part of HAR's response), then to its
+    # last byte; the phases add up to the exchange's time
+    assert (first["timings"]["send"], first["timings"]["wait"], first["timings"]["receive"]) == (10.0, 30.0, 30.0)
+    assert first["time"] == 70.0
+    # the bytes on the wire: the request head; the 100, the final head and the chunked body with its framing
+    assert first["request"]["headersSize"] == 69 and first["request"]["bodySize"] == 256
+    assert first["response"]["headersSize"] == 73 and first["response"]["bodySize"] == 11
+    assert first["response"]["_transferSize"] == 25 + 73 + len(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert first["serverIPAddress"] == "127.0.0.1" and first["connection"] == "8000" and first["_connectionId"] == "1"
     assert second["request"]["cookies"] == [{"name": "a", "value": "1"}, {"name": "b", "value": "two"}]
     assert second["response"]["cookies"] == [{"name": "sid", "value": "x9", "path": "/", "httpOnly": True}]
     assert second["response"]["content"] == {"size": 4, "mimeType": "", "text": "/wD+AQ==", "encoding": "base64"}

@@ -33,6 +33,9 @@ EXPECTED: dict[str, tuple[str, dict[str, str], str | None]] = {
     "chunked-trailers-curl-node": (f"Request EndOfMessage Response Data*2 EndOfMessage cycle {BYE}", CLOSED, None),
     "expect-100-continue-curl-node": (
         f"Request InformationalResponse Data EndOfMessage Response Data EndOfMessage cycle {BYE}", CLOSED, None),
+    # a non-UTF-8 request and response body, cookies, then a gzip-coded body (what HAR stores differently)
+    "binary-gzip-curl-node": (f"Request Data EndOfMessage Response Data EndOfMessage cycle {EXCHANGE} cycle {BYE}",
+                              CLOSED, None),
     "http10-close-curl-http-server": (f"{EXCHANGE} {BYE}", CLOSED, None),
     "http10-keepalive-curl-node": (f"{EXCHANGE} cycle {EXCHANGE} cycle {BYE}", CLOSED, None),
     "half-close-raw-http-server": (f"{EXCHANGE} {BYE}", CLOSED, None),

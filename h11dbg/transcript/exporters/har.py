@@ -31,9 +31,12 @@ class Message:
     """A request or a response as parsed: its head, its body without transfer coding, its times."""
 
     headers: Headers
-    started: float  # its first byte's time (a response: its first interim or final head)
+    started: float  # its head's time (a response: its final head's, as replay's timing counts it)
     body: bytearray = field(default_factory=bytearray)
     ended: float | None = None  # its last byte's time; None when it never completed
+    head_size: int = -1  # its head's bytes on the wire (-1: unknown)
+    # the bytes it took on the wire, head, framed body and any interim responses before it (None: unknown)
+    wire_size: int | None = None
 
 
 @dataclass
@@ -162,7 +165,7 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
         "cookies": _cookies(request.headers, b"cookie", notes),
         "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in request.headers],
         "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
-        "headersSize": -1,
+        "headersSize": request.head_size,
         "bodySize": len(request.body),
     }
     if request.body:
@@ -194,15 +197,22 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
             "headers": [{"name": _text(k, notes), "value": _text(v, notes)} for k, v in response.headers],
             "content": content,
             "redirectURL": _text(_header(response.headers, b"location") or b"", notes),
-            "headersSize": -1,
+            "headersSize": response.head_size,
             "bodySize": len(response.body),
         }
+        if response.wire_size is not None:
+            # Chrome's field for the bytes on the wire: without it its importer adds headersSize and
+            # bodySize, which leave out chunk framing and interim responses
+            har_response["_transferSize"] = response.wire_size
     sent = request.ended if request.ended is not None else request.started
+    # HAR's phases follow each other; a response that began before the request was all sent (an early
+    # answer) is received from then on, so the phases add up to the exchange's real time
+    answered = max(sent, response.started) if response else None
     timings = {
         "blocked": -1, "dns": -1, "connect": -1, "ssl": -1,
         "send": _milliseconds(request.started, sent),
-        "wait": _milliseconds(sent, response.started if response else None),
-        "receive": _milliseconds(response.started if response else None, response.ended if response else None),
+        "wait": _milliseconds(sent, answered),
+        "receive": _milliseconds(answered, response.ended if response else None),
     }
     entry: dict[str, Any] = {
         "startedDateTime": _iso(origin + datetime.timedelta(seconds=request.started)),
@@ -212,10 +222,13 @@ def _entry(exchange: Exchange, origin: datetime.datetime, notes: set[str]) -> di
         "response": har_response,
         "cache": {},
         "timings": timings,
-        "connection": str(exchange.conn),
+        # Chrome's own field for the connection (its importer reads ``connection`` as the server's port)
+        "_connectionId": str(exchange.conn),
     }
     if exchange.server:
-        entry["serverIPAddress"] = exchange.server.rpartition(":")[0].strip("[]")
+        address, _, port = exchange.server.rpartition(":")
+        entry["serverIPAddress"] = address.strip("[]")
+        entry["connection"] = port  # as Chrome writes it: HAR 1.2 lets it be "the client or server port"
     return entry
 
 
@@ -239,6 +252,7 @@ def _origin(meta: Meta, notes: set[str]) -> datetime.datetime:
 
 def har_document(exchanges: Iterable[Exchange], meta: Meta, notes: set[str]) -> dict[str, Any]:
     """The HAR 1.2 document; ``notes`` (what could not be kept) grows and ends up in its comment."""
+    exchanges = list(exchanges)  # read first: a capture's date is known once its packets are
     origin = _origin(meta, notes)
     entries = [_entry(exchange, origin, notes) for exchange in exchanges]
     comment = [f"{key}: {value}" for key, value in (("tool", meta.tool), ("description", meta.description),

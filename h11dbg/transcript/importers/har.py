@@ -14,7 +14,8 @@ marked lossy.  The rebuilt messages are made self-consistent so that replay can 
   chunk, and ``Content-Length`` is set to the body's real length (added when no framing header
   was there).  Every such change is listed in ``Meta.lossy``.
 
-One connection per ``connection`` id when entries carry one (Chrome does), else one per entry.
+One connection per ``_connectionId`` (Chrome's and ours) or, without one, per ``connection`` (a port,
+as Chrome and ``h11dbg convert`` write it there) when entries carry one, else one per entry.
 Times come from ``startedDateTime``; the response arrives after the ``blocked``, ``dns``,
 ``connect``, ``send`` and ``wait`` timings.  HAR records no closes, so no Close records are made.
 """
@@ -324,8 +325,11 @@ def read_har(path: str | Path, stream: IO[bytes] | None = None) -> Transcript:
         t = (started - origin).total_seconds() if started is not None and origin is not None else 0.0
         if absurd_time(t):
             raise where.error(f"{at}.startedDateTime", absurd_time_message(f"{t:.0f} s"))
-        key = entry.get("connection")
-        key = f"id:{key}" if isinstance(key, (str, int)) and str(key) else f"entry:{i}"
+        # Chrome's (and our) _connectionId tells connections apart; ``connection`` may be a port that
+        # several connections to one server share
+        key = next((entry[name] for name in ("_connectionId", "connection")
+                    if isinstance(entry.get(name), (str, int)) and str(entry[name])), None)
+        key = f"id:{key}" if key is not None else f"entry:{i}"
         if key not in conns:
             conns[key] = len(conns) + 1  # numbered from 1, as in our own transcripts
             url = where.get(entry["request"], "url", str, f"{at}.request")

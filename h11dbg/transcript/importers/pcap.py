@@ -338,6 +338,18 @@ class _PcapRecords:
         self.segments = segments  # one chunk per segment, rather than the senders' writes
         self.segment: Segment | None = None  # the last segment _slow parsed
 
+    def _dated(self, first: float) -> None:
+        """The capture's first packet dates the recording (its records' times count from it): a
+        writer that reads ``Meta.recorded_at`` once the records are read (HAR's dates) has it."""
+        if self.meta.recorded_at is None:
+            import datetime
+
+            try:
+                moment = datetime.datetime.fromtimestamp(first, datetime.timezone.utc)
+            except (ValueError, OverflowError, OSError):  # a damaged time stamp dates nothing
+                return
+            self.meta.recorded_at = moment.isoformat()
+
     def __iter__(self) -> Iterator[Record]:
         notes = self.notes
         notes.clear()
@@ -429,6 +441,7 @@ class _PcapRecords:
             t = stamp if type(stamp) is float else float(stamp)  # dpkt gives a Decimal for some resolutions
             if first is None:
                 first = t
+                self._dated(t)
             t -= first
             if absurd_time(t):
                 raise _absurd(self.path, t, tracked.record_start)
@@ -493,6 +506,7 @@ class _PcapRecords:
             t = float(seconds + fraction / billion) if nano else seconds + fraction / 1e6
             if first is None:
                 first = t
+                self._dated(t)
             t -= first
             if not -MAX_TIME < t < MAX_TIME:  # absurd_time, inline: this runs once per packet
                 raise _absurd(path, t, base + at)
