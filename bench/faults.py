@@ -175,17 +175,21 @@ def _verdict(row: Row, child: Child, fault_at: float | None, code: int | None, p
         chosen = errors[-1]
         if len(errors) > 1:
             row.defects.append(f"{len(errors)} lines on stderr")
-    else:
-        for at, _, text in child.lines:
-            if (fault_at is None or at >= fault_at - 0.05) and re.search(pick, text):
-                chosen = (at, text)
+    else:  # the last word first: why the bytes are no HTTP, then the engine's error, then the rest
+        after = [(at, text) for at, _, text in child.lines if fault_at is None or at >= fault_at - 0.05]
+        for wanted in ("looks like", "ERROR", pick):
+            chosen = next(((at, text) for at, text in after if re.search(wanted, text)), None)
+            if chosen is not None:
                 break
     if chosen is None:
         row.defects.append("nothing said about the fault")
     else:
         row.seen = _shorten(chosen[1])
-        if fault_at is not None:
-            row.reported = max(0.0, chosen[0] - fault_at)
+    # reported: the first line about the fault, which may come before the stderr line that ends the run
+    first = next((at for at, stream, text in child.lines if (fault_at is None or at >= fault_at - 0.05)
+                  and (re.search(pick, text) or stream == "err" and said(text))), None)
+    if first is not None and fault_at is not None:
+        row.reported = max(0.0, first - fault_at)
     if fault_at is not None and child.ended is not None:
         row.exited = max(0.0, child.ended - fault_at)
     if code is None:
@@ -216,11 +220,12 @@ def reset(sock: socket.socket) -> None:
 
 
 def read_until(sock: socket.socket, end: bytes, limit: float = 10.0) -> bytes:
-    """What ``sock`` sends up to ``end`` (less at EOF, an error or the limit)."""
+    """What ``sock`` sends up to ``end`` (less at EOF, an error or the limit).  A TLS record ends it
+    too: a plain HTTP server refuses a ClientHello at once (connect's TLS probe meets one)."""
     sock.settimeout(limit)
     data = b""
     with contextlib.suppress(OSError):
-        while end not in data:
+        while end not in data and not data.startswith(b"\x16\x03"):
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -596,6 +601,8 @@ def scenarios() -> list[Scenario]:
             script="request POST / Content-Length: 10\ndata hello\nrecv 1\ndata world\neom\nrun\n")
     connect("half-close", "server half-closes after a complete request", _then(_read_head, _fin, _hold))
     listen("half-close", "client half-closes before sending anything", lambda certs: _client(_fin, _read_to_end))
+    listen("half-close", "client half-closes 0.3 s after connecting (listen already reading)",
+           lambda certs: _client(_pause(SETTLE), _fin, _read_to_end))
     listen("half-close", "client half-closes mid-request",
            lambda certs: _client(_send(PARTIAL_REQUEST), _pause(SETTLE), _fin, _read_to_end))
     listen("half-close", "client half-closes after a complete request",

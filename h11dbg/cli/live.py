@@ -146,7 +146,11 @@ def listen(address: str, tls: bool, cert: str | None, key: str | None, engine_na
             for entry in session.log:
                 if entry.tls is not None:  # the certificate (its fingerprint), and how a client trusts it
                     click.echo("\n".join(note_lines(entry)), err=True)
-            session.accept()
+
+            def said() -> None:  # a client whose TLS handshake failed, said while the wait goes on
+                click.echo("\n".join(note_lines(session.log[-1])), err=True)
+
+            session.accept(said=said)
         except KeyboardInterrupt:
             session.close()
             fail("interrupted", ExitCode.INTERRUPTED)

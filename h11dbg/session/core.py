@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from h11dbg.engines import is_explainable, load_engine
+from h11dbg.session.banners import FIRST_BYTES, other_protocol_note
 from h11dbg.session.explain import Explanation, describe_state, engine_role, explain
 from h11dbg.session.hints import suggestions
 from h11dbg.session.log import CloseSituation, EntryKind, LogEntry, PeerClose, Timing
@@ -122,7 +123,7 @@ class Side:
     machine: Machine
     transport: SocketTransport
     pending: list[Transition] = field(default_factory=list)  # not yet attached to an entry
-    received: bytes = b""  # the first bytes read on this connection (enough to tell TLS from HTTP)
+    received: bytes = b""  # the first bytes read on this connection (enough to tell TLS, SSH ... from HTTP)
     last_activity: float = field(default_factory=time.monotonic)  # the last byte either way
     exchanges: int = 0  # requests written on this connection
     exchange: Exchange | None = None  # the one waiting for (the rest of) its response
@@ -168,7 +169,8 @@ class Session:
         self.tls: str | None = None  # the TLS summary of a connect --tls session
         self.rerun: Rerun | None = None  # this command line with TLS on/off, for the notes that suggest it
         self.target: tuple[str, int, str | None] | None = None  # connect: host, port, SNI name
-        self.tls_hinted = False  # the plain-vs-TLS note is said once per session
+        self.tls_hint: str | None = None  # the plain-vs-TLS note, said once per session
+        self.other_protocol_said = False  # and the note on a peer speaking SSH, SMTP, HTTP/2 ...
         self._dial: Callable[[], SocketTransport] | None = None  # connect mode: how to reach the peer again
         self.recorder = Recorder(on_failure=lambda text: self._note(text))
 
@@ -286,11 +288,13 @@ class Session:
         self.sides[role] = side
         return side
 
-    def accept(self, timeout: float | None = None) -> list[LogEntry]:
+    def accept(self, timeout: float | None = None, said: Callable[[], None] | None = None) -> list[LogEntry]:
         """Listen mode: wait for the next client (``timeout`` None waits forever).
 
         A connection still open is finished first: read until the client closes (at most the
-        session timeout), then closed.
+        session timeout), then closed.  A client whose TLS handshake fails is a note, and the wait goes
+        on (``timeout`` bounds it all); ``said`` is called after each such note, so a front end can
+        show it while the wait goes on.
         """
         if self.listener is None:
             raise SessionError("accept only works in listen mode")
@@ -303,13 +307,25 @@ class Session:
                 self.wait_closed()
                 self._close_transport(side)
             self._note(f"connection {self.conn_id} closed; waiting for the next client", side)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failed: list[HandshakeFailed] = []
         while True:
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
             try:
-                transport = self.listener.accept(timeout)
+                transport = self.listener.accept(left)
                 break
             except HandshakeFailed as exc:
                 # a client that cannot speak TLS with us is not a connection to serve: wait for the next
+                failed.append(exc)
                 self._note(f"{exc}; waiting for the next client")
+                if said is not None:
+                    said()
+            except ReceiveTimeout:
+                if not failed:
+                    raise
+                tried = "1 client tried" if len(failed) == 1 else f"{len(failed)} clients tried"
+                raise ReceiveTimeout(f"no client completed a TLS handshake on {self.listener.address} within "
+                                     f"{timeout:g} s: {tried}, the last: {failed[-1]}") from None
         self.started = time.monotonic()
         self._open_side("server", transport)
         self._note(f"connection {self.conn_id} from {transport.peer}")
@@ -453,8 +469,8 @@ class Session:
         except NetworkError:
             self.recorder.close(self.conn_id, side.in_direction, reset=True)
             raise
-        if len(side.received) < 16:
-            side.received += data[:16]
+        if len(side.received) < FIRST_BYTES:
+            side.received += data[:FIRST_BYTES - len(side.received)]
         if self.mode != "loopback":
             # in loopback the other side's write already recorded these bytes (and its half-close)
             if data:
@@ -522,7 +538,7 @@ class Session:
     def _tls_mistaken(self, side: Side, ended: str) -> None:
         """The first bytes of a plain connection are TLS (said after the engine's error), or it ended
         (``ended``: how) before a byte arrived.  Said once, as a note (:mod:`h11dbg.session.tls`)."""
-        if self.tls_hinted or side.transport.tls:
+        if self.tls_hint is not None or side.transport.tls:
             return
         text = None
         if self.mode == "listen" and side.received:
@@ -532,7 +548,18 @@ class Session:
             text = tls_port_note(host, port, sni, first_bytes=side.received, what=ended, timeout=self.timeout,
                                  rerun=self.rerun)
         if text is not None:
-            self.tls_hinted = True
+            self.tls_hint = text
+            self._note(text, side)
+        elif not ended:
+            self._other_protocol(side)
+
+    def _other_protocol(self, side: Side) -> None:
+        """The first bytes come from a peer that speaks another protocol (SSH, SMTP, HTTP/2): say which."""
+        if self.other_protocol_said or self.mode == "loopback":
+            return
+        text = other_protocol_note(side.received, other_role(side.role))
+        if text is not None:
+            self.other_protocol_said = True
             self._note(text, side)
 
     def buffered(self, actor: Role | None = None) -> int:
@@ -585,6 +612,8 @@ class Session:
         entry = self._append("event", side, direction=side.in_direction, event=event,
                              data=buffer_before[:consumed], states_before=before)
         kind = type(event).__name__
+        if kind == "Request" and getattr(event, "method", b"") == b"PRI":  # HTTP/2's preface is a request line
+            self._other_protocol(side)
         if kind == "ConnectionClosed" and side.transport.write_closed:
             self._close_transport(side)
         elif kind == "EndOfMessage" and side.exchange is not None:
@@ -747,8 +776,15 @@ class Session:
                     self.timeouts += 1
                     self._note(f"timeout: the peer's message was not complete within {limit:g} s", side)
                     break
+                # (in loopback both sides are the user's: a close there is a step of the lesson)
+                between = self.mode != "loopback" and self._between_messages(side)
                 got = self.recv(side.role, timeout=remaining if remaining is None or remaining > 0 else 0.001)
                 if got[0].kind == "note":  # timeout or already closed
+                    break
+                if between and got[0].kind == "eof":
+                    # the peer closed before its next message began: the same close as when poll() sees
+                    # it while the user types (whichever comes first is a matter of microseconds)
+                    self._close_between_messages(side, side.transport.arrived_at)
                     break
                 continue
             if type(entry.event).__name__ in _MESSAGE_ENDS:

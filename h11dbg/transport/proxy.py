@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, Record, other_direction
 from h11dbg.transport.address import format_address
-from h11dbg.transport.errors import HandshakeFailed
+from h11dbg.transport.errors import HandshakeFailed, describe_os_error
 from h11dbg.transport.serving import Listener
 
 if TYPE_CHECKING:
@@ -141,14 +141,20 @@ class RecordingProxy:
                 self._log(f"conn {conn}: {exc}")  # nothing was said in HTTP: nothing to record
                 return
             self._listener.track(client)
+        failed = "failed"
         try:
             server = socket.create_connection(self.upstream, timeout=self._connect_timeout)
             if self._upstream_tls is not None:
-                server = self._upstream_tls.wrap_socket(server, server_hostname=self._upstream_sni)
+                failed = "TLS handshake failed"
+                try:
+                    server = self._upstream_tls.wrap_socket(server, server_hostname=self._upstream_sni)
+                except OSError:
+                    server.close()
+                    raise
         except OSError as exc:
             self._write(Open(conn, 0.0, client_name, upstream_name))
             self._write(Close(conn, "s2c", 0.0, reset=True))
-            self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} failed: {exc}")
+            self._log(f"conn {conn}: {client_name} -> upstream {upstream_name} {self._why(exc, failed)}")
             _reset(client)
             return
         self._listener.track(server)
@@ -166,6 +172,19 @@ class RecordingProxy:
             self._listener.untrack(server)
             self._listener.untrack(client)
         self._log(f"conn {conn}: {outcome}")
+
+
+    def _why(self, exc: OSError, failed: str) -> str:
+        """Why the upstream could not be reached, in the words ``connect`` uses for the same failure."""
+        text = describe_os_error(exc, failed)
+        if self._upstream_tls is not None and failed != "failed":
+            from h11dbg.transport.tls import plain_text_hint, version_hint
+
+            if plain_text_hint(exc):
+                return f"{text}: {plain_text_hint(exc)} (record without --upstream-tls)"
+            if version_hint(exc):
+                return f"{text}: {version_hint(exc)}"
+        return text
 
 
 class _Relay:

@@ -232,7 +232,7 @@ def connect_tls(
     """TLS with SNI (the host name, or ``server_hostname``) and ALPN offering only http/1.1.
 
     A handshake that fails the way it does against a plain-text port raises :class:`NotTLS`."""
-    from h11dbg.transport.tls import client_context, negotiated, plain_text_hint
+    from h11dbg.transport.tls import client_context, negotiated, plain_text_hint, version_hint
 
     try:
         context = client_context(cafile, insecure)
@@ -249,7 +249,8 @@ def connect_tls(
         hint = plain_text_hint(exc)
         if hint:
             raise NotTLS(f"{text}: {hint}") from None
-        raise NetworkError(text) from None
+        hint = version_hint(exc)
+        raise NetworkError(f"{text}: {hint}" if hint else text) from None
     phases = ConnectPhases(dns, connect, time.monotonic() - handshake)
     try:
         info = negotiated(sock, sni=sni, verified=not insecure)

@@ -198,8 +198,22 @@ def _throwaway(host: str, directory: str) -> tuple[str, str]:
     return cert_path, key_path
 
 
+# what OpenSSL says when the two sides have no TLS version in common (the client's side, the server's)
+_NO_COMMON_VERSION = ("TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+
+
+def version_hint(exc: BaseException) -> str:
+    """Why a handshake failed for want of a common TLS version ("" if it did not)."""
+    if (getattr(exc, "reason", None) or "") not in _NO_COMMON_VERSION:
+        return ""
+    return ("no TLS version in common: the peer offers only versions refused here (TLS 1.0 or 1.1, most "
+            "likely; this side speaks TLS 1.2 and later)")
+
+
 def _server_handshake_failure(exc: BaseException, peer: str) -> str:
     text = describe_os_error(exc, f"TLS handshake with the client {peer}")
+    if version_hint(exc):
+        return f"{text}: {version_hint(exc)}"
     reason = getattr(exc, "reason", None) or ""
     if reason == "HTTP_REQUEST":
         return text + ": the client sent plain HTTP to a TLS port (use http://, or listen without --tls)"

@@ -107,6 +107,12 @@ class _Printer:
             self.out.flush()
 
 
+def _network_line(session: Session, text: str) -> str:
+    """The one stderr line of a run that ends in a network failure: with the session's plain-vs-TLS
+    note when it made one, since that is the cause (and gives the command that works)."""
+    return f"h11dbg: {text}" + (f"; {session.tls_hint}" if session.tls_hint else "")
+
+
 def run_batch(
     session: Session,
     lines: Iterable[str],
@@ -124,7 +130,7 @@ def run_batch(
     try:
         printer.flush()
         if session.mode == "listen":
-            session.accept(accept_timeout)
+            session.accept(accept_timeout, said=printer.flush)  # a failed handshake is said when it happens
             printer.flush()
         numbered = enumerate(_watching(session, lines, printer), start=1)
         number = 0
@@ -147,7 +153,7 @@ def run_batch(
             if diagram and moves_a_state(result):
                 printer.text(result_lines(execute(session, "diagram")))
             if result.error_kind == "network":
-                print(f"h11dbg: {result.error}", file=err)
+                print(_network_line(session, str(result.error)), file=err)
                 return ExitCode.NETWORK
             if result.error:
                 print(f"{source}:{number}: {result.error}", file=err)
@@ -160,7 +166,7 @@ def run_batch(
             printer.flush()
     except NetworkError as exc:
         printer.flush()
-        print(f"h11dbg: network error: {exc}", file=err)
+        print(_network_line(session, f"network error: {exc}"), file=err)
         return ExitCode.NETWORK
     finally:
         session.close()
@@ -168,12 +174,12 @@ def run_batch(
         return status
     if session.timeouts:
         reads = "a read" if session.timeouts == 1 else f"{session.timeouts} reads"
-        print(f"h11dbg: network error: {reads} timed out waiting for the peer", file=err)
+        print(_network_line(session, f"network error: {reads} timed out waiting for the peer"), file=err)
         return ExitCode.NETWORK
     if any(entry.kind == "error" for entry in session.log):
         return ExitCode.PROTOCOL_ERROR
     if any(entry.closed is not None and entry.closed.situation == "unanswered" for entry in session.log):
         # a request got no response: not a protocol error (the keep-alive race), but not done either
-        print("h11dbg: network error: the server closed the connection without answering", file=err)
+        print(_network_line(session, "network error: the server closed the connection without answering"), file=err)
         return ExitCode.NETWORK
     return ExitCode.OK
