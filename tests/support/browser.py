@@ -40,6 +40,10 @@ def devtools_page(timeout: float = 30.0) -> Iterator[tuple[Any, list[str]]]:
 
     Chromium serves the frontend only on its remote-debugging port, so this one is started by hand
     with ``--remote-debugging-port=0`` and reached over CDP; the port it chose is in DevToolsActivePort."""
+    import contextlib
+    import os
+    import shutil
+    import signal
     import subprocess
     import tempfile
     import time
@@ -47,11 +51,13 @@ def devtools_page(timeout: float = 30.0) -> Iterator[tuple[Any, list[str]]]:
 
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="h11dbg-devtools-") as profile:
+    # (its helper processes may still write to the profile a moment after the browser exits)
+    with tempfile.TemporaryDirectory(prefix="h11dbg-devtools-", ignore_cleanup_errors=True) as profile:
         browser_process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
              "--remote-debugging-port=0", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: its helpers are stopped with it
         try:
             active_port = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + timeout
@@ -85,3 +91,9 @@ def devtools_page(timeout: float = 30.0) -> Iterator[tuple[Any, list[str]]]:
             except subprocess.TimeoutExpired:
                 browser_process.kill()
                 browser_process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):  # the helpers it left, if any
+                os.killpg(browser_process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while os.path.exists(profile) and time.monotonic() < deadline:
+                shutil.rmtree(profile, ignore_errors=True)
+                time.sleep(0.05)
