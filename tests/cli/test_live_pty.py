@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,21 @@ def test_the_toolbar_fits_the_terminal(tmp_path: Path, columns: int, toolbar: st
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_listen_tls_says_a_failed_handshake_while_it_waits_at_the_terminal(tmp_path: Path) -> None:
+    # before the prompt, listen waits for a client that completes a handshake; one that fails is said
+    # then (it was said only once a client got through), and the wait goes on
+    child = spawn(tmp_path, "listen", "127.0.0.1:0", "--tls")
+    try:
+        child.expect(r"listening on 127\.0\.0\.1:(\d+); waiting for a client")
+        port = int(child.match.group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            child.expect("the client sent plain HTTP to a TLS port .*; waiting for the next client")
+        child.sendintr()
+        child.expect("h11dbg: interrupted")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 130
