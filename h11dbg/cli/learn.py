@@ -18,7 +18,9 @@ def _find(name: str, lessons: list[Lesson]) -> Lesson:
     for number, lesson in enumerate(lessons, start=1):
         if name in (lesson.name, str(number), f"{number:02d}"):
             return lesson
-    fail(f"no lesson {name!r}: `h11dbg learn` lists them")
+    from h11dbg.transcript.escaping import quote
+
+    fail(f"no lesson {quote(name)}: `h11dbg learn` lists them")
 
 
 @click.command()

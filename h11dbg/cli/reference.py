@@ -27,7 +27,9 @@ def explain(kind: str | None, name: str | None) -> None:
         click.echo("h11dbg explain header NAME | status CODE | state STATE | rule RULE  (without NAME: a list)")
         return
     if kind not in reference.KINDS:
-        fail(f"explain what? {kind!r} is not one of {', '.join(reference.KINDS)}")
+        from h11dbg.transcript.escaping import quote
+
+        fail(f"explain what? {quote(kind)} is not one of {', '.join(reference.KINDS)}")
     try:
         if name is None:
             lines = reference.index_lines(kind)

@@ -234,7 +234,9 @@ def _diff_engines(file: str, format_name: str | None, server_port: int | None, a
 
     names = [name.strip() for name in engines.split(",")]
     if len(names) != 2 or any(name not in ENGINE_NAMES for name in names):
-        fail(f"--engines takes two of {','.join(ENGINE_NAMES)} separated by a comma (got {engines!r})")
+        from h11dbg.transcript.escaping import quote
+
+        fail(f"--engines takes two of {','.join(ENGINE_NAMES)} separated by a comma (got {quote(engines)})")
     first, second = (load_engine(name) for name in names)
     transcript = _open(file, format_name, server_port, prefetch=True, segments=segments)
     comparison = EngineDiff(first, second)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from h11dbg.output.describe import error_details, error_summary, transition_summary
 from h11dbg.protocol import CLIENT, RULES, SERVER, allowed_events, describe_state, state_machine
+from h11dbg.transcript.escaping import quote
 
 if TYPE_CHECKING:
     from h11dbg.session.log import LogEntry
@@ -304,7 +305,7 @@ class UnknownTopic(LookupError):
 def _unknown(kind: str, name: str, known: Sequence[str]) -> UnknownTopic:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return UnknownTopic(f"no {kind} {name!r} in the reference: {hint}`h11dbg explain {kind}` lists them")
+    return UnknownTopic(f"no {kind} {quote(name)} in the reference: {hint}`h11dbg explain {kind}` lists them")
 
 
 def _wrap(text: str, indent: str = "  ", width: int = 100) -> list[str]:

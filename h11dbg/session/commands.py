@@ -28,7 +28,7 @@ from http import HTTPStatus
 from h11dbg.session.core import ConnectionGone, Session, SessionError
 from h11dbg.session.explain import Explanation
 from h11dbg.session.log import LogEntry
-from h11dbg.transcript.escaping import UnescapeError, unescape
+from h11dbg.transcript.escaping import UnescapeError, quote, unescape
 from h11dbg.transcript.model import ROLES
 from h11dbg.transport import NetworkError, SecondsError, parse_seconds
 
@@ -201,11 +201,11 @@ def parse_headers(words: list[Word]) -> list[tuple[bytes, bytes]]:
             pending.append((name, [value] if value else []))
         elif (bad := _NON_ASCII_NAME.match(word.text)) and bad.end() <= word.plain_prefix:
             # it reads as a header, not as more of the value before it: say so rather than join it
-            raise CommandError(f"header name {bad.group(1)!r} is not ASCII: a field name is a token "
+            raise CommandError(f"header name {quote(bad.group(1))} is not ASCII: a field name is a token "
                                "(RFC 9110 §5.1); `raw` sends any bytes")
         elif not pending:
             hint = " (quote values, not whole headers: X-A: \"b c\")" if ":" in word.text else ""
-            raise CommandError(f"expected a header like 'Name: value', got {word.text!r}{hint}")
+            raise CommandError(f"expected a header like 'Name: value', got {quote(word.text)}{hint}")
         else:
             pending[-1][1].append(word.text)
     return [(_unescape(name, "header name"), _unescape(" ".join(parts), f"header {name}"))
@@ -243,13 +243,13 @@ def _take_options(words: list[Word], allowed: dict[str, bool], npositional: int
 def _http_version(options: dict[str, str | bool]) -> str:
     version = str(options.get("--http", "1.1"))
     if version not in ("1.0", "1.1"):
-        raise CommandError(f"--http must be 1.0 or 1.1, not {version!r}")
+        raise CommandError(f"--http must be 1.0 or 1.1, not {quote(version)}")
     return version
 
 
 def _status(text: str) -> int:
     if not text.isdigit() or len(text) != 3:
-        raise CommandError(f"STATUS must be a three-digit number, not {text!r}")
+        raise CommandError(f"STATUS must be a three-digit number, not {quote(text)}")
     return int(text)
 
 
@@ -358,7 +358,7 @@ def help_for(name: str | None = None) -> list[CommandInfo]:
         return list(COMMANDS.values())
     info = COMMANDS.get(ALIASES.get(name, name))
     if info is None:
-        raise CommandError(f"no command {name!r}; `help` lists them")
+        raise CommandError(f"no command {quote(name)}; `help` lists them")
     return [info]
 
 
@@ -456,7 +456,7 @@ def execute(session: Session, line: str) -> CommandResult:
     rest = line.lstrip().partition(" ")[2].rstrip("\r\n") if verbatim else _without_comment(rest).strip()
     name = ALIASES.get(name, name)
     if name not in COMMANDS:
-        return CommandResult(error=f"unknown command {name!r} (`help` lists the commands)",
+        return CommandResult(error=f"unknown command {quote(name)} (`help` lists the commands)",
                              error_kind="usage")
     try:
         return _dispatch(session, name, rest)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from h11dbg.transcript.escaping import UnescapeError, escape, unescape
+from h11dbg.transcript.escaping import UnescapeError, escape, quote, unescape
 from h11dbg.transcript.model import sender
 
 if TYPE_CHECKING:
@@ -209,5 +209,5 @@ def unmet(step: Step, session: Session, entries: list[LogEntry], answer: str | N
         if answer is None:
             said.append("no answer yet: type answer TEXT")
         elif answer.strip().lower() not in accepted:
-            said.append(f"{answer.strip()!r} is not it")
+            said.append(f"{quote(answer.strip())} is not it")
     return said

@@ -31,15 +31,21 @@ def escape(data: bytes) -> str:
 EXCERPT_BYTES = 64
 
 
-def excerpt(data: bytes | str, limit: int = EXCERPT_BYTES) -> str:
+def excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
     """``data`` escaped, cut after ``limit`` bytes with "…" and its length (``… (4301 bytes)``) when longer:
-    bytes from a user or a peer quoted in one line (an error's offending bytes, a bad value) keep it one
-    readable line however many there are.  Text a user typed (``str``) is cut the same way, by characters."""
-    if isinstance(data, str):
-        return data if len(data) <= limit else f"{data[:limit]}… ({len(data)} characters)"
+    bytes from a user or a peer quoted in one line (an error's offending bytes, a bad line) keep it one
+    readable line however many there are."""
     if len(data) <= limit:
         return escape(data)
     return f"{escape(data[:limit])}… ({len(data)} bytes)"
+
+
+def quote(text: str, limit: int = EXCERPT_BYTES) -> str:
+    """Text a user typed (an option's value, a script's line) quoted in a message as ``repr`` quotes it,
+    cut as :func:`excerpt` cuts bytes: 5000 zeros typed by mistake keep the message one line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 class UnescapeError(ValueError):

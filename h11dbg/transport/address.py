@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from h11dbg.transcript.escaping import quote
+
 
 class AddressError(ValueError):
     """The address a user typed cannot be understood."""
@@ -13,10 +15,9 @@ def parse_port(text: str, original: str | None = None) -> int:
     # (int() refuses more than 4300 digits)
     digits = text.lstrip("0") or "0"
     if not (text.isascii() and text.isdigit()) or len(digits) > 5 or int(digits) > 65535:
-        from h11dbg.transcript.escaping import excerpt
 
-        where = "" if original is None else f" in {excerpt(repr(original))}"
-        raise AddressError(f"bad port {excerpt(repr(text))}{where} (expected 0-65535)")
+        where = "" if original is None else f" in {quote(original)}"
+        raise AddressError(f"bad port {quote(text)}{where} (expected 0-65535)")
     return int(digits)
 
 
@@ -30,18 +31,18 @@ def parse_connect_address(text: str, default_port: int) -> tuple[str, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise AddressError(f"missing ']' in {text!r}")
+            raise AddressError(f"missing ']' in {quote(text)}")
         host, rest = text[1:end], text[end + 1 :]
         if not rest:
             return host, default_port
         if not rest.startswith(":"):
-            raise AddressError(f"expected ':PORT' after ']' in {text!r}")
+            raise AddressError(f"expected ':PORT' after ']' in {quote(text)}")
         return host, parse_port(rest[1:], text)
     if text.count(":") > 1:
-        raise AddressError(f"write IPv6 addresses in brackets, like [::1]:8080 (got {text!r})")
+        raise AddressError(f"write IPv6 addresses in brackets, like [::1]:8080 (got {quote(text)})")
     host, sep, port = text.partition(":")
     if not host:
-        raise AddressError(f"missing host in {text!r}")
+        raise AddressError(f"missing host in {quote(text)}")
     return host, (parse_port(port, text) if sep else default_port)
 
 
@@ -51,7 +52,7 @@ def parse_listen_address(text: str, default_host: str = "127.0.0.1") -> tuple[st
         return default_host, parse_port(text, text)
     host, port = parse_connect_address(text, -1)
     if port < 0:
-        raise AddressError(f"missing port in {text!r}")
+        raise AddressError(f"missing port in {quote(text)}")
     return host, port
 
 

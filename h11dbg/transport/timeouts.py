@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from h11dbg.transcript.escaping import quote
+
 # about 11.6 days: longer than anyone waits at a prompt, far below where sockets overflow
 MAX_SECONDS = 1_000_000
 
@@ -28,5 +30,5 @@ def parse_seconds(text: str, name: str = "SECONDS", *, zero: bool = False) -> fl
     if not (0 < value <= MAX_SECONDS or (zero and value == 0)):  # NaN fails every comparison
         least = "0 or more" if zero else "more than 0"
         raise SecondsError(
-            f"{name} must be a number of seconds, {least} and at most {MAX_SECONDS}, not {text.strip()!r}")
+            f"{name} must be a number of seconds, {least} and at most {MAX_SECONDS}, not {quote(text.strip())}")
     return value

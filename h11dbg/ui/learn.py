@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from h11dbg.session.lessons import Lesson, unmet
+from h11dbg.transcript.escaping import quote
 from h11dbg.ui.exits import ExitCode
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ class Tutor:
         path = self.lesson.files.get(name)
         if path is None:
             known = ", ".join(self.lesson.files) or "none in this lesson"
-            return [f"no file {name!r} (files: {known})"]
+            return [f"no file {quote(name)} (files: {known})"]
         from h11dbg.engines import load_engine
         from h11dbg.output import ladder
         from h11dbg.output.text import step_lines
@@ -246,7 +247,7 @@ def solve(tutor: Tutor, *, out: TextIO, err: TextIO) -> ExitCode:
                         print("\n".join(render_entry(entry)), file=out)
                     print("\n".join(result_lines(result)), file=out)
                     if result.error:
-                        print(f"h11dbg: step {index + 1}: {line!r}: {result.error}", file=err)
+                        print(f"h11dbg: step {index + 1}: {quote(line)}: {result.error}", file=err)
                         return ExitCode.USAGE
                     answer = tutor.after_command()
                 print("\n".join(answer), file=out)

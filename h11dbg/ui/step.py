@@ -16,6 +16,7 @@ from h11dbg.output import diagram
 from h11dbg.output.text import step_explanation
 from h11dbg.replay.stepper import Stepper
 from h11dbg.replay.steps import ReplayStep, StepKind
+from h11dbg.transcript.escaping import quote
 
 if TYPE_CHECKING:
     from h11dbg.engines import Engine
@@ -130,7 +131,7 @@ class StepCommands:
         name = ALIASES.get(words[0].lower())
         args = words[1:]
         if name is None:
-            self.say([f"unknown command {line.strip()!r}: type help"])
+            self.say([f"unknown command {quote(line.strip())}: type help"])
             return True
         if not self._run(name, args):
             self.say([f"usage: {COMMANDS[name].usage}"])
@@ -150,7 +151,7 @@ class StepCommands:
             unknown = [arg for arg in args if arg.lower() not in _CANONICAL]
             if unknown:
                 # a misspelt breakpoint would never stop anything: say so now
-                self.say([f"unknown breakpoint {unknown[0]!r}: one of {', '.join(BREAKPOINT_NAMES)}"])
+                self.say([f"unknown breakpoint {quote(unknown[0])}: one of {', '.join(BREAKPOINT_NAMES)}"])
                 return True
             self.stepper.breakpoints.update(arg.lower() for arg in args)
             self._breaks()

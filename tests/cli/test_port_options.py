@@ -26,7 +26,7 @@ def h11dbg(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_port_out_of_range_is_a_usage_error(command: list[str], flag: str, value: str) -> None:
     result = h11dbg(*command, flag, value)
     assert result.returncode == 2
-    shown = f"'{value}'" if len(value) <= 62 else f"'{value[:63]}… ({len(value) + 2} characters)"
+    shown = f"'{value}'" if len(value) <= 64 else f"'{value[:64]}'… ({len(value)} characters)"
     assert result.stderr.splitlines()[-1] == (
         f"Error: Invalid value for '--server-port' / '--port': bad port {shown} (expected 0-65535)")
     assert "Traceback" not in result.stderr

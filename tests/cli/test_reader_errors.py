@@ -65,9 +65,9 @@ CASES = [
     ("surrogate-creator.har", har().replace('"name": "test"', '"name": "\\ud800"'),
      ": log.creator.name: a lone surrogate \\ud800 at character 0 (not text)"),
     ("block-size.txt", TRACE.replace("83 bytes (0x53)", "9" * 5000 + " bytes (0x53)"),
-     ":3: a block size of more than 16 digits: => Send header, " + "9" * 64),
+     ":3: a block size of more than 16 digits: => Send header, " + "9" * 48 + "… (5029 bytes)"),
     ("dump-offset.txt", TRACE.replace("0010: 31 2e 31", "f" * 5000 + ": 31 2e 31", 1),
-     ":5: a dump offset of more than 16 hex digits: " + "f" * 80),
+     ":5: a dump offset of more than 16 hex digits: " + "f" * 64 + "… (5066 bytes)"),
 ]
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from h11dbg.transcript.escaping import escape
+from h11dbg.transcript.escaping import excerpt
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import (
     Chunk,
@@ -142,7 +142,7 @@ class _Parser:
 
     def error(self, line: int, message: str, text: str | None = None) -> TranscriptError:
         if text is not None:
-            message += f": {escape(text.encode('latin-1')[:80])}"
+            message += f": {excerpt(text.encode('latin-1'))}"
         return TranscriptError(self.path, message, line=line)
 
     def time(self, stamp: str | None, lineno: int, line: str) -> float:

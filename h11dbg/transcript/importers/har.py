@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
+from h11dbg.transcript.escaping import quote
 from h11dbg.transcript.formats import TranscriptError
 from h11dbg.transcript.model import Chunk, Meta, Open, Record, Transcript, absurd_time, absurd_time_message
 
@@ -128,7 +129,7 @@ def _version(raw: str, notes: set[str]) -> str:
     if upper in ("H2", "H3", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0"):
         notes.add(f"{raw} entries rewritten as HTTP/1.1")
     elif upper:
-        notes.add(f"unknown httpVersion {raw!r} rewritten as HTTP/1.1")
+        notes.add(f"unknown httpVersion {quote(raw)} rewritten as HTTP/1.1")
     return "HTTP/1.1"
 
 
