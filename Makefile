@@ -40,8 +40,9 @@ faults: setup
 integrity: setup
 	$(BIN)/python bench/integrity.py
 
-# Each harness for FUZZ_SECONDS (default 600) of wall time; new inputs go to a scratch corpus, findings and
-# logs to FUZZ_ARTIFACTS.  docs/robustness.md has the figures.
+# Each harness for FUZZ_SECONDS (default 600) of wall time, or FUZZ_CPU_SECONDS of CPU time when set (on a
+# shared machine); new inputs go to a scratch corpus, findings and logs to FUZZ_ARTIFACTS.  docs/robustness.md
+# has the figures.
 FUZZ_SECONDS ?= 600
 FUZZ_ARTIFACTS ?= /tmp/h11dbg-fuzz
 fuzz: setup

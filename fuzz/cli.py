@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fuzz import children_cpu_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SECONDS = 60
 SEED_FILES = [*sorted((ROOT / "transcripts").glob("*.h11t")), *sorted((ROOT / "tests/data/captures").glob("*.*"))]
@@ -90,16 +92,24 @@ def mutate_script(rng: random.Random, script: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def campaign(seconds: float, artifacts: Path, seed: int | None = None) -> tuple[int, int]:
-    """Run for ``seconds``; returns (runs, findings) and prints the tallies."""
+def campaign(seconds: float, artifacts: Path, seed: int | None = None,
+             cpu_seconds: float | None = None) -> tuple[int, int]:
+    """Run for ``seconds`` of wall time, or until the runs have used ``cpu_seconds`` of CPU; returns (runs,
+    findings) and prints the tallies."""
     rng = random.Random(seed if seed is not None else int(os.environ.get("FUZZ_SEED", time.time_ns())))
     seeds = [p.read_bytes() for p in SEED_FILES]
     exits: collections.Counter[str] = collections.Counter()
     findings = runs = 0
     deadline = time.monotonic() + seconds
+    cpu_before = children_cpu_seconds()
+
+    def budget_left() -> bool:
+        if cpu_seconds:
+            return children_cpu_seconds() - cpu_before < cpu_seconds
+        return time.monotonic() < deadline
     with tempfile.TemporaryDirectory(prefix="fuzz-cli-") as scratch_dir:
         scratch = Path(scratch_dir)
-        while time.monotonic() < deadline:
+        while budget_left():
             command = rng.choice(["replay", "replay", "diff", "convert", "export", "desync", "loopback"])
             stdin: bytes | None = None
             inputs: dict[str, bytes] = {}

@@ -46,6 +46,21 @@ def test_cli_campaign_runs_and_finds_nothing(tmp_path: Path) -> None:
     assert re.search(r"^cli: exit codes \{", out, re.M), out
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", ["pcap", "cli"])
+def test_cpu_budget_stops_a_harness_at_its_cpu_time(name: str, tmp_path: Path) -> None:
+    """--cpu-seconds: the harness runs until it has used that much CPU (libFuzzer stopped gracefully, so its
+    final stats give the executions), and the report says the CPU it used."""
+    result = subprocess.run([sys.executable, "-m", "fuzz", name, "--cpu-seconds", "3", "--seconds", "1",
+                             "--artifacts", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    m = re.search(rf"^{name}: (\d+) executions in (\d+) s, 0 findings \((\d+) s of CPU;", result.stdout, re.M)
+    assert m and int(m.group(1)) > 0, result.stdout
+    assert 3 <= int(m.group(3)) <= 8, result.stdout  # not the 1 s of wall time --seconds asks for
+    if name == "pcap":
+        assert "libFuzzer: exiting as requested" in (tmp_path / "pcap.log").read_text()
+
+
 def test_cli_campaign_counts_a_traceback_as_a_finding(tmp_path: Path) -> None:
     """The campaign's judge: a run that prints a traceback is saved as a finding with its command.  Driven
     with a Python that raises for every command (the campaign only sees exit codes and stderr)."""
