@@ -632,6 +632,8 @@ def scenarios() -> list[Scenario]:
             extra=cafile)
     connect("tls", "the server cuts the handshake (reset after the ClientHello)", _then(_read_some, _reset),
             "--tls", extra=cafile)
+    connect("tls", "the server stalls the handshake (reads the ClientHello, never answers)",
+            _then(_read_some, _mark, _hold), "--tls", extra=cafile)
     connect("tls", "a server that speaks TLS 1.0 only", _then(_hold), "--tls",
             tls=lambda certs: tls10_only(_server_context(certs)), extra=cafile)
     listen("tls", "a TLS client at a plain listen (ClientHello)",
@@ -642,6 +644,8 @@ def scenarios() -> list[Scenario]:
            lambda certs: _client(_hold, tls=ssl.create_default_context()), "--tls")
     listen("tls", "a client that cuts the handshake (half a ClientHello, then a reset)",
            lambda certs: _client(_send(client_hello()[:60]), _pause(SETTLE), _reset), "--tls")
+    listen("tls", "a client that stalls the handshake (half a ClientHello, then silence)",
+           lambda certs: _client(_send(client_hello()[:60]), _mark, _hold), "--tls")
     listen("tls", "a client that speaks TLS 1.0 only", lambda certs: _tls10_client(), "--tls")
     record("tls", "a plain client at record --tls", _then(_hold), _client(_mark, _send(REQUEST), _read_to_end),
            "--tls")
@@ -651,6 +655,10 @@ def scenarios() -> list[Scenario]:
            "--upstream-tls", tls=lambda certs: certs.good)
     record("tls", "an upstream certificate for another hostname", _then(_hold),
            _client(_send(REQUEST), _read_to_end), "--upstream-tls", tls=lambda certs: certs.other, extra=cafile)
+    record("tls", "a client that stalls the handshake (half a ClientHello, then silence)", _then(_hold),
+           _client(_send(client_hello()[:60]), _mark, _hold), "--tls")
+    record("tls", "the upstream stalls the handshake (reads the ClientHello, never answers)",
+           _then(_read_some, _mark, _hold), _client(_send(REQUEST), _read_to_end), "--upstream-tls", extra=cafile)
     record("tls", "the upstream cuts the handshake", _then(_read_some, _reset),
            _client(_send(REQUEST), _read_to_end), "--upstream-tls", extra=cafile)
     record("tls", "an upstream that speaks TLS 1.0 only", _then(_hold), _client(_send(REQUEST), _read_to_end),

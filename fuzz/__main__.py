@@ -85,14 +85,22 @@ def corpus(name: str) -> Path:
     return HERE / "corpus" / name
 
 
+def findings_dir(name: str) -> Path:
+    """The inputs that were findings, each kept under its hash: every run reads them as seeds (so a
+    regression is found at once) and ``--minimize`` never drops them, as a merge would once they add no
+    coverage; tests/fuzz/test_findings.py reproduces each."""
+    return HERE / "findings" / name
+
+
 def run_atheris(name: str, budget: Budget, grow: bool, minimize: bool, artifacts: Path) -> tuple[int, int]:
     module = "fuzz.files" if name not in ("engine", "differential") else f"fuzz.{name}"
     kept = corpus(name)
     kept.mkdir(parents=True, exist_ok=True)
+    found = [str(findings_dir(name))] if findings_dir(name).is_dir() else []
     with tempfile.TemporaryDirectory(prefix=f"fuzz-{name}-") as scratch:
         env = dict(os.environ)
         if minimize:
-            dirs = ["-merge=1", scratch, str(kept)]
+            dirs = ["-merge=1", scratch, str(kept), *found]
             # libFuzzer's merge re-runs argv[0] as a program: give it one that starts this harness.
             wrapper = Path(scratch).parent / f"fuzz-{name}-{os.getpid()}.sh"
             wrapper.write_text(f'#!/bin/sh\ncd {HERE.parent} && exec {sys.executable} -m {module} '
@@ -100,7 +108,7 @@ def run_atheris(name: str, budget: Budget, grow: bool, minimize: bool, artifacts
             wrapper.chmod(0o755)
             env["FUZZ_SELF"] = str(wrapper)
         else:
-            dirs = [str(kept)] if grow else [scratch, str(kept)]
+            dirs = [str(kept), *found] if grow else [scratch, str(kept), *found]
         command = [sys.executable, "-m", module, *([f"--format={name}"] if module == "fuzz.files" else []),
                    f"-max_total_time={budget.libfuzzer_time()}", f"-timeout={PER_INPUT_SECONDS}",
                    f"-max_len={MAX_LEN.get(name, 65536)}", "-rss_limit_mb=4096",
@@ -110,7 +118,8 @@ def run_atheris(name: str, budget: Budget, grow: bool, minimize: bool, artifacts
             for old in kept.iterdir():
                 old.unlink()
             for new in Path(scratch).iterdir():
-                new.rename(kept / new.name)
+                if not (findings_dir(name) / new.name).exists():  # named by their hash: the same input
+                    new.rename(kept / new.name)
     (artifacts / f"{name}.log").write_text(log)
     runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
     executions = int(runs[-1]) if runs else 0

@@ -82,6 +82,9 @@ class RecordingProxy:
         self._log = log or (lambda line: None)
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
+        # a handshake that stalls is a connection on which neither side sends anything: the idle limit
+        # bounds it too when it is the shorter (a slowloris over TLS is let go as one over TCP is)
+        self._handshake_timeout = min(connect_timeout, idle_timeout) if idle_timeout else connect_timeout
         self._max_connections = max_connections
         # TLS terminated on either side: what is recorded is the plaintext in between
         self._client_tls = client_tls
@@ -136,7 +139,7 @@ class RecordingProxy:
         upstream_name = format_address(*self.upstream)
         if self._client_tls is not None:
             try:
-                client, _ = self._client_tls.handshake(client, client_name, self._connect_timeout)
+                client, _ = self._client_tls.handshake(client, client_name, self._handshake_timeout)
             except HandshakeFailed as exc:
                 self._log(f"conn {conn}: {exc}")  # nothing was said in HTTP: nothing to record
                 return
@@ -147,6 +150,7 @@ class RecordingProxy:
             if self._upstream_tls is not None:
                 failed = "TLS handshake failed"
                 try:
+                    server.settimeout(self._handshake_timeout)
                     server = self._upstream_tls.wrap_socket(server, server_hostname=self._upstream_sni)
                 except OSError:
                     server.close()

@@ -216,7 +216,8 @@ def _server_handshake_failure(exc: BaseException, peer: str) -> str:
         return f"{text}: {version_hint(exc)}"
     reason = getattr(exc, "reason", None) or ""
     if reason == "HTTP_REQUEST":
-        return text + ": the client sent plain HTTP to a TLS port (use http://, or listen without --tls)"
+        return text + (": the client sent plain HTTP to a TLS port (use https:// in the client, or run this "
+                       "command without --tls)")
     if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason or "CERTIFICATE_UNKNOWN" in reason:
         return text + ": the client does not trust our certificate (give it the PEM file, e.g. curl --cacert FILE)"
     return text

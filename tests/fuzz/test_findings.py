@@ -8,7 +8,7 @@ from support.engine import client_after_request, drain
 
 import h11dbg.protocol as h
 
-CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
+FINDINGS = Path(__file__).resolve().parents[2] / "fuzz" / "findings"
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
@@ -17,7 +17,7 @@ def test_differential_finding_split_crlf_after_chunk_data() -> None:
     its CRLF.  h11 consumes the CR at once (trailing_data b''); we kept it buffered (trailing_data b'\\r')."""
     from fuzz import differential
 
-    artifact = (CORPUS / "differential" / "f3b13c410484c8eefc198c41de932e8f328a21a9").read_bytes()
+    artifact = (FINDINGS / "differential" / "f3b13c410484c8eefc198c41de932e8f328a21a9").read_bytes()
     differential.check(artifact)  # raised Finding("unexplained difference from h11 ...")
     conn = client_after_request()
     drain(conn, CHUNKED_HEAD + b"2\r\nok\r")
@@ -47,7 +47,7 @@ def test_har_finding_url_that_urlsplit_refuses() -> None:
 
     from fuzz import files
 
-    artifact = CORPUS / "har" / "dea79e63bd4a178519589683c1ddafac8278c7d5"
+    artifact = FINDINGS / "har" / "dea79e63bd4a178519589683c1ddafac8278c7d5"
     files.reader_check("har")(artifact.read_bytes() + b"\n")  # even last byte: read from the file
     result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(artifact)], capture_output=True,
                             text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -63,7 +63,7 @@ def test_differential_finding_zero_padded_chunk_size() -> None:
     (`chunk-size-leading-zeros` in docs/differences-from-h11.md); the harness now classifies it."""
     from fuzz import differential
 
-    artifact = (CORPUS / "differential" / "5fc1851c537aaec54bc96e2eb2fb05863d6db922").read_bytes()
+    artifact = (FINDINGS / "differential" / "5fc1851c537aaec54bc96e2eb2fb05863d6db922").read_bytes()
     differential.check(artifact)  # raised Finding("unexplained difference from h11 ...")
     pieces = [b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 22 + b"5\r\nhello\r\n"]
     assert differential.compare("server", b"GET", False, pieces) == \
@@ -79,7 +79,7 @@ def test_differential_finding_trailer_section_backtracking() -> None:
 
     from fuzz import differential
 
-    artifact = (CORPUS / "differential" / "82f2fac001d4c8137c6a3cdfecac87c1c7b12ab3").read_bytes()
+    artifact = (FINDINGS / "differential" / "82f2fac001d4c8137c6a3cdfecac87c1c7b12ab3").read_bytes()
     started = time.monotonic()
     differential.check(artifact)
     body = b"0\r\n" + b"Pragma: \r\n" * 1600 + b"bad line\r\n\r\n"
@@ -101,7 +101,7 @@ def test_har_finding_a_time_without_a_zone() -> None:
 
     from fuzz import files
 
-    artifact = CORPUS / "har" / "911fd19c4840f39bd39f035f25d5916b02b7e36b"
+    artifact = FINDINGS / "har" / "911fd19c4840f39bd39f035f25d5916b02b7e36b"
     files.reader_check("har")(artifact.read_bytes() + b"\n")
     result = subprocess.run([sys.executable, "-m", "h11dbg", "replay", str(artifact)], capture_output=True,
                             text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -115,4 +115,4 @@ def test_differential_finding_many_informational_heads() -> None:
     waits; the classifier looked at 8 heads at most, so it could not name it."""
     from fuzz import differential
 
-    differential.check((CORPUS / "differential" / "57fe45e00df11061c7ec94eecff949186cd12f0d").read_bytes())
+    differential.check((FINDINGS / "differential" / "57fe45e00df11061c7ec94eecff949186cd12f0d").read_bytes())
