@@ -153,13 +153,29 @@ class Clock:
     """When the peer did the faulty thing (the first time it did, if it does it on each connection)."""
 
     def __init__(self) -> None:
-        self.at: float | None = None
+        self._marked: float | None = None
+        self._handshake: float | None = None
         self.done = threading.Event()
 
+    @property
+    def at(self) -> float | None:
+        """The fault's time: the peer's own mark, or else the start of its TLS handshake (the fault when
+        nothing after the handshake is)."""
+        return self._marked if self._marked is not None else self._handshake
+
+    @property
+    def marked(self) -> float | None:
+        """The peer's own mark only."""
+        return self._marked
+
     def mark(self) -> None:
-        if self.at is None:
-            self.at = time.monotonic()
+        if self._marked is None:
+            self._marked = time.monotonic()
         self.done.set()
+
+    def mark_handshake(self) -> None:
+        if self._handshake is None:
+            self._handshake = time.monotonic()
 
 
 def _verdict(row: Row, child: Child, fault_at: float | None, code: int | None, pick: str,
@@ -275,8 +291,8 @@ class Peer:
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ssl.SSLError):
-            if self.tls is not None:  # the fault is in the handshake: it starts at the accept
-                self.clock.mark()
+            if self.tls is not None:  # unless the behaviour marks a later fault, it is in the handshake
+                self.clock.mark_handshake()
                 conn.settimeout(10)
                 conn = self.tls.wrap_socket(conn, server_side=True)
             self.behaviour(conn, self.clock)
@@ -386,7 +402,8 @@ def run_record(row: Row, upstream: Peer, client: Callable[[int, Clock], None], d
         runner = threading.Thread(target=_quietly, args=(client, port, clock), daemon=True)
         runner.start()
         runner.join(HANG)
-        fault_at = _earliest(clock.at, upstream.clock.at)
+        # a fault either peer marked; else the handshake one of them began (a TLS mismatch)
+        fault_at = _earliest(clock.marked, upstream.clock.marked) or _earliest(clock.at, upstream.clock.at)
         with contextlib.suppress(TimeoutError):
             child.wait_line(pick, timeout=HANG)
         child.proc.terminate()
@@ -487,12 +504,12 @@ def _mark_then_drip(data: bytes, interval: float) -> Callable[[socket.socket, Cl
 
 def _client(*steps: Callable[[socket.socket, Clock], None], tls: ssl.SSLContext | None = None
             ) -> Callable[[int, Clock], None]:
-    """A misbehaving client: connect to 127.0.0.1:PORT, then each step."""
+    """A misbehaving client: connect to 127.0.0.1:PORT, then each step (over TLS when ``tls`` is given)."""
     def client(port: int, clock: Clock) -> None:
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         try:
             if tls is not None:
-                clock.mark()
+                clock.mark_handshake()
                 sock = tls.wrap_socket(sock, server_hostname="localhost")
             for step in steps:
                 step(sock, clock)
@@ -593,6 +610,17 @@ def scenarios() -> list[Scenario]:
     record("reset", "client resets mid-upload", _then(_hold), _client(_send(UPLOAD), _pause(SETTLE), _reset))
     record("reset", "client resets after the response", answer,
            _client(_send(REQUEST), _read_some, _reset))
+
+    # resets once traffic flows over TLS, on either side of record (the plaintext is relayed and recorded)
+    def tls_client(*steps: Callable[[socket.socket, Clock], None]) -> Callable[[int, Clock], None]:
+        return _client(*steps, tls=insecure_client)
+    record("reset", "upstream resets mid-body, the client over TLS",
+           _then(_read_head, _send(CUT_BODY), _pause(SETTLE), _reset), tls_client(_send(REQUEST), _read_to_end),
+           "--tls")
+    record("reset", "client over TLS resets mid-upload", _then(_hold),
+           tls_client(_send(UPLOAD), _pause(SETTLE), _reset), "--tls")
+    record("reset", "TLS upstream resets mid-body", _then(_read_head, _send(CUT_BODY), _pause(SETTLE), _reset),
+           _client(_send(REQUEST), _read_to_end), "--upstream-tls", tls=_server_context, extra=cafile)
 
     # half-closes
     connect("half-close", "server half-closes before sending anything", _then(_fin, _hold))

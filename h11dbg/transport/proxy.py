@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import select
 import socket
@@ -277,6 +278,8 @@ class _Relay:
             return None
         except OSError as exc:
             return self._pass_reset(direction, exc)
+        if not data and _reset_under_tls(self.source[direction]):
+            return self._pass_reset(direction, ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET)))
         self.last_activity = time.monotonic()
         # stopped between poll() and this read (SIGTERM, Ctrl-C): what was read is not passed on
         if not self.proxy._write(Chunk(self.conn, direction, data, 0.0) if data else Close(self.conn, direction)):
@@ -319,6 +322,17 @@ class _Relay:
         _reset(self.client)
         _reset(self.server)
         return f"idle for {idle:g} s: both sides reset (the --idle-timeout limit)"
+
+
+def _reset_under_tls(sock: socket.socket) -> bool:
+    """Whether a TLS peer's end of stream was a TCP reset.  OpenSSL reports a reset as the same EOF as a FIN
+    without close_notify (its errno is lost), but the socket tells them apart: after a reset it is closed
+    (POLLHUP), after a FIN it waits in CLOSE_WAIT for our side, which a TLS socket never half-closes."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return False  # plain TCP: recv() raised ECONNRESET itself
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return any(flags & (select.POLLHUP | select.POLLERR) for _, flags in poller.poll(0))
 
 
 def _reset(sock: socket.socket) -> None:

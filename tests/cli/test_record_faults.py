@@ -343,3 +343,31 @@ def test_limits_must_be_sensible(h11dbg: Callable, tmp_path: Path, option: str, 
     said = f"h11dbg: {option} must be" if option == "--idle-timeout" else f"Invalid value for '{option}'"
     assert result.returncode == 2 and said in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "never.h11t").exists()
+
+
+def test_a_client_reset_over_tls_reaches_the_upstream_as_a_reset(upstream: Upstream, recorder: Callable) -> None:
+    """OpenSSL reads a TCP reset under TLS as the same EOF as a FIN without close_notify; record used to
+    pass it on as a clean close (the upstream saw a FIN, the transcript a close).  Found by the fault table's
+    ``record --tls`` rows."""
+    import ssl
+
+    rec = recorder(upstream.port, "rec.h11t", "--tls")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    client = context.wrap_socket(socket.create_connection(("127.0.0.1", rec.port), timeout=10),
+                                 server_hostname="localhost")
+    client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
+    server = upstream.next(0)
+    got = b""
+    while not got.endswith(b"hello"):
+        got += server.recv(1000)
+    started = time.monotonic()
+    _rst(client)  # mid-upload, no close_notify
+    with pytest.raises(ConnectionResetError):
+        server.recv(1000)  # was: b"" (a FIN)
+    assert time.monotonic() - started < PROMPTLY
+    rec.wait_for_closes(1)
+    assert rec.stop() == 0
+    assert _ends(_records(rec.output), 1) == [("c2s", True)]
+    assert any("conn 1: c2s reset" in line for line in rec.log)
