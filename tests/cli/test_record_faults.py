@@ -91,6 +91,16 @@ def _ends(records: list[Record], conn: int) -> list[tuple[str, bool]]:
     return [(r.direction, r.reset) for r in records if isinstance(r, Close) and r.conn == conn]
 
 
+def _upload_started(client: socket.socket, upstream: Upstream) -> socket.socket:
+    """Send 5 of a 100-byte upload through the proxy; the upstream's socket once it has them."""
+    client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
+    server = upstream.next(0)
+    got = b""
+    while not got.endswith(b"hello"):
+        got += server.recv(1000)
+    return server
+
+
 def test_upstream_reset_mid_response_reaches_the_client_at_once(upstream: Upstream, recorder: Callable) -> None:
     rec = recorder(upstream.port)
     client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
@@ -116,11 +126,7 @@ def test_upstream_reset_mid_response_reaches_the_client_at_once(upstream: Upstre
 def test_client_reset_mid_upload_reaches_the_upstream_at_once(upstream: Upstream, recorder: Callable) -> None:
     rec = recorder(upstream.port)
     client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
-    client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
-    server = upstream.next(0)
-    got = b""
-    while not got.endswith(b"hello"):
-        got += server.recv(1000)
+    server = _upload_started(client, upstream)
     started = time.monotonic()
     _rst(client)  # mid-upload
     with pytest.raises(ConnectionResetError):
@@ -357,11 +363,7 @@ def test_a_client_reset_over_tls_reaches_the_upstream_as_a_reset(upstream: Upstr
     context.verify_mode = ssl.CERT_NONE
     client = context.wrap_socket(socket.create_connection(("127.0.0.1", rec.port), timeout=10),
                                  server_hostname="localhost")
-    client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
-    server = upstream.next(0)
-    got = b""
-    while not got.endswith(b"hello"):
-        got += server.recv(1000)
+    server = _upload_started(client, upstream)
     started = time.monotonic()
     _rst(client)  # mid-upload, no close_notify
     with pytest.raises(ConnectionResetError):
