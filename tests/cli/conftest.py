@@ -42,6 +42,7 @@ class Recorder:
         )
         assert self.proc.stderr is not None
         self._err = self.proc.stderr
+        self._pending = b""
         line = self._readline(15)
         if not line.startswith("recording "):
             raise RuntimeError(f"record did not start: {line!r}")
@@ -49,10 +50,20 @@ class Recorder:
         self.log = [line]
 
     def _readline(self, timeout: float) -> str:
-        ready, _, _ = select.select([self._err], [], [], timeout)
-        if not ready:
-            raise TimeoutError("no output from h11dbg record")
-        return self._err.readline().decode()
+        """The next line on record's stderr.  Read from the pipe itself into our own buffer: a buffered
+        readline() may take two lines at once, and select() on the pipe then waits in vain for the second
+        (a test timed out so when the start-up lines arrived together)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([self._err], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError("no output from h11dbg record")
+            chunk = os.read(self._err.fileno(), 65536)
+            if not chunk:
+                break
+            self._pending += chunk
+        line, newline, self._pending = self._pending.partition(b"\n")
+        return (line + newline).decode()
 
     def wait_for_closes(self, count: int, timeout: float = 5.0) -> None:
         """Wait until ``count`` close/reset records are on disk (peers close a moment after the client
@@ -68,7 +79,8 @@ class Recorder:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         os.kill(self.proc.pid, sig)
         code = self.proc.wait(timeout=10)
-        self.log += [line.decode() for line in self._err.readlines()]
+        rest = self._pending + self._err.read()
+        self.log += [line.decode() for line in rest.splitlines(keepends=True)]
         return code
 
 
