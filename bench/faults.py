@@ -153,29 +153,24 @@ class Clock:
     """When the peer did the faulty thing (the first time it did, if it does it on each connection)."""
 
     def __init__(self) -> None:
-        self._marked: float | None = None
-        self._handshake: float | None = None
+        self.marked: float | None = None  # the peer's own mark
+        self.handshake: float | None = None  # when its TLS handshake began
         self.done = threading.Event()
 
     @property
     def at(self) -> float | None:
         """The fault's time: the peer's own mark, or else the start of its TLS handshake (the fault when
         nothing after the handshake is)."""
-        return self._marked if self._marked is not None else self._handshake
-
-    @property
-    def marked(self) -> float | None:
-        """The peer's own mark only."""
-        return self._marked
+        return self.marked if self.marked is not None else self.handshake
 
     def mark(self) -> None:
-        if self._marked is None:
-            self._marked = time.monotonic()
+        if self.marked is None:
+            self.marked = time.monotonic()
         self.done.set()
 
     def mark_handshake(self) -> None:
-        if self._handshake is None:
-            self._handshake = time.monotonic()
+        if self.handshake is None:
+            self.handshake = time.monotonic()
 
 
 def _verdict(row: Row, child: Child, fault_at: float | None, code: int | None, pick: str,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.servers import free_port, stop_process, wait_for_port
 
-from bench.faults import Child
+from bench.faults import Child, reset
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -75,8 +75,7 @@ def test_a_reset_from_an_ipv6_server_is_said_at_once() -> None:
             conn.settimeout(10)
             conn.recv(4096)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            conn.close()  # SO_LINGER 0: a reset, not a FIN
+            reset(conn)  # SO_LINGER 0: a reset, not a FIN
             code = child.wait(30)
         finally:
             child.kill()
