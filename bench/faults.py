@@ -408,6 +408,8 @@ def run_record(row: Row, upstream: Peer, client: Callable[[int, Clock], None], d
     # its own lines (recording ..., stopped ...) are not about the fault: the connection's are
     row = _verdict(row, child, fault_at, code, pick, said=lambda text: re.match(pick, text) is not None)
     row.exited = None  # it runs until stopped
+    if row.kind in ("reset", "half-close") and "--idle-timeout" in row.seen:
+        row.defects.append(f"not passed on: the connection waited for --idle-timeout {IDLE_TIMEOUT:g}")
     return row
 
 
@@ -521,6 +523,7 @@ def _read_to_end(sock: socket.socket, clock: Clock) -> None:
 PARTIAL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Le"
 CUT_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello"
 PARTIAL_REQUEST = b"GET / HTTP/1.1\r\nHo"
+CLOSE_DELIMITED = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\na body that ends at the close"
 UPLOAD = b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nhello"
 SETTLE = 0.3  # lets the bytes before a reset be read first (an RST discards what is unread)
 
@@ -637,6 +640,12 @@ def scenarios() -> list[Scenario]:
            _client(_send(REQUEST), _fin, _read_to_end))
     record("half-close", "upstream half-closes before sending anything", _then(_fin, _hold),
            _client(_send(REQUEST), _read_to_end))
+    # over TLS a half-close is a close_notify (RFC 8446 §6.1): a TLS side must get one
+    record("half-close", "upstream half-closes after a close-delimited response, the client over TLS",
+           _then(_read_head, _send(CLOSE_DELIMITED), _fin, _hold), tls_client(_send(REQUEST), _read_to_end), "--tls")
+    record("half-close", "client half-closes after a complete request, the TLS upstream answering at its end",
+           _then(_read_head, _read_to_end, _send(RESPONSE), _close), _client(_send(REQUEST), _fin, _read_to_end),
+           "--upstream-tls", tls=_server_context, extra=cafile)
 
     # silent peers
     connect("silent", "server accepts and never speaks", _then(_read_head, _mark, _hold))

@@ -422,7 +422,8 @@ class Session:
             elif side.transport.shutdown_write():
                 self.recorder.close(self.conn_id, side.out_direction)
             else:
-                self._note("TLS has no half-close: the socket closes when the session ends", side)
+                self._note("TLS close_notify not sent: the peer reads nothing (its buffer is full); the socket "
+                           "closes when the session ends", side)
         return self.log[mark:]
 
     def _start_exchange(self, side: Side, request: Any) -> None:

@@ -6,9 +6,10 @@ other (a client still uploading while the server already answers must not stall)
 alone owns both sockets.  With a thread per direction blocked in ``recv()``, a reset seen by one
 could not reach the other: closing a socket another thread is reading from sends nothing until that
 read returns, so the peer was never told.  Here a reset (RST) is passed on at once, by closing the
-other side with ``SO_LINGER`` 0, and a half-close (FIN) by ``shutdown(SHUT_WR)`` once the bytes
-before it are through.  A direction is read only while its previous read has been forwarded, so a
-slow reader slows its sender down (TCP's own back-pressure) instead of filling memory.
+other side with ``SO_LINGER`` 0, and a half-close (a FIN, or TLS's close_notify) by the same to the other
+side (``shutdown(SHUT_WR)``, or a close_notify to a TLS peer) once the bytes before it are through.
+A direction is read only while its previous read has been forwarded, so a slow reader slows its
+sender down (TCP's own back-pressure) instead of filling memory.
 
 Each chunk is recorded before it is forwarded, so whatever the other side sends in reply is
 recorded after it: the transcript's order is causal, and no byte reaches a peer before it is in the
@@ -42,6 +43,7 @@ from h11dbg.transcript.model import DIRECTIONS, Chunk, Close, Direction, Open, R
 from h11dbg.transport.address import format_address
 from h11dbg.transport.errors import HandshakeFailed, describe_os_error
 from h11dbg.transport.serving import Listener
+from h11dbg.transport.tls import send_close_notify
 
 if TYPE_CHECKING:
     from h11dbg.transport.tls import ServerTLS
@@ -264,6 +266,9 @@ class _Relay:
                 ended = self._forward(direction)
                 if ended is not None:
                     return ended
+        for direction in DIRECTIONS:
+            if direction in self.ended and direction not in self.shut and not self.pending[direction]:
+                self._forward(direction)  # a close_notify that had to wait
         if flags & select.POLLERR:  # a socket polled for nothing else: its peer reset
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if error:
@@ -276,6 +281,8 @@ class _Relay:
             data = self.source[direction].recv(_READ_SIZE)
         except _NOT_YET:
             return None
+        except ssl.SSLZeroReturnError:
+            data = b""  # the peer's close_notify after ours (a clean end; Python's recv() raises for it then)
         except OSError as exc:
             return self._pass_reset(direction, exc)
         if not data and _reset_under_tls(self.source[direction]):
@@ -303,11 +310,23 @@ class _Relay:
             self.pending[direction] = self.pending[direction][sent:]
             self.last_activity = time.monotonic()
         if not self.pending[direction] and direction in self.ended and direction not in self.shut:
-            self.shut.add(direction)
-            if not isinstance(target, ssl.SSLSocket):  # TLS has no half-close (and shutdown() drops TLS)
+            if isinstance(target, ssl.SSLSocket):
+                if not self._close_notify(direction, target):
+                    return None  # tried again after the next event
+            else:
                 with contextlib.suppress(OSError):
                     target.shutdown(socket.SHUT_WR)  # pass the half-close on
+            self.shut.add(direction)
         return None
+
+    def _close_notify(self, direction: Direction, target: ssl.SSLSocket) -> bool:
+        """Pass a half-close on to a TLS receiver as TLS's own, a close_notify; without it a TLS client
+        never saw a close-delimited response end.  Returns whether it was sent.  While the receiver may
+        still send, not while a record of its waits to be read, which sending would discard (the next
+        event reads it, then this runs again)."""
+        if other_direction(direction) not in self.ended and (target.pending() or _poll_now(target) & select.POLLIN):
+            return False
+        return send_close_notify(target)
 
     def _pass_reset(self, direction: Direction, exc: OSError) -> str:
         """The sender of ``direction`` reset: record it and reset the other side at once."""
@@ -330,9 +349,14 @@ def _reset_under_tls(sock: socket.socket) -> bool:
     (POLLHUP), after a FIN it waits in CLOSE_WAIT for our side, which a TLS socket never half-closes."""
     if not isinstance(sock, ssl.SSLSocket):
         return False  # plain TCP: recv() raised ECONNRESET itself
+    return bool(_poll_now(sock) & (select.POLLHUP | select.POLLERR))
+
+
+def _poll_now(sock: socket.socket) -> int:
+    """What ``poll()`` says of ``sock`` now, without waiting."""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
-    return any(flags & (select.POLLHUP | select.POLLERR) for _, flags in poller.poll(0))
+    return sum(flags for _, flags in poller.poll(0))
 
 
 def _reset(sock: socket.socket) -> None:

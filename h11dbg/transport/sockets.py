@@ -95,6 +95,8 @@ class SocketTransport:
             except TimeoutError:
                 waited = self._seconds(timeout)
                 raise ReceiveTimeout(f"nothing received from {self.peer} within {waited}") from None
+            except ssl.SSLZeroReturnError:
+                data = b""  # the peer's close_notify after ours (Python raises for it then)
             except OSError as exc:
                 raise NetworkError(describe_os_error(exc, f"receiving from {self.peer}")) from None
             self.arrived_at = time.monotonic()
@@ -115,6 +117,8 @@ class SocketTransport:
             data = self.sock.recv(RECV_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return None
+        except ssl.SSLZeroReturnError:
+            data = b""
         except OSError as exc:
             raise NetworkError(describe_os_error(exc, f"receiving from {self.peer}")) from None
         self._peeked = (data, time.monotonic())
@@ -157,16 +161,41 @@ class SocketTransport:
         return "the timeout" if value is None else f"{value:.3g} s"
 
     def shutdown_write(self) -> bool:
-        """Half-close (send FIN).  TLS has no portable half-close, so it returns False there."""
+        """Half-close: a FIN, or under TLS a close_notify (which ends our writing, not our reading).
+        False when TLS could not send it now (the peer is not reading); the caller may try again."""
         if self.write_closed or self.closed:
             return True
-        if self.tls:
-            return False
-        # if the peer already went away, closing is what we wanted anyway
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+        if isinstance(self.sock, ssl.SSLSocket):
+            from h11dbg.transport.tls import send_close_notify
+
+            self._read_ahead()  # sending it would discard a record waiting to be read
+            if not send_close_notify(self.sock):
+                return False
+        else:
+            # if the peer already went away, closing is what we wanted anyway
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
         self.write_closed = True
         return True
+
+    def _read_ahead(self) -> None:
+        """Read all that has arrived into the buffer :meth:`recv` returns from next."""
+        while self._peeked is None or self._peeked[0]:
+            kept, self._peeked = self._peeked, None
+            try:
+                data = self.peek_nowait()
+            except NetworkError:
+                self._peeked = kept
+                raise
+            if kept is None:
+                if data is None:
+                    return
+                continue  # the first read, kept as it is
+            if data:
+                self._peeked = (kept[0] + data, kept[1])
+            else:  # nothing more, or bytes then an EOF: the bytes first (the next read finds the EOF)
+                self._peeked = kept
+                return
 
     def close(self) -> None:
         if not self.closed:

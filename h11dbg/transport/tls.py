@@ -238,6 +238,38 @@ def client_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSL
 
 # -- telling a TLS port from a plain one -------------------------------------------------------------
 
+def send_close_notify(sock: ssl.SSLSocket) -> bool:
+    """Half-close TLS as TLS does: send a close_notify alert, which ends our writing and not our reading
+    (RFC 8446 §6.1), without waiting for the peer's; the TCP stays open both ways.  ``shutdown()`` would
+    drop TLS from the socket, and a blocking ``unwrap()`` waits for the peer's alert.  Returns False when
+    the socket's buffer is full (OpenSSL keeps the alert and sends it when called again).
+
+    ``unwrap()`` sends the alert, then reads one record in the hope of the peer's, and OpenSSL discards
+    application data it finds there: the caller reads what has arrived first, and the alert is held back
+    (TCP_CORK, Linux) until that read is over, so a peer that answers the alert at once (a test's did,
+    one time in six) cannot have its answer taken."""
+    timeout = sock.gettimeout()
+    cork = getattr(socket, "TCP_CORK", None)
+    with contextlib.suppress(OSError):
+        if cork is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        sock.settimeout(0.0)
+        sock.unwrap()  # completes only if the peer's close_notify came first
+    except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+        pass  # sent; the peer's close_notify is for the reads to find
+    except ssl.SSLWantWriteError:
+        return False
+    except OSError:
+        pass  # the peer is gone: its reset is for the reads to find
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
+            if cork is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)  # out it goes
+    return True
+
+
 def tls_record(data: bytes) -> str | None:
     """What TLS record ``data`` begins with (``a TLS ClientHello``, ``a TLS alert`` ...), or None when
     it cannot be one: a record starts with its type (0x16 handshake, 0x15 alert) and version 3.x."""

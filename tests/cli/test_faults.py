@@ -52,7 +52,7 @@ def test_resets_end_the_run_at_once_as_a_network_error() -> None:
 
 
 def test_half_closes_are_said_when_they_happen() -> None:
-    rows = _rows("half-close", "connect", "listen")
+    rows = _rows("half-close", "connect", "listen", "record")
     _check(rows["connect", "server half-closes before sending anything"], 3,
            "h11dbg: the server closed this connection at", "nothing was sent; `reconnect` opens a new one")
     for fault in ("server half-closes mid-request (after the head of a POST)",
@@ -73,6 +73,11 @@ def test_half_closes_are_said_when_they_happen() -> None:
     row = rows["listen", "client half-closes after a complete request"]
     _check(row, 0, "EOF: the peer closed its sending side")
     assert any("server sent EndOfMessage" in line for line in row.output)
+    # record passes a half-close on at once, to a TLS side as a close_notify (it waited for --idle-timeout)
+    for command, row in rows.items():
+        if command[0] == "record":
+            _check(row, 0, "conn 1: closed")
+            assert row.reported is not None and row.reported < IDLE_TIMEOUT, row
 
 
 def test_silent_peers_end_at_the_read_timeout() -> None:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,23 @@ def test_connect_without_tls_to_a_server_that_answers_with_a_tls_alert() -> None
     assert lines[at].endswith(f"this looks like TLS: the server sent a TLS alert, but a TLS handshake with port {port} "
                               "failed too (it may want a client certificate, or another TLS version)")
     assert "ERROR RemoteProtocolError" in "\n".join(lines[:at])
+
+
+@needs_curl
+def test_listen_tls_close_ends_a_close_delimited_response_for_curl(tmp_path: Path) -> None:
+    """`close` under TLS is a close_notify: it ends a response delimited by the close, as a FIN does in
+    plain TCP.  curl waited for the end of the body while listen waited for curl (until --timeout)."""
+    script = tmp_path / "serve.h11"
+    script.write_text("run\nresponse 200 Content-Type: text/plain\ndata to the close\\n\neom\nclose\nrecv 5\n")
+    server = Listening("127.0.0.1:0", "--tls", "--script", str(script), "--timeout", "8")
+    pem = server.notes[1]["tls"]["pem"]
+    started = time.monotonic()
+    got = curl("--http1.0", "--cacert", pem, f"https://127.0.0.1:{server.port}/")  # no length: to the close
+    code, lines, err = server.finish()
+    assert (got.returncode, got.stdout, got.stderr) == (0, b"to the close\n", b"")
+    assert code == 0, err
+    assert time.monotonic() - started < 5
+    # our close_notify, then curl's: the peer's end, read at once
+    ends = [(line["kind"], line.get("event")) for line in lines if line.get("event") == "ConnectionClosed"
+            or line.get("kind") == "eof"]
+    assert ends == [("event", "ConnectionClosed"), ("eof", None)], lines

@@ -10,6 +10,7 @@ import errno
 import select
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from h11dbg.transcript import Chunk, Close, Open, Record, open_transcript
+from h11dbg.transcript.model import other_direction
 
 # a reset or a half-close must be through the proxy within this (it takes milliseconds)
 PROMPTLY = 1.0
@@ -135,32 +137,6 @@ def test_client_reset_mid_upload_reaches_the_upstream_at_once(upstream: Upstream
     rec.wait_for_closes(1)
     assert rec.stop() == 0
     assert _ends(_records(rec.output), 1) == [("c2s", True)]
-
-
-def test_half_closes_pass_through_at_once_both_ways(upstream: Upstream, recorder: Callable) -> None:
-    rec = recorder(upstream.port)
-    client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
-    client.sendall(b"first")
-    server = upstream.next(0)
-    assert server.recv(100) == b"first"
-    # the server stops sending first; the client still may, and does
-    started = time.monotonic()
-    server.shutdown(socket.SHUT_WR)
-    assert client.recv(100) == b""
-    assert time.monotonic() - started < PROMPTLY
-    client.sendall(b"after the server's FIN")
-    assert server.recv(100) == b"after the server's FIN"
-    started = time.monotonic()
-    client.shutdown(socket.SHUT_WR)
-    assert server.recv(100) == b""
-    assert time.monotonic() - started < PROMPTLY
-    client.close()
-    server.close()
-    rec.wait_for_closes(2)
-    assert rec.stop() == 0
-    records = _records(rec.output)
-    assert _ends(records, 1) == [("s2c", False), ("c2s", False)]
-    assert [r.data for r in records if isinstance(r, Chunk)] == [b"first", b"after the server's FIN"]
 
 
 def test_a_reset_after_a_half_close_still_reaches_the_upstream(upstream: Upstream, recorder: Callable) -> None:
@@ -355,8 +331,6 @@ def test_a_client_reset_over_tls_reaches_the_upstream_as_a_reset(upstream: Upstr
     """OpenSSL reads a TCP reset under TLS as the same EOF as a FIN without close_notify; record used to
     pass it on as a clean close (the upstream saw a FIN, the transcript a close).  Found by the fault table's
     ``record --tls`` rows."""
-    import ssl
-
     rec = recorder(upstream.port, "rec.h11t", "--tls")
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -373,3 +347,106 @@ def test_a_client_reset_over_tls_reaches_the_upstream_as_a_reset(upstream: Upstr
     assert rec.stop() == 0
     assert _ends(_records(rec.output), 1) == [("c2s", True)]
     assert any("conn 1: c2s reset" in line for line in rec.log)
+
+
+def _tls_client(port: int, cafile: Path) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(cafile))
+    return context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+
+
+def _tls_server(conn: socket.socket, files: dict[str, Path]) -> ssl.SSLSocket:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(files["cert"]), str(files["key"]))
+    return context.wrap_socket(conn, server_side=True)
+
+
+def _half_close(sock: socket.socket) -> None:
+    """Stop sending: a FIN, or under TLS a close_notify without waiting for the peer's (which unwrap() does
+    when blocking, discarding what the peer still sends)."""
+    if not isinstance(sock, ssl.SSLSocket):
+        sock.shutdown(socket.SHUT_WR)
+        return
+    sock.setblocking(False)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        sock.unwrap()
+    sock.settimeout(10)
+
+
+def _at_end(sock: socket.socket) -> bool:
+    """Whether the peer has stopped sending (Python raises the end of TLS once it has sent its own)."""
+    try:
+        return sock.recv(100) == b""
+    except ssl.SSLZeroReturnError:
+        return True
+
+
+@pytest.mark.parametrize("tls_side", ["none", "client", "upstream"])
+def test_half_closes_pass_through_at_once_both_ways(upstream: Upstream, recorder: Callable,
+                                                    trustme_files: dict[str, Path], tls_side: str) -> None:
+    """A FIN is passed on as a FIN; to or from a TLS side a half-close is TLS's own, a close_notify (RFC 8446
+    §6.1: it ends its sender's writing, not its reading).  record used to pass none to a TLS side: behind
+    ``record --tls`` a TLS client never learnt that a plain server had half-closed, so a close-delimited
+    response never ended."""
+    if tls_side == "none":
+        rec = recorder(upstream.port)
+        client: socket.socket = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+        server: socket.socket = upstream.next(0)
+    elif tls_side == "client":
+        rec = recorder(upstream.port, "rec.h11t", "--tls", "--cert", str(trustme_files["cert"]),
+                       "--key", str(trustme_files["key"]))
+        client = _tls_client(rec.port, trustme_files["ca"])
+        server = upstream.next(0)
+    else:
+        rec = recorder(upstream.port, "rec.h11t", "--upstream-tls", "--cafile", str(trustme_files["ca"]),
+                       "--sni", "localhost")
+        client = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+        server = _tls_server(upstream.next(0), trustme_files)
+
+    # one side stops sending first, while the other still may, and does; the first half-close must reach
+    # a TLS side at once (the second one ends the connection, which would tell it anyway)
+    first, then = (client, server) if tls_side == "upstream" else (server, client)
+    for data, closing, told in ((b"first", first, then), (b"after the close", then, first)):
+        then.sendall(data)
+        assert first.recv(100) == data
+        started = time.monotonic()
+        _half_close(closing)
+        assert _at_end(told)
+        assert time.monotonic() - started < PROMPTLY
+    client.close()
+    server.close()
+    rec.wait_for_closes(2)
+    assert rec.stop() == 0
+    records = _records(rec.output)
+    said = "s2c" if tls_side == "upstream" else "c2s"
+    assert _ends(records, 1) == [(other_direction(said), False), (said, False)]
+    assert [r.data for r in records if isinstance(r, Chunk)] == [b"first", b"after the close"]
+    assert {r.direction for r in records if isinstance(r, Chunk)} == {said}
+
+
+def test_curl_gets_a_close_delimited_response_through_record_tls(upstream: Upstream, recorder: Callable,
+                                                                  trustme_files: dict[str, Path],
+                                                                  h11dbg: Callable) -> None:
+    """The way it was found: curl over TLS to ``record --tls`` in front of a plain server whose response
+    ends when it closes.  curl waited for the end of the body until --idle-timeout reset it (300 s)."""
+    import subprocess
+
+    rec = recorder(upstream.port, "rec.h11t", "--tls", "--cert", str(trustme_files["cert"]),
+                   "--key", str(trustme_files["key"]))
+    curl = subprocess.Popen(["curl", "-sS", "--cacert", str(trustme_files["ca"]), f"https://localhost:{rec.port}/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        server = upstream.next(0)
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += server.recv(1)
+        server.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe body, to the close\n")
+        server.close()
+        out, err = curl.communicate(timeout=10)
+    finally:
+        curl.kill()
+    assert (curl.returncode, out, err) == (0, b"the body, to the close\n", b"")
+    rec.wait_for_closes(2)
+    assert rec.stop() == 0
+    replay = h11dbg(["replay", str(rec.output)])
+    assert replay.returncode == 0 and "all parsed cleanly" in replay.stderr
+    assert "200 OK" in replay.stdout

@@ -137,10 +137,50 @@ def test_tls_sends_sni_and_offers_only_http11(tls_peer: TLSPeer) -> None:
         assert transport.tls_info is not None
         assert "ALPN http/1.1, SNI example.test" in transport.tls_info.summary()
         assert transport.tls_info.verified is True
-        assert transport.shutdown_write() is False  # TLS: no half-close
     finally:
         transport.close()
     assert tls_peer.seen == {"sni": "example.test", "alpn": "http/1.1"}
+
+
+def test_tls_half_close_is_a_close_notify_and_reading_goes_on(tmp_path: Path) -> None:
+    """Under TLS a half-close is a close_notify (RFC 8446 §6.1); the peer may still answer after it."""
+    import trustme
+
+    ca = trustme.CA()
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with context.wrap_socket(raw, server_side=True) as conn:
+            conn.settimeout(5)
+            while data := conn.recv(100):  # to our close_notify
+                seen.append(data)
+            conn.sendall(b"after your close")
+            conn.unwrap()  # its own close_notify (ours came first: no wait)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    transport = connect_tls("127.0.0.1", listener.getsockname()[1], timeout=5, cafile=str(cafile),
+                            server_hostname="localhost")
+    try:
+        transport.send(b"hello")
+        assert transport.shutdown_write() is True
+        assert transport.write_closed
+        received = b""
+        while data := transport.recv():
+            received += data
+        assert received == b"after your close"
+    finally:
+        transport.close()
+        thread.join(5)
+        listener.close()
+    assert b"".join(seen) == b"hello"
 
 
 def test_tls_wrong_name_fails_verification(tls_peer: TLSPeer) -> None:
