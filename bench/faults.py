@@ -256,6 +256,19 @@ def hold(sock: socket.socket, limit: float = HANG) -> None:
 Behaviour = Callable[[socket.socket, Clock], None]
 
 
+def accept_each(sock: socket.socket, stop: threading.Event, handle: Callable[[socket.socket], None]) -> None:
+    """Hand each connection ``sock`` accepts to ``handle`` until ``stop`` is set (``sock`` has a timeout,
+    so that it is looked at) or ``sock`` is closed."""
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        handle(conn)
+
+
 class Peer:
     """A server on 127.0.0.1 that runs ``behaviour`` on every connection it accepts, each in a thread
     (h11dbg may open a second connection: connect's TLS probe, record's upstream)."""
@@ -269,20 +282,13 @@ class Peer:
         self.port = int(self.sock.getsockname()[1])
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._accepter = threading.Thread(target=self._accept, daemon=True)
+        self._accepter = threading.Thread(target=accept_each, args=(self.sock, self._stop, self._start), daemon=True)
         self._accepter.start()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+    def _start(self, conn: socket.socket) -> None:
+        thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ssl.SSLError):

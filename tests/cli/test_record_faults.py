@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faults import accept_each
 from h11dbg.transcript import Chunk, Close, Open, Record, open_transcript
 from h11dbg.transcript.model import other_direction
 
@@ -41,18 +42,9 @@ class Upstream:
         self.port: int = self.sock.getsockname()[1]
         self.accepted: list[socket.socket] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread = threading.Thread(target=accept_each, args=(self.sock, self._stop, self.accepted.append),
+                                        daemon=True)
         self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted.append(conn)
 
     def next(self, index: int, timeout: float = 5.0) -> socket.socket:
         deadline = time.monotonic() + timeout
