@@ -36,9 +36,11 @@ faults: setup
 	$(BIN)/python bench/faults.py
 
 # h11dbg record between real clients and a real upstream: 100, 400, 1000 concurrent connections, bytes
-# compared at both ends and in the transcript, then SIGKILL/SIGTERM/SIGINT mid-stream (docs/robustness.md)
+# compared at both ends and in the transcript, then SIGKILL/SIGTERM/SIGINT mid-stream (docs/robustness.md);
+# plain TCP, then TLS on both sides of the recorder
 integrity: setup
 	$(BIN)/python bench/integrity.py
+	$(BIN)/python bench/integrity.py --tls
 
 # Each harness for FUZZ_SECONDS (default 600) of wall time, or FUZZ_CPU_SECONDS of CPU time when set (on a
 # shared machine); new inputs go to a scratch corpus, findings and logs to FUZZ_ARTIFACTS.  docs/robustness.md

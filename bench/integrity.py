@@ -46,6 +46,7 @@ import resource
 import selectors
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -188,6 +189,32 @@ def mixed_plans(count: int, seed: int) -> list[Plan]:
 
 
 @dataclass
+class Certs:
+    """TLS on both sides of the recorder: its options, and the contexts of the clients and the upstream
+    (a trustme CA, a certificate for localhost and 127.0.0.1)."""
+
+    client: ssl.SSLContext
+    server: ssl.SSLContext
+    record_options: list[str]
+
+
+def make_certs(directory: Path) -> Certs:
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    files = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    issued.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    issued.private_key_pem.write_to_path(str(files["key"]))
+    client = ssl.create_default_context(cafile=str(files["ca"]))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    issued.configure_cert(server)
+    return Certs(client, server, ["--tls", "--cert", str(files["cert"]), "--key", str(files["key"]),
+                                  "--upstream-tls", "--cafile", str(files["ca"]), "--sni", "localhost"])
+
+
+@dataclass
 class Conn:
     plan: Plan
     out: bytes = b""  # everything the client will send
@@ -219,9 +246,110 @@ class Conn:
             self.replies.append(answered)
 
 
-class _End:
-    def __init__(self, sock: socket.socket, conn: Conn | None, client: bool) -> None:
+class _Wire:
+    """An end's connection as the loop moves it: plain TCP, or TLS over it, an SSLObject on memory BIOs, so
+    that one loop moves every handshake and record without blocking.  ``recv`` and ``send`` raise
+    BlockingIOError when they cannot go on yet; ``recv`` returns b"" at the end (a FIN, or a close_notify:
+    TLS's half-close, which ``shutdown_write`` sends).  Under TLS the bytes before the end may come with it:
+    ``ended`` says so, and the next ``recv`` returns b"" at once."""
+
+    def __init__(self, sock: socket.socket, tls: ssl.SSLContext | None, server_side: bool) -> None:
         self.sock = sock
+        self.tls: ssl.SSLObject | None = None
+        if tls is not None:
+            self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = tls.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                    server_hostname=None if server_side else "localhost")
+        self.ready = tls is None  # the handshake is done
+        self.begun = tls is None  # ... or under way (a client's first write event sends its hello)
+        self.ended = False  # the peer's end was read
+        self.out = b""  # TLS records not yet taken by the socket
+
+    def wants_write(self) -> bool:
+        return bool(self.out) or not self.begun
+
+    def recv(self, size: int) -> bytes:
+        if self.tls is None:
+            return self.sock.recv(size)
+        if self.ended:
+            return b""
+        with contextlib.suppress(BlockingIOError):
+            raw = self.sock.recv(size)
+            if raw:
+                self.incoming.write(raw)
+            else:
+                self.incoming.write_eof()
+        data = bytearray()
+        if self._handshake():
+            while len(data) < size:
+                try:
+                    chunk = self.tls.read(size - len(data))
+                except ssl.SSLWantReadError:
+                    break
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    chunk = b""
+                if not chunk:
+                    self.ended = True
+                    break
+                data += chunk
+        self._flush()
+        if data or self.ended:
+            return bytes(data)
+        raise BlockingIOError
+
+    def send(self, data: memoryview) -> int:
+        if self.tls is None:
+            return self.sock.send(data) if data else 0
+        self._flush()
+        if not self._handshake() or self.out or not data:
+            raise BlockingIOError  # one buffer of records at a time: the socket's pace is the sender's
+        count = self.tls.write(data[:64 * KIB])
+        self.out += self.outgoing.read()
+        self._flush()
+        return count
+
+    def shutdown_write(self) -> bool:
+        """A FIN, or under TLS a close_notify; False: not now (a record of the peer's is half in, which
+        unwrap()'s read would take)."""
+        if self.tls is None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+            return True
+        if self.incoming.pending:
+            return False
+        with contextlib.suppress(ssl.SSLWantReadError):
+            self.tls.unwrap()
+        self.out += self.outgoing.read()
+        self._flush()
+        return True
+
+    def _handshake(self) -> bool:
+        if not self.ready:
+            assert self.tls is not None
+            self.begun = True
+            try:
+                self.tls.do_handshake()
+                self.ready = True
+            except ssl.SSLWantReadError:
+                pass
+            self.out += self.outgoing.read()
+            self._flush()
+        return self.ready
+
+    def _flush(self) -> None:
+        while self.out:
+            try:
+                sent = self.sock.send(self.out)
+            except BlockingIOError:
+                return
+            self.out = self.out[sent:]
+
+
+class _End:
+    def __init__(self, sock: socket.socket, conn: Conn | None, client: bool,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.sock = sock
+        self.wire = _Wire(sock, tls, server_side=not client)
         self.conn = conn
         self.client = client
         self.received = bytearray()  # an upstream end's bytes before it knows its connection
@@ -230,9 +358,10 @@ class _End:
 class Traffic:
     """Every client and the upstream, in one selector loop."""
 
-    def __init__(self, plans: list[Plan], proxy_port: int) -> None:
+    def __init__(self, plans: list[Plan], proxy_port: int, tls: Certs | None = None) -> None:
         self.conns = [Conn(plan) for plan in plans]
         self.proxy_port = proxy_port
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
         self.listener.setblocking(False)
         self.port: int = self.listener.getsockname()[1]
@@ -251,7 +380,7 @@ class Traffic:
             sock.setblocking(False)
             sock.connect_ex(("127.0.0.1", self.proxy_port))
             conn.client_port = sock.getsockname()[1]
-            self._watch(_End(sock, conn, True))
+            self._watch(_End(sock, conn, True, self.tls.client if self.tls else None))
         while not self._finished():
             if time.monotonic() - started > limit:
                 break
@@ -300,7 +429,7 @@ class Traffic:
             except BlockingIOError:
                 return
             sock.setblocking(False)
-            self._watch(_End(sock, None, False))
+            self._watch(_End(sock, None, False, self.tls.server if self.tls else None))
 
     # what each end may send now: it depends on what that end has received so far, nothing else
 
@@ -327,7 +456,7 @@ class Traffic:
         _, sent, limit = self._allowed(end)
         hearing = end.client or end.conn is None or not end.conn.upstream_eof
         return (selectors.EVENT_READ if hearing else 0) | (
-            selectors.EVENT_WRITE if limit is not None and sent < limit else 0)
+            selectors.EVENT_WRITE if (limit is not None and sent < limit) or end.wire.wants_write() else 0)
 
     def _serve(self, end: _End, mask: int) -> None:
         if mask & selectors.EVENT_READ and not self._read(end):
@@ -341,7 +470,7 @@ class Traffic:
 
     def _read(self, end: _End) -> bool:
         try:
-            data = end.sock.recv(READ)
+            data = end.wire.recv(READ)
         except BlockingIOError:
             return True
         except OSError as exc:
@@ -366,14 +495,17 @@ class Traffic:
                 self._done(end)
                 return False
             conn.upstream_eof = True
+        elif end.wire.ended:  # TLS: the last bytes and the close_notify in one read; no event will follow
+            return self._read(end)
         return True
 
     def _write(self, end: _End) -> bool:
         stream, sent, limit = self._allowed(end)
-        if limit is None or sent >= limit:
-            return True
         try:
-            count = end.sock.send(memoryview(stream)[sent:min(limit, sent + READ)])
+            if limit is None or sent >= limit:
+                end.wire.send(memoryview(b""))  # TLS: the handshake, or records still to go
+                return True
+            count = end.wire.send(memoryview(stream)[sent:min(limit, sent + READ)])
         except BlockingIOError:
             return True
         except OSError as exc:
@@ -396,17 +528,13 @@ class Traffic:
             all_sent = len(conn.client_sent) == len(conn.out)
             answered = len(conn.client_received) >= len(conn.back)
             if all_sent and (plan.half_close or answered) and not conn.client_shut:
-                conn.client_shut = True
-                with contextlib.suppress(OSError):
-                    end.sock.shutdown(socket.SHUT_WR)
+                conn.client_shut = end.wire.shutdown_write()
             return True
         if plan.upstream_cut is not None and len(conn.upstream_sent) >= plan.upstream_cut:
             self._done(end, "reset (planned)")
             return False
         if len(conn.upstream_sent) == len(conn.back) and plan.server_closes and not conn.upstream_shut:
-            conn.upstream_shut = True
-            with contextlib.suppress(OSError):
-                end.sock.shutdown(socket.SHUT_WR)
+            conn.upstream_shut = end.wire.shutdown_write()
         if conn.upstream_eof:
             _, sent, limit = self._allowed(end)
             if limit is None or sent >= limit:  # the client is gone or done: nothing more will be asked
@@ -429,16 +557,18 @@ class Recorder:
 
     running: list[subprocess.Popen[str]] = []  # killed if this run is interrupted (see main)
 
-    def __init__(self, upstream: int, output: Path) -> None:
+    def __init__(self, upstream: int, output: Path, tls: Certs | None = None) -> None:
         self.output = output
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "h11dbg", "record", "--listen", "127.0.0.1:0", "--upstream",
-             f"127.0.0.1:{upstream}", "-o", str(output)],
+             f"127.0.0.1:{upstream}", "-o", str(output), *(tls.record_options if tls else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         Recorder.running.append(self.proc)
         assert self.proc.stderr is not None
         first = self.proc.stderr.readline()
+        if tls is not None:
+            self.proc.stderr.readline()  # which certificate
         if not first.startswith("recording "):
             self.proc.kill()
             raise RuntimeError(f"h11dbg record did not start: {first!r}")
@@ -615,20 +745,22 @@ def _kinds(plans: list[Plan]) -> dict[str, int]:
     return counts
 
 
-def concurrent_run(count: int, seed: int, directory: Path, replay_it: bool) -> Result:
+def concurrent_run(count: int, seed: int, directory: Path, replay_it: bool, tls: Certs | None = None,
+                   limit: float = RUN_LIMIT) -> Result:
     plans = mixed_plans(count, seed)
     output = directory / f"concurrent-{count}.h11t"
-    traffic = _traffic(plans)
-    recorder = Recorder(traffic.port, output)
+    traffic = Traffic(plans, 0, tls)  # the proxy's port is set once the recorder listens (it needs ours first)
+    recorder = Recorder(traffic.port, output, tls)
     traffic.proxy_port = recorder.port
-    seconds = traffic.run()
+    seconds = traffic.run(limit=limit)
     _wait_for_closes(output, traffic.conns)
     code = recorder.stop(signal.SIGTERM)
     recorded, notes, error = read_file(output)
     check = compare(traffic.conns, recorded, exact=True)
     replayed = replay(output) if replay_it else (None, "")
-    result = _result(f"concurrent {count}", plans, traffic, recorder, code, seconds, check, notes, error, replayed)
-    resets = sum(1 for plan in plans if plan.kind in RESET_KINDS)
+    name = f"concurrent {count}" + (" TLS" if tls else "")
+    result = _result(name, plans, traffic, recorder, code, seconds, check, notes, error, replayed)
+    resets = sum(1 for conn in traffic.conns if _cut_mid_message(conn, recorded.get(conn.client_port)))
     # every connection replayed; the reset ones (a body cut short) and only they are protocol errors
     expected = f"{count} connection(s), " + (f"{resets} with a protocol error" if resets else "all parsed cleanly")
     if replay_it and not replayed[1].startswith(expected):
@@ -636,8 +768,15 @@ def concurrent_run(count: int, seed: int, directory: Path, replay_it: bool) -> R
     return result
 
 
-def _traffic(plans: list[Plan]) -> Traffic:
-    return Traffic(plans, 0)  # the proxy's port is set once the recorder listens (it needs ours first)
+def _cut_mid_message(conn: Conn, recorded: Recorded | None) -> bool:
+    """Whether a reset connection's file ends inside a message, which replay reports as a protocol error.
+    Not when the proxy had read none of it: an RST discards what its receiver has not read yet (a client
+    reset before the proxy's first read, as at 1000 TLS connections at once, leaves an empty connection)."""
+    if recorded is None or conn.plan.kind not in RESET_KINDS:
+        return False
+    if conn.plan.kind == "client-reset":
+        return len(recorded.c2s) > 0
+    return len(recorded.s2c) > len(conn.plan.phases[0].response)
 
 
 def _wait_for_closes(output: Path, conns: list[Conn], timeout: float = 10.0) -> None:
@@ -652,14 +791,14 @@ def _wait_for_closes(output: Path, conns: list[Conn], timeout: float = 10.0) -> 
 
 
 def interrupted_run(name: str, count: int, size: int, seed: int, directory: Path, sig: int, *, binary: bool,
-                    trigger: Callable[[random.Random], Callable[[Traffic], bool]]) -> Result:
+                    trigger: Callable[[random.Random], Callable[[Traffic], bool]], tls: Certs | None = None) -> Result:
     """``count`` streaming connections (bodies of ``size`` / 4 to ``size`` bytes each way), ``sig`` sent when
     ``trigger`` says so; the file read as it was left."""
     rng = random.Random(seed)
     plans = [stream_plan(index, rng, rng.randint(size // 4, size), binary) for index in range(count)]
     output = directory / f"{name.replace(' ', '-')}.h11t"
-    traffic = _traffic(plans)
-    recorder = Recorder(traffic.port, output)
+    traffic = Traffic(plans, 0, tls)
+    recorder = Recorder(traffic.port, output, tls)
     traffic.proxy_port = recorder.port
     due = trigger(rng)
     crossed: list[int] = []  # bytes the far ends had received when the signal went
@@ -738,6 +877,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR", help="write the transcripts here (kept)")
     parser.add_argument("--no-replay", action="store_true", help="do not replay the concurrent runs' files")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument("--tls", action="store_true", help="TLS on both sides (record --tls --upstream-tls)")
+    parser.add_argument("--run-limit", type=float, default=RUN_LIMIT, metavar="S",
+                        help="a concurrent run not finished after S seconds is stuck")
     args = parser.parse_args(argv)
     counts = [int(part) for part in args.connections.split(",") if part]
     soft, hard, most = _raise_fd_limit(max(counts + [args.streams]))
@@ -753,11 +895,13 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir(parents=True, exist_ok=True)
         else:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="h11dbg-integrity-")))
+        tls = make_certs(directory) if args.tls else None
         for count in counts:
             if count > most:
                 print(f"concurrent {count}: skipped, the open-file limit allows {most}", flush=True)
                 continue
-            _report(results, concurrent_run(count, args.seed + count, directory, not args.no_replay))
+            _report(results, concurrent_run(count, args.seed + count, directory, not args.no_replay, tls,
+                                            args.run_limit))
             _drop(directory, args.keep)
         runs: list[tuple[str, int, bool, Callable[[random.Random], Callable[[Traffic], bool]]]] = []
         # mid-body: printable bodies, many connections inside a body each way; mid-write: binary bodies, whose
@@ -769,8 +913,9 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("SIGTERM mid-body", signal.SIGTERM, False, when_crossed(0.05, 0.5)))
         runs.append(("SIGINT mid-write", signal.SIGINT, True, when_crossed(0.05, 0.5)))
         for number, (name, sig, binary, trigger) in enumerate(runs):
-            _report(results, interrupted_run(name, args.streams, args.stream_mib * MIB, args.seed * 1000 + number,
-                                             directory, sig, binary=binary, trigger=trigger))
+            _report(results, interrupted_run(name + (" TLS" if tls else ""), args.streams, args.stream_mib * MIB,
+                                             args.seed * 1000 + number, directory, sig, binary=binary, trigger=trigger,
+                                             tls=tls))
             _drop(directory, args.keep)
     failed = [r for r in results if not r.ok]
     print(f"{len(results)} runs: {sum(r.connections for r in results)} connections, "

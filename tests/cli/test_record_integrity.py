@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from h11dbg.transcript import Chunk, Open, open_transcript
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,15 +118,20 @@ def test_sigkill_mid_stream_leaves_a_readable_prefix_of_what_crossed(recorder: C
             assert kept.startswith(arrived)  # ... and everything that reached the other end: nothing lost
 
 
-def test_the_integrity_bench_finds_no_byte_lost_or_changed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_the_integrity_bench_finds_no_byte_lost_or_changed(tmp_path: Path, tls: bool) -> None:
+    """With ``--tls`` the clients and the upstream speak TLS to record (--tls --upstream-tls): the bytes
+    compared are the plaintext at each end and in the file, the half-closes are close_notify alerts."""
     figures = tmp_path / "integrity.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "integrity.py"), "--connections", "30", "--kills", "1",
-         "--streams", "20", "--stream-mib", "1", "--json", str(figures)],
+         "--streams", "20", "--stream-mib", "1", "--run-limit", "30", "--json", str(figures),
+         *(["--tls"] if tls else [])],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    runs = {run["run"]: run for run in json.loads(figures.read_text())}
+    runs = {run["run"].removesuffix(" TLS"): run for run in json.loads(figures.read_text())}
+    assert all(run["run"].endswith(" TLS") == tls for run in runs.values())
     assert list(runs) == ["concurrent 30", "kill mid-body 1", "kill mid-write 1", "SIGTERM mid-body",
                           "SIGINT mid-write"]
     for run in runs.values():
