@@ -236,7 +236,7 @@ def client_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSL
     return context
 
 
-# -- telling a TLS port from a plain one -------------------------------------------------------------
+# -- TLS's half-close ------------------------------------------------------------------------------
 
 def send_close_notify(sock: ssl.SSLSocket) -> bool:
     """Half-close TLS as TLS does: send a close_notify alert, which ends our writing and not our reading
@@ -269,6 +269,9 @@ def send_close_notify(sock: ssl.SSLSocket) -> bool:
                 sock.setsockopt(socket.IPPROTO_TCP, cork, 0)  # out it goes
     return True
 
+
+
+# -- telling a TLS port from a plain one -------------------------------------------------------------
 
 def tls_record(data: bytes) -> str | None:
     """What TLS record ``data`` begins with (``a TLS ClientHello``, ``a TLS alert`` ...), or None when
