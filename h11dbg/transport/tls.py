@@ -270,7 +270,6 @@ def send_close_notify(sock: ssl.SSLSocket) -> bool:
     return True
 
 
-
 # -- telling a TLS port from a plain one -------------------------------------------------------------
 
 def tls_record(data: bytes) -> str | None:
