@@ -42,6 +42,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as ``python bench/faults.py``: make ``h11dbg`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from h11dbg.transport.tls import send_close_notify  # noqa: E402
 from h11dbg.ui.exits import ExitCode  # noqa: E402
 
 # The bounds every scenario runs under: the CLI's own timeouts, short so the table takes a minute.
@@ -56,6 +57,8 @@ HANG = 20.0
 # When nothing is said on stderr (a protocol error is exit 1 with the error in the output), the row's
 # line is the first output line after the fault that says one of these.
 SAID = r"ERROR|reset|closed|timeout|TLS|looks like"
+# set-up lines, not about a fault: listen's certificate note, a handshake's outcome
+STARTED = re.compile(r"TLS with (a throwaway|the certificate)|#\d+ TLS TLSv")
 NO_TLS10 = "(not run: this Python's OpenSSL cannot speak TLS 1.0)"
 
 CLASSES = ("reset", "half-close", "silent", "tls", "banner", "slowloris")
@@ -187,7 +190,8 @@ def _verdict(row: Row, child: Child, fault_at: float | None, code: int | None, p
         if len(errors) > 1:
             row.defects.append(f"{len(errors)} lines on stderr")
     else:  # the last word first: why the bytes are no HTTP, then the engine's error, then the rest
-        after = [(at, text) for at, _, text in child.lines if fault_at is None or at >= fault_at - 0.05]
+        after = [(at, text) for at, _, text in child.lines if (fault_at is None or at >= fault_at - 0.05)
+                 and not STARTED.search(text)]
         for wanted in ("looks like", "ERROR", pick):
             chosen = next(((at, text) for at, text in after if re.search(wanted, text)), None)
             if chosen is not None:
@@ -472,8 +476,12 @@ def _reset(sock: socket.socket, clock: Clock) -> None:
 
 
 def _fin(sock: socket.socket, clock: Clock) -> None:
+    """A half-close: a FIN, or TLS's own, a close_notify."""
     clock.mark()
-    sock.shutdown(socket.SHUT_WR)
+    if isinstance(sock, ssl.SSLSocket):
+        send_close_notify(sock)
+    else:
+        sock.shutdown(socket.SHUT_WR)
 
 
 def _hold(sock: socket.socket, clock: Clock) -> None:
@@ -632,6 +640,8 @@ def scenarios() -> list[Scenario]:
             _then(_read_head, _fin, _hold),
             script="request POST / Content-Length: 10\ndata hello\nrecv 1\ndata world\neom\nrun\n")
     connect("half-close", "server half-closes after a complete request", _then(_read_head, _fin, _hold))
+    connect("half-close", "TLS server half-closes after a complete request (close_notify)",
+            _then(_read_head, _fin, _hold), "--tls", tls=lambda certs: certs.good, extra=cafile)
     listen("half-close", "client half-closes before sending anything", lambda certs: _client(_fin, _read_to_end))
     listen("half-close", "client half-closes 0.3 s after connecting (listen already reading)",
            lambda certs: _client(_pause(SETTLE), _fin, _read_to_end))
@@ -639,6 +649,8 @@ def scenarios() -> list[Scenario]:
            lambda certs: _client(_send(PARTIAL_REQUEST), _pause(SETTLE), _fin, _read_to_end))
     listen("half-close", "client half-closes after a complete request",
            lambda certs: _client(_send(REQUEST), _fin, _read_to_end))
+    listen("half-close", "TLS client half-closes after a complete request (close_notify)",
+           lambda certs: _client(_send(REQUEST), _fin, _read_to_end, tls=insecure_client), "--tls")
     record("half-close", "client half-closes before sending anything", _then(_hold), _client(_fin, _read_to_end))
     record("half-close", "client half-closes mid-request", _then(_hold),
            _client(_send(PARTIAL_REQUEST), _pause(SETTLE), _fin, _read_to_end))

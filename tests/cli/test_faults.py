@@ -69,10 +69,15 @@ def test_half_closes_are_said_when_they_happen() -> None:
         _check(row, 3, "h11dbg: the client closed this connection at", "nothing was sent")
         assert any("the client closed the idle connection" in line for line in row.output), row
     _check(rows["listen", "client half-closes mid-request"], 1, "ERROR RemoteProtocolError: peer unexpectedly closed")
-    # a client that sent its whole request and then its FIN still gets the response
-    row = rows["listen", "client half-closes after a complete request"]
-    _check(row, 0, "EOF: the peer closed its sending side")
-    assert any("server sent EndOfMessage" in line for line in row.output)
+    # a client that sent its whole request and then its FIN (under TLS its close_notify) still gets the response
+    for fault in ("client half-closes after a complete request",
+                  "TLS client half-closes after a complete request (close_notify)"):
+        row = rows["listen", fault]
+        _check(row, 0, "EOF: the peer closed its sending side")
+        assert any("server sent EndOfMessage" in line for line in row.output)
+    # TLS's half-close is said as a FIN is
+    _check(rows["connect", "TLS server half-closes after a complete request (close_notify)"], 3,
+           "h11dbg: network error: the server closed the connection without answering")
     # record passes a half-close on at once, to a TLS side as a close_notify (it waited for --idle-timeout)
     for command, row in rows.items():
         if command[0] == "record":
