@@ -60,6 +60,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as ``python bench/integrity.py``: make ``h11dbg`` importable from here
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.faults import make_certs  # noqa: E402
 from h11dbg.transcript import Chunk, Close, Open, TranscriptError, open_transcript  # noqa: E402
 
 KIB = 1024
@@ -189,29 +190,20 @@ def mixed_plans(count: int, seed: int) -> list[Plan]:
 
 
 @dataclass
-class Certs:
+class TLSEnds:
     """TLS on both sides of the recorder: its options, and the contexts of the clients and the upstream
-    (a trustme CA, a certificate for localhost and 127.0.0.1)."""
+    (the fault table's trustme CA and its certificate for localhost and 127.0.0.1)."""
 
     client: ssl.SSLContext
     server: ssl.SSLContext
     record_options: list[str]
 
 
-def make_certs(directory: Path) -> Certs:
-    import trustme
-
-    ca = trustme.CA()
-    issued = ca.issue_cert("localhost", "127.0.0.1")
-    files = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    issued.cert_chain_pems[0].write_to_path(str(files["cert"]))
-    issued.private_key_pem.write_to_path(str(files["key"]))
-    client = ssl.create_default_context(cafile=str(files["ca"]))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    issued.configure_cert(server)
-    return Certs(client, server, ["--tls", "--cert", str(files["cert"]), "--key", str(files["key"]),
-                                  "--upstream-tls", "--cafile", str(files["ca"]), "--sni", "localhost"])
+def tls_ends(directory: Path) -> TLSEnds:
+    certs = make_certs(directory)
+    return TLSEnds(ssl.create_default_context(cafile=str(certs.ca)), certs.good,
+                   ["--tls", "--cert", str(certs.good_cert), "--key", str(certs.good_key),
+                    "--upstream-tls", "--cafile", str(certs.ca), "--sni", "localhost"])
 
 
 @dataclass
@@ -358,7 +350,7 @@ class _End:
 class Traffic:
     """Every client and the upstream, in one selector loop."""
 
-    def __init__(self, plans: list[Plan], proxy_port: int, tls: Certs | None = None) -> None:
+    def __init__(self, plans: list[Plan], proxy_port: int, tls: TLSEnds | None = None) -> None:
         self.conns = [Conn(plan) for plan in plans]
         self.proxy_port = proxy_port
         self.tls = tls
@@ -557,7 +549,7 @@ class Recorder:
 
     running: list[subprocess.Popen[str]] = []  # killed if this run is interrupted (see main)
 
-    def __init__(self, upstream: int, output: Path, tls: Certs | None = None) -> None:
+    def __init__(self, upstream: int, output: Path, tls: TLSEnds | None = None) -> None:
         self.output = output
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "h11dbg", "record", "--listen", "127.0.0.1:0", "--upstream",
@@ -745,7 +737,7 @@ def _kinds(plans: list[Plan]) -> dict[str, int]:
     return counts
 
 
-def concurrent_run(count: int, seed: int, directory: Path, replay_it: bool, tls: Certs | None = None,
+def concurrent_run(count: int, seed: int, directory: Path, replay_it: bool, tls: TLSEnds | None = None,
                    limit: float = RUN_LIMIT) -> Result:
     plans = mixed_plans(count, seed)
     output = directory / f"concurrent-{count}.h11t"
@@ -791,7 +783,8 @@ def _wait_for_closes(output: Path, conns: list[Conn], timeout: float = 10.0) -> 
 
 
 def interrupted_run(name: str, count: int, size: int, seed: int, directory: Path, sig: int, *, binary: bool,
-                    trigger: Callable[[random.Random], Callable[[Traffic], bool]], tls: Certs | None = None) -> Result:
+                    trigger: Callable[[random.Random], Callable[[Traffic], bool]],
+                    tls: TLSEnds | None = None) -> Result:
     """``count`` streaming connections (bodies of ``size`` / 4 to ``size`` bytes each way), ``sig`` sent when
     ``trigger`` says so; the file read as it was left."""
     rng = random.Random(seed)
@@ -895,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir(parents=True, exist_ok=True)
         else:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="h11dbg-integrity-")))
-        tls = make_certs(directory) if args.tls else None
+        tls = tls_ends(directory) if args.tls else None
         for count in counts:
             if count > most:
                 print(f"concurrent {count}: skipped, the open-file limit allows {most}", flush=True)

@@ -356,7 +356,7 @@ def _poll_now(sock: socket.socket) -> int:
     """What ``poll()`` says of ``sock`` now, without waiting."""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
-    return sum(flags for _, flags in poller.poll(0))
+    return next((flags for _, flags in poller.poll(0)), 0)
 
 
 def _reset(sock: socket.socket) -> None:
